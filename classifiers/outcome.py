@@ -1,0 +1,184 @@
+"""The classifier's contract: thresholds and evidence in, one `Outcome` per telephony session out.
+
+Names here are fixed by DESIGN.md section 5 (categories, stages, leg outcomes, outcome fields):
+the database, the HTTP API, the CLI and dashboards all depend on them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from classifiers.payloads import CallLogRecord, VoicemailMessage
+
+RULES_VERSION = "1"
+
+
+class Direction(StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+    INTERNAL = "internal"
+
+
+class Category(StrEnum):
+    ANSWERED = "answered"
+    VOICEMAIL_LEFT = "voicemail_left"
+    ABANDONED_VOICEMAIL = "abandoned_voicemail"
+    SHORT_ABANDON = "short_abandon"
+    ABANDONED_IVR = "abandoned_ivr"
+    ABANDONED_QUEUE = "abandoned_queue"
+    ABANDONED_RINGING = "abandoned_ringing"
+    ABANDONED_HOLD = "abandoned_hold"
+    MISSED = "missed"
+    DEFLECTED = "deflected"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+    IN_PROGRESS = "in_progress"
+    OUTBOUND_CONNECTED = "outbound_connected"
+    OUTBOUND_UNANSWERED = "outbound_unanswered"
+    OUTBOUND_FAILED = "outbound_failed"
+
+    @property
+    def is_abandoned(self) -> bool:
+        return self in ABANDONED_CATEGORIES
+
+
+ABANDONED_CATEGORIES = frozenset(
+    {
+        Category.ABANDONED_VOICEMAIL,
+        Category.SHORT_ABANDON,
+        Category.ABANDONED_IVR,
+        Category.ABANDONED_QUEUE,
+        Category.ABANDONED_RINGING,
+        Category.ABANDONED_HOLD,
+    }
+)
+
+
+class Stage(StrEnum):
+    IVR = "ivr"
+    QUEUE = "queue"
+    RINGING = "ringing"
+    VOICEMAIL = "voicemail"
+    HOLD = "hold"
+    CONNECTED = "connected"
+    UNKNOWN = "unknown"
+
+
+class LegOutcomeKind(StrEnum):
+    ANSWERED = "answered"
+    MISSED = "missed"
+    CALLER_ABANDONED = "caller_abandoned"
+    ANSWERED_ELSEWHERE = "answered_elsewhere"
+    REJECTED = "rejected"
+    VOICEMAIL_LEFT = "voicemail_left"
+    ABANDONED_VOICEMAIL = "abandoned_voicemail"
+    TRANSFERRED = "transferred"
+    IN_PROGRESS = "in_progress"
+
+
+class ExtensionKind(StrEnum):
+    """RingCentral extension types that matter for classification (directory `type`)."""
+
+    USER = "User"
+    DEPARTMENT = "Department"  # a call queue
+    IVR_MENU = "IvrMenu"
+    ANNOUNCEMENT = "Announcement"
+    VOICEMAIL = "Voicemail"
+    SHARED_LINES_GROUP = "SharedLinesGroup"
+    PAGING_ONLY = "PagingOnly"
+    PARK_LOCATION = "ParkLocation"
+    LIMITED = "Limited"
+    SITE = "Site"
+    OTHER = "Other"
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """Tunable rules. Each outcome stores the values it was classified with."""
+
+    short_abandon_s: float = 5.0
+    vm_min_message_s: float = 10.0
+    min_talk_s: float = 0.5
+    sla_s: float = 20.0
+    hold_hangup_is_abandon: bool = False
+    session_stale_after_s: float = 4 * 3600.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryEntry:
+    """What the extension directory says about one extension."""
+
+    kind: str
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OwnedVoicemail:
+    """A voicemail message together with the extension whose mailbox received it."""
+
+    extension_id: str | None
+    message: VoicemailMessage
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Optional evidence beside the telephony events. Empty by default."""
+
+    voicemails: Sequence[OwnedVoicemail] = ()
+    call_log: Sequence[CallLogRecord] = ()
+    directory: Mapping[str, DirectoryEntry] = field(default_factory=dict)
+
+
+class LegOutcome(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    party_id: str
+    extension_id: str | None
+    outcome: LegOutcomeKind
+
+
+class Outcome(BaseModel):
+    """The classified outcome of one telephony session (DESIGN.md section 5 fields).
+
+    `revision` and `updated_at` belong to storage: the classifier leaves them at their defaults
+    and the processor sets them when it stores a changed outcome.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    telephony_session_id: str
+    direction: Direction
+    category: Category
+    reason: str | None
+    stage: Stage
+    is_abandoned: bool
+    final: bool
+    started_at: datetime | None
+    answered_at: datetime | None
+    ended_at: datetime | None
+    ring_s: float | None
+    wait_s: float | None
+    talk_s: float | None
+    hold_s: float | None
+    voicemail_s: float | None
+    time_to_abandon_s: float | None
+    queue: str | None
+    extension_ids: list[str]
+    from_number: str | None
+    to_number: str | None
+    evidence: list[str]
+    data_gaps: list[str]
+    legs: list[LegOutcome]
+    rules_version: str
+    thresholds: dict[str, Any]
+    revision: int = 0
+    updated_at: datetime | None = None

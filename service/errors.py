@@ -1,0 +1,77 @@
+"""JSON error responses: `{"error": {"code", "message"}}` with the right status, never a trace."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service.responses import OrjsonResponse
+
+log = structlog.get_logger(__name__)
+
+STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_parameter",
+    429: "too_many_requests",
+    503: "unavailable",
+}
+
+
+class ApiError(Exception):
+    """An expected failure with its HTTP status; raised by routes and services, rendered as JSON."""
+
+    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.extra = extra
+
+
+def error_response(
+    status: int, code: str, message: str, headers: Mapping[str, str] | None = None, **extra: Any
+) -> OrjsonResponse:
+    return OrjsonResponse(
+        {"error": {"code": code, "message": message, **extra}}, status_code=status, headers=headers
+    )
+
+
+def _describe_validation_error(exc: RequestValidationError) -> tuple[str, str | None]:
+    first = exc.errors()[0] if exc.errors() else {}
+    location = [str(part) for part in first.get("loc", ()) if part not in ("query", "path", "body")]
+    parameter = ".".join(location) or None
+    message = str(first.get("msg", "invalid request"))
+    return (f"{parameter}: {message}" if parameter else message), parameter
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> OrjsonResponse:
+        return error_response(exc.status, exc.code, exc.message, **exc.extra)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> OrjsonResponse:
+        code = STATUS_CODES.get(exc.status_code, "error")
+        return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> OrjsonResponse:
+        message, parameter = _describe_validation_error(exc)
+        return error_response(422, "invalid_parameter", message, parameter=parameter)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> OrjsonResponse:
+        log.exception("request.failed", error=type(exc).__name__)
+        return error_response(500, "internal_error", "internal error")

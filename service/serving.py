@@ -1,0 +1,64 @@
+"""Run an ASGI app on a real loopback socket inside the current event loop.
+
+Used by the demo (emulator and service side by side) and by the tests, which talk to the service
+and the emulator over real HTTP. Port 0 asks the OS for a free port; the bound port is read back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Literal
+
+import uvicorn
+from starlette.types import ASGIApp
+
+
+@dataclass(frozen=True, slots=True)
+class RunningServer:
+    host: str
+    port: int
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+@contextlib.asynccontextmanager
+async def serve(
+    app: ASGIApp,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    lifespan: Literal["auto", "on", "off"] = "on",
+) -> AsyncIterator[RunningServer]:
+    """Serve `app` until the block exits; yields where it listens once it accepts connections."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    bound_port: int = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app,
+        lifespan=lifespan,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+                msg = "server exited before it started"
+                raise RuntimeError(msg)
+            await asyncio.sleep(0.005)
+        yield RunningServer(host, bound_port)
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        sock.close()

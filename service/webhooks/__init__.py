@@ -1,0 +1,1 @@
+"""Webhook ingest: the RingCentral notification endpoint and its durable group-commit writer."""

@@ -1,0 +1,168 @@
+"""Read the few fields the ingest path needs from a notification body, without full validation.
+
+The hot path stores the raw body as received; full parsing happens later in the processor. Here
+we only find the dedupe key, the subscription, and the session keys the processor indexes on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from classifiers.payloads import is_renewal_reminder, is_telephony_event, is_voicemail_event
+
+INT64_MAX = 2**63 - 1
+MAX_ID_LENGTH = 128
+
+
+class EnvelopeError(ValueError):
+    """The body is JSON we cannot store as an event; the message says which field is wrong."""
+
+
+@dataclass(frozen=True, slots=True)
+class IngestEnvelope:
+    uuid: str
+    event: str
+    kind: str
+    subscription_id: str | None
+    owner_id: str | None
+    telephony_session_id: str | None
+    sequence: int | None
+    party_id: str | None
+    event_time: datetime | None
+
+    def row(self, *, payload: str, received_at: datetime) -> dict[str, Any]:
+        """The `raw_events` row for this envelope."""
+        return {
+            "uuid": self.uuid,
+            "received_at": received_at,
+            "subscription_id": self.subscription_id,
+            "owner_id": self.owner_id,
+            "event": self.event,
+            "kind": self.kind,
+            "telephony_session_id": self.telephony_session_id,
+            "sequence": self.sequence,
+            "party_id": self.party_id,
+            "event_time": self.event_time,
+            "payload": payload,
+            "processed_at": None,
+        }
+
+
+def loads(body: bytes) -> Any:
+    """Parse JSON, raising EnvelopeError with orjson's message on failure."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        msg = f"body is not valid JSON: {exc}"
+        raise EnvelopeError(msg) from exc
+
+
+def subscription_id_of(document: Any) -> str | None:
+    if isinstance(document, dict):
+        value = document.get("subscriptionId")
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def read_envelope(document: Any) -> IngestEnvelope:
+    """Extract the stored columns from a parsed notification; EnvelopeError names a bad field."""
+    if not isinstance(document, dict):
+        msg = "body must be a JSON object (a notification envelope)"
+        raise EnvelopeError(msg)
+    uuid = _required_string(document, "uuid")
+    event = _required_string(document, "event", max_length=512)
+    subscription_id = _optional_string(document, "subscriptionId")
+    owner_id = _optional_string(document, "ownerId")
+    if is_telephony_event(event):
+        return _telephony_envelope(document, uuid, event, subscription_id, owner_id)
+    kind = (
+        "voicemail"
+        if is_voicemail_event(event)
+        else "reminder"
+        if is_renewal_reminder(event)
+        else "other"
+    )
+    return IngestEnvelope(uuid, event, kind, subscription_id, owner_id, None, None, None, None)
+
+
+def _telephony_envelope(
+    document: dict[str, Any],
+    uuid: str,
+    event: str,
+    subscription_id: str | None,
+    owner_id: str | None,
+) -> IngestEnvelope:
+    body = document.get("body")
+    if not isinstance(body, dict):
+        msg = "field 'body' must be an object in a telephony-session notification"
+        raise EnvelopeError(msg)
+    session_id = _required_string(body, "telephonySessionId", prefix="body.")
+    sequence = body.get("sequence")
+    if (
+        isinstance(sequence, bool)
+        or not isinstance(sequence, int)
+        or not 0 <= sequence <= INT64_MAX
+    ):
+        msg = "field 'body.sequence' must be a non-negative 64-bit integer"
+        raise EnvelopeError(msg)
+    event_time = _timestamp(body.get("eventTime"), "body.eventTime")
+    parties = body.get("parties")
+    party_id = None
+    if isinstance(parties, list) and parties and isinstance(parties[0], dict):
+        party_id = _optional_string(parties[0], "id")
+    return IngestEnvelope(
+        uuid,
+        event,
+        "telephony",
+        subscription_id,
+        owner_id,
+        session_id,
+        sequence,
+        party_id,
+        event_time,
+    )
+
+
+def _required_string(
+    document: dict[str, Any], field: str, *, max_length: int = MAX_ID_LENGTH, prefix: str = ""
+) -> str:
+    value = document.get(field)
+    if not isinstance(value, str) or not value:
+        msg = f"field '{prefix}{field}' is missing or not a non-empty string"
+        raise EnvelopeError(msg)
+    if len(value) > max_length:
+        msg = f"field '{prefix}{field}' is longer than {max_length} characters"
+        raise EnvelopeError(msg)
+    return value
+
+
+def _optional_string(document: dict[str, Any], field: str) -> str | None:
+    value = document.get(field)
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or len(value) > MAX_ID_LENGTH:
+        msg = f"field '{field}' must be a string of at most {MAX_ID_LENGTH} characters"
+        raise EnvelopeError(msg)
+    return value or None
+
+
+def _timestamp(value: Any, field: str) -> datetime:
+    if not isinstance(value, str):
+        msg = f"field '{field}' is missing or not an ISO 8601 string"
+        raise EnvelopeError(msg)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        msg = f"field '{field}' is not an ISO 8601 timestamp: {value[:40]!r}"
+        raise EnvelopeError(msg) from exc
+    if parsed.tzinfo is None:
+        msg = f"field '{field}' has no time zone: {value[:40]!r}"
+        raise EnvelopeError(msg)
+    return parsed

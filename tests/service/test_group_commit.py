@@ -1,0 +1,182 @@
+"""Group commit and database failures: nothing claims success without a durable write."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import text
+
+from service.app import create_app
+from service.db.engine import create_engine
+from service.serving import serve
+from service.settings import Settings
+from service.webhooks.envelope import read_envelope
+from service.webhooks.writer import BatchReport, GroupCommitWriter, StoreUnavailable
+from tests.conftest import WEBHOOK_TOKEN, LiveService
+from tests.service.test_webhook_ingest import AUTHENTIC, stored_uuids
+from tests.support.notifications import encode, telephony_notification
+
+POISON_UUID = "poison-row"
+
+POSTGRES_TRIGGER = [
+    f"""CREATE FUNCTION reject_poison() RETURNS trigger AS $$
+        BEGIN
+            IF NEW.uuid = '{POISON_UUID}' THEN RAISE EXCEPTION 'poisoned row'; END IF;
+            RETURN NEW;
+        END $$ LANGUAGE plpgsql""",
+    "CREATE TRIGGER reject_poison BEFORE INSERT ON raw_events "
+    "FOR EACH ROW EXECUTE FUNCTION reject_poison()",
+]
+POSTGRES_CLEANUP = ["DROP TRIGGER reject_poison ON raw_events", "DROP FUNCTION reject_poison()"]
+SQLITE_TRIGGER = [
+    f"""CREATE TRIGGER reject_poison BEFORE INSERT ON raw_events
+        WHEN NEW.uuid = '{POISON_UUID}' BEGIN SELECT RAISE(ABORT, 'poisoned row'); END"""
+]
+SQLITE_CLEANUP = ["DROP TRIGGER reject_poison"]
+
+
+async def _execute(settings: Settings, statements: list[str]) -> None:
+    engine = create_engine(settings)
+    try:
+        async with engine.begin() as connection:
+            for statement in statements:
+                await connection.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def poisoned_database(settings: Settings) -> AsyncIterator[Settings]:
+    """The database rejects (inside the INSERT) any row whose uuid is POISON_UUID."""
+    if settings.is_sqlite:
+        install, cleanup = SQLITE_TRIGGER, SQLITE_CLEANUP
+    else:
+        install, cleanup = POSTGRES_TRIGGER, POSTGRES_CLEANUP
+    await _execute(settings, install)
+    yield settings
+    await _execute(settings, cleanup)
+
+
+def _row(notification: dict[str, Any]) -> dict[str, Any]:
+    body = encode(notification)
+    return read_envelope(orjson.loads(body)).row(
+        payload=body.decode(), received_at=datetime.now(UTC)
+    )
+
+
+class TestGroupCommitWriter:
+    async def test_a_failure_inside_a_batch_fails_every_request_in_it(
+        self, poisoned_database: Settings
+    ) -> None:
+        engine = create_engine(poisoned_database)
+        reports: list[BatchReport] = []
+        writer = GroupCommitWriter(engine, on_batch=reports.append)
+        await writer.start()
+        try:
+            good = [_row(telephony_notification(sequence=n)) for n in range(2, 6)]
+            poison = _row(telephony_notification(uuid=POISON_UUID))
+            outcomes = await asyncio.gather(
+                *(writer.store_event(row) for row in [*good[:2], poison, *good[2:]]),
+                return_exceptions=True,
+            )
+            assert all(isinstance(outcome, StoreUnavailable) for outcome in outcomes)
+            assert reports == [
+                BatchReport(size=5, inserted=0, duplicates=0, quarantined=0, failed=True)
+            ]
+            assert await stored_uuids(poisoned_database) == []
+
+            assert await writer.store_event(good[0]) is True
+            assert await stored_uuids(poisoned_database) == [good[0]["uuid"]]
+        finally:
+            await writer.stop()
+            await engine.dispose()
+
+    async def test_concurrent_requests_share_one_transaction(self, settings: Settings) -> None:
+        engine = create_engine(settings)
+        reports: list[BatchReport] = []
+        writer = GroupCommitWriter(engine, on_batch=reports.append)
+        await writer.start()
+        try:
+            rows = [_row(telephony_notification(sequence=n)) for n in range(2, 52)]
+            results = await asyncio.gather(*(writer.store_event(row) for row in [*rows, rows[0]]))
+        finally:
+            await writer.stop()
+            await engine.dispose()
+        assert results == [True] * 50 + [False]
+        assert reports == [
+            BatchReport(size=51, inserted=50, duplicates=1, quarantined=0, failed=False)
+        ]
+
+    async def test_a_stopped_writer_refuses_instead_of_hanging(self, settings: Settings) -> None:
+        engine = create_engine(settings)
+        writer = GroupCommitWriter(engine)
+        await writer.start()
+        await writer.stop()
+        with pytest.raises(StoreUnavailable):
+            await writer.store_event(_row(telephony_notification()))
+        await engine.dispose()
+
+
+async def test_over_http_no_request_of_a_failed_batch_is_acknowledged(
+    poisoned_database: Settings, service: LiveService
+) -> None:
+    notifications = [telephony_notification(sequence=n) for n in range(2, 42)]
+    notifications.insert(20, telephony_notification(uuid=POISON_UUID))
+    async with httpx.AsyncClient(base_url=service.server.base_url) as client:
+        responses = await asyncio.gather(
+            *(
+                client.post("/webhooks/ringcentral", content=encode(n), headers=AUTHENTIC)
+                for n in notifications
+            )
+        )
+
+    statuses = {n["uuid"]: r.status_code for n, r in zip(notifications, responses, strict=True)}
+    assert set(statuses.values()) <= {200, 503}
+    assert statuses[POISON_UUID] == 503
+    acknowledged = sorted(uuid for uuid, status in statuses.items() if status == 200)
+    assert await stored_uuids(poisoned_database) == acknowledged
+    failed = [r for r in responses if r.status_code == 503]
+    assert all(r.json()["error"]["code"] == "store_unavailable" for r in failed)
+
+
+@pytest.mark.parametrize(
+    "unreachable_url",
+    [
+        pytest.param("postgresql+asyncpg://postgres@127.0.0.1:1/stopped", id="postgresql"),
+        pytest.param("sqlite+aiosqlite:///{tmp}/missing-directory/callsift.db", id="sqlite"),
+    ],
+)
+async def test_database_down_gives_503_and_never_200(tmp_path: Path, unreachable_url: str) -> None:
+    settings = Settings(
+        _env_file=None,
+        database_url=unreachable_url.format(tmp=tmp_path),
+        webhook_verification_token=SecretStr(WEBHOOK_TOKEN),
+        db_connect_timeout_s=1,
+    )
+    async with (
+        serve(create_app(settings)) as server,
+        httpx.AsyncClient(base_url=server.base_url) as client,
+    ):
+        responses = await asyncio.gather(
+            *(
+                client.post(
+                    "/webhooks/ringcentral",
+                    content=encode(telephony_notification(sequence=n)),
+                    headers=AUTHENTIC,
+                )
+                for n in range(2, 12)
+            )
+        )
+        ready = await client.get("/readyz")
+    assert [r.status_code for r in responses] == [503] * 10
+    assert responses[0].json()["error"]["code"] == "store_unavailable"
+    assert ready.status_code == 503
+    assert ready.json()["error"]["code"] == "database_unavailable"
