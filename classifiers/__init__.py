@@ -1,0 +1,68 @@
+"""Pure classification of RingCentral telephony sessions into call outcomes (no I/O, no clock).
+
+Public API:
+- `classify_session(notifications, *, now, evidence, thresholds) -> Outcome`
+- `classify_events(events, *, now, evidence, thresholds) -> Outcome` (from `PartyEvent`s)
+- `parse_notification(raw) -> TelephonySessionNotification | ParseError`
+- `party_events(notification)`, `party_events_from_envelope(raw)` -> `PartyEvent`s
+- `build_timeline(events) -> Timeline`
+- offline batches: `classify_lines`, `BatchResult`, `load_call_log`, `load_directory`
+- the contract types of `classifiers.outcome`.
+"""
+
+from classifiers.batch import BatchResult, classify_lines, load_call_log, load_directory
+from classifiers.classify import classify_events, classify_session
+from classifiers.events import (
+    ParseError,
+    PartyEvent,
+    ReasonKind,
+    StatusCode,
+    parse_notification,
+    party_events,
+    party_events_from_envelope,
+)
+from classifiers.outcome import (
+    RULES_VERSION,
+    Category,
+    Direction,
+    DirectoryEntry,
+    Evidence,
+    ExtensionKind,
+    LegOutcome,
+    LegOutcomeKind,
+    Outcome,
+    OwnedVoicemail,
+    Stage,
+    Thresholds,
+)
+from classifiers.timeline import Timeline, build_timeline
+
+__all__ = [
+    "RULES_VERSION",
+    "BatchResult",
+    "Category",
+    "Direction",
+    "DirectoryEntry",
+    "Evidence",
+    "ExtensionKind",
+    "LegOutcome",
+    "LegOutcomeKind",
+    "Outcome",
+    "OwnedVoicemail",
+    "ParseError",
+    "PartyEvent",
+    "ReasonKind",
+    "Stage",
+    "StatusCode",
+    "Thresholds",
+    "Timeline",
+    "build_timeline",
+    "classify_events",
+    "classify_lines",
+    "classify_session",
+    "load_call_log",
+    "load_directory",
+    "parse_notification",
+    "party_events",
+    "party_events_from_envelope",
+]

@@ -230,3 +230,19 @@ def is_voicemail_event(event: str) -> bool:
 def is_renewal_reminder(event: str) -> bool:
     """Whether an envelope's `event` is a subscription renewal reminder filter."""
     return event.startswith(SUBSCRIPTION_REMINDER_PREFIX)
+
+
+def extension_id_of_event(event: str) -> str | None:
+    """The extension id in an event path like `/restapi/v1.0/account/1/extension/2/...`, if any.
+
+    `~` (the subscriber itself) gives None: the path does not name the extension.
+    """
+    parts = event.split("?", 1)[0].split("/")
+    try:
+        position = parts.index("extension")
+    except ValueError:
+        return None
+    if position + 1 >= len(parts):
+        return None
+    extension_id = parts[position + 1]
+    return extension_id if extension_id and extension_id != "~" else None

@@ -1,0 +1,258 @@
+"""Offline classification of notification dumps, for the `callsift classify` command.
+
+Input is JSON Lines, one notification envelope per line exactly as RingCentral POSTs it.
+Telephony-session lines are grouped by `telephonySessionId` and classified; voicemail-message
+lines become evidence (mailbox = the extension in the event path, or `ownerId`); any other
+envelope (renewal reminders, presence, ...) is read and ignored; blank lines are skipped.
+
+The loaders read the optional evidence files from their content (this package does no I/O):
+- call log: a JSON array of records, a call-log API response `{records: [...]}` (or an array of
+  such responses), or JSON Lines of records;
+- directory: RingCentral's extension list `{records: [{id, name, type}]}`, or a plain JSON object
+  mapping an extension id to its kind (or to `{type|kind, name}`).
+They raise ValueError with a message saying what is wrong and where.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from classifiers.classify import DEFAULT_THRESHOLDS, classify_session
+from classifiers.events import parse_notification
+from classifiers.outcome import (
+    DirectoryEntry,
+    Evidence,
+    Outcome,
+    OwnedVoicemail,
+    Thresholds,
+)
+from classifiers.payloads import (
+    CallLogRecord,
+    TelephonySessionNotification,
+    VoicemailNotification,
+    extension_id_of_event,
+    is_telephony_event,
+    is_voicemail_event,
+)
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """Outcomes ordered by `started_at` then session id; errors as (1-based line, message)."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    errors: list[tuple[int, str]] = field(default_factory=list)
+    lines_read: int = 0
+
+
+@dataclass(slots=True)
+class _Session:
+    first_line: int
+    notifications: list[TelephonySessionNotification] = field(default_factory=list)
+
+
+def classify_lines(
+    lines: Iterable[str | bytes],
+    *,
+    now: datetime,
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
+    directory: Mapping[str, DirectoryEntry] | None = None,
+    call_log: Sequence[CallLogRecord] = (),
+) -> BatchResult:
+    """Classify every telephony session found in JSON Lines of notification envelopes."""
+    result = BatchResult()
+    sessions: dict[str, _Session] = {}
+    voicemails: list[OwnedVoicemail] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        error = _read_line(line, number, sessions, voicemails)
+        if error is None:
+            result.lines_read += 1
+        else:
+            result.errors.append((number, error))
+    records_by_session = _index_call_log(call_log)
+    for session_id, session in sessions.items():
+        evidence = Evidence(
+            voicemails=_mailbox_messages(voicemails, session.notifications),
+            call_log=records_by_session.get(session_id, ()),
+            directory=directory or {},
+        )
+        try:
+            outcome = classify_session(
+                session.notifications, now=now, evidence=evidence, thresholds=thresholds
+            )
+        except ValueError as exc:
+            result.errors.append((session.first_line, f"session {session_id}: {exc}"))
+            continue
+        result.outcomes.append(outcome)
+    result.outcomes.sort(key=_outcome_order)
+    return result
+
+
+def _read_line(
+    line: str | bytes,
+    number: int,
+    sessions: dict[str, _Session],
+    voicemails: list[OwnedVoicemail],
+) -> str | None:
+    """File one line's envelope where it belongs; the error message if it cannot be read."""
+    try:
+        raw = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        return f"not JSON: {exc}"
+    if not isinstance(raw, dict) or not isinstance(raw.get("event"), str):
+        return "not a notification envelope (no `event`)"
+    event: str = raw["event"]
+    if is_telephony_event(event):
+        parsed = parse_notification(raw)
+        if not isinstance(parsed, TelephonySessionNotification):
+            return parsed.message
+        session_id = parsed.body.telephony_session_id
+        sessions.setdefault(session_id, _Session(number)).notifications.append(parsed)
+    elif is_voicemail_event(event):
+        try:
+            notification = VoicemailNotification.model_validate(raw)
+        except ValidationError as exc:
+            return f"bad voicemail notification: {_first_error(exc)}"
+        voicemails.append(OwnedVoicemail(_mailbox(notification), notification.body))
+    return None
+
+
+def _mailbox(notification: VoicemailNotification) -> str | None:
+    return extension_id_of_event(notification.event) or notification.owner_id
+
+
+def _mailbox_messages(
+    voicemails: list[OwnedVoicemail], notifications: list[TelephonySessionNotification]
+) -> list[OwnedVoicemail]:
+    """The messages that could belong to the session: its extensions' mailboxes (or unknown)."""
+    extensions = {
+        party.extension_id for notification in notifications for party in notification.body.parties
+    }
+    return [vm for vm in voicemails if vm.extension_id is None or vm.extension_id in extensions]
+
+
+def _index_call_log(records: Sequence[CallLogRecord]) -> dict[str, list[CallLogRecord]]:
+    by_session: dict[str, list[CallLogRecord]] = {}
+    for record in records:
+        session_ids = {record.telephony_session_id} | {
+            leg.telephony_session_id for leg in record.legs
+        }
+        for session_id in session_ids:
+            if session_id:
+                by_session.setdefault(session_id, []).append(record)
+    return by_session
+
+
+def _outcome_order(outcome: Outcome) -> tuple[float, str]:
+    started = outcome.started_at.timestamp() if outcome.started_at is not None else float("inf")
+    return (started, outcome.telephony_session_id)
+
+
+def _first_error(exc: ValidationError) -> str:
+    first = exc.errors(include_url=False, include_input=False)[0]
+    where = ".".join(str(part) for part in first["loc"])
+    return f"{where}: {first['msg']}"
+
+
+# --- evidence files ----------------------------------------------------------------------------
+
+
+def load_call_log(content: str | bytes) -> list[CallLogRecord]:
+    """Call-log records from a JSON array, an API response, or JSON Lines of records."""
+    if not content.strip():
+        raise ValueError("call-log file is empty")
+    try:
+        data: Any = orjson.loads(content)
+        items = _call_log_items(data, "call log")
+    except orjson.JSONDecodeError:
+        items = []
+        for number, line in enumerate(_lines(content), start=1):
+            if not line.strip():
+                continue
+            try:
+                value = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                raise ValueError(f"call log line {number} is not JSON: {exc}") from None
+            items.extend(_call_log_items(value, f"call log line {number}"))
+    records: list[CallLogRecord] = []
+    for index, item in enumerate(items, start=1):
+        try:
+            records.append(CallLogRecord.model_validate(item))
+        except ValidationError as exc:
+            raise ValueError(f"call-log record {index}: {_first_error(exc)}") from None
+    return records
+
+
+def _call_log_items(data: Any, where: str) -> list[Any]:
+    if isinstance(data, dict):
+        if "records" in data:
+            records = data["records"]
+            if not isinstance(records, list):
+                raise ValueError(f"{where}: `records` is not a list")
+            return list(records)
+        return [data]
+    if isinstance(data, list):
+        items: list[Any] = []
+        for element in data:
+            if isinstance(element, dict) and "records" in element:
+                items.extend(_call_log_items(element, where))
+            elif isinstance(element, dict):
+                items.append(element)
+            else:
+                raise ValueError(
+                    f"{where}: expected record objects, found a JSON value {element!r:.60}"
+                )
+        return items
+    raise ValueError(f"{where}: expected a JSON array or object, found {type(data).__name__}")
+
+
+def _lines(content: str | bytes) -> list[str | bytes]:
+    return list(content.splitlines())
+
+
+def load_directory(content: str | bytes) -> dict[str, DirectoryEntry]:
+    """Extension id -> directory entry, from an extension list or an id -> kind object."""
+    try:
+        data: Any = orjson.loads(content)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"directory is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError("directory must be a JSON object ({records: [...]} or id -> kind)")
+    if "records" in data:
+        records = data["records"]
+        if not isinstance(records, list):
+            raise ValueError("directory: `records` is not a list")
+        return dict(_directory_record(record, index) for index, record in enumerate(records, 1))
+    return {str(key): _directory_value(key, value) for key, value in data.items()}
+
+
+def _directory_record(record: Any, index: int) -> tuple[str, DirectoryEntry]:
+    if not isinstance(record, dict):
+        raise ValueError(f"directory record {index} is not an object")
+    extension_id = record.get("id")
+    kind = record.get("type")
+    if not isinstance(extension_id, str | int) or isinstance(extension_id, bool):
+        raise ValueError(f"directory record {index} has no `id`")
+    if not isinstance(kind, str) or not kind:
+        raise ValueError(f"directory record {index} (id {extension_id}) has no `type`")
+    name = record.get("name")
+    return str(extension_id), DirectoryEntry(kind, name if isinstance(name, str) else None)
+
+
+def _directory_value(key: str, value: Any) -> DirectoryEntry:
+    if isinstance(value, str) and value:
+        return DirectoryEntry(value)
+    if isinstance(value, dict):
+        kind = value.get("type", value.get("kind"))
+        name = value.get("name")
+        if isinstance(kind, str) and kind:
+            return DirectoryEntry(kind, name if isinstance(name, str) else None)
+    raise ValueError(f"directory entry {key!r}: expected a kind string or {{type, name}}")

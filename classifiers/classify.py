@@ -1,0 +1,208 @@
+"""The public entry point: telephony notifications (plus evidence) -> one `Outcome` per session.
+
+Pure and deterministic: no I/O, no clock (`now` is an argument), no settings, no logging. The
+same set of events gives the same outcome whatever their order, duplication or delivery split.
+
+Pipeline: party events -> `Timeline` (ordered, deduplicated) -> `CallShape` (caller, direction,
+roles) -> `CallFacts` (answer, voicemail span, caller's end) -> `Verdict` (category, reason,
+stage, evidence, data gaps) -> legs and timings -> `Outcome`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from classifiers.construct import construct
+from classifiers.decide import Verdict, call_numbers, decide
+from classifiers.events import (
+    ON_HOLD_STATUSES,
+    PartyEvent,
+    StatusCode,
+    party_events,
+    to_utc,
+)
+from classifiers.evidence import call_log_facts
+from classifiers.facts import CallFacts, gather_facts
+from classifiers.legs import leg_outcomes
+from classifiers.outcome import (
+    RULES_VERSION,
+    Direction,
+    Evidence,
+    Outcome,
+    Thresholds,
+)
+from classifiers.payloads import TelephonySessionNotification
+from classifiers.roles import Role, shape_call
+from classifiers.timeline import PartyTrack, build_timeline
+from classifiers.timing import Interval, clip, merge, overlap, seconds, total
+
+NO_EVIDENCE = Evidence()
+DEFAULT_THRESHOLDS = Thresholds()
+
+_PROCEEDING = frozenset({StatusCode.PROCEEDING})
+_ANSWERED = frozenset({StatusCode.ANSWERED})
+
+
+def classify_session(
+    notifications: Iterable[TelephonySessionNotification],
+    *,
+    now: datetime,
+    evidence: Evidence = NO_EVIDENCE,
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
+) -> Outcome:
+    """Classify one telephony session from its notifications (any views, order, duplicates).
+
+    Raises ValueError if there is no party event, or if the events belong to several sessions.
+    """
+    events = [event for notification in notifications for event in party_events(notification)]
+    return classify_events(events, now=now, evidence=evidence, thresholds=thresholds)
+
+
+def classify_events(
+    events: Iterable[PartyEvent],
+    *,
+    now: datetime,
+    evidence: Evidence = NO_EVIDENCE,
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
+) -> Outcome:
+    """`classify_session` for party events already extracted (see `classifiers.events`)."""
+    timeline = build_timeline(events)
+    session_id = timeline.telephony_session_id
+    shape = shape_call(timeline, evidence.directory)
+    call_log = call_log_facts(evidence.call_log, session_id)
+    facts = gather_facts(timeline, shape, thresholds, evidence, call_log)
+    verdict = decide(facts, to_utc(now).timestamp())
+    return _outcome(facts, verdict)
+
+
+def _outcome(facts: CallFacts, verdict: Verdict) -> Outcome:
+    timeline = facts.timeline
+    answer = facts.answer
+    end = facts.end_event()
+    end_ts = end.ts if end is not None else None
+    limit = end_ts if end_ts is not None else timeline.last_ts
+    answer_ts = answer.event.ts if answer is not None else None
+    from_number, to_number = call_numbers(facts)
+    talk_s, hold_s = _talk_and_hold(facts, answer_ts, limit)
+    vm = facts.voicemail
+    abandoned = verdict.category.is_abandoned
+    values = {
+        "telephony_session_id": timeline.telephony_session_id,
+        "direction": facts.direction,
+        "category": verdict.category,
+        "reason": verdict.reason,
+        "stage": verdict.stage,
+        "is_abandoned": abandoned,
+        "final": verdict.final,
+        "started_at": timeline.started_at,
+        "answered_at": answer.event.event_time if answer is not None else None,
+        "ended_at": end.event_time if end is not None and verdict.final else None,
+        "ring_s": _ring_s(facts, answer_ts, limit),
+        "wait_s": _wait_s(facts, answer_ts, limit),
+        "talk_s": talk_s,
+        "hold_s": hold_s,
+        "voicemail_s": seconds(vm.end - vm.start) if vm is not None else None,
+        "time_to_abandon_s": seconds(end_ts - timeline.first_ts)
+        if abandoned and end_ts is not None
+        else None,
+        "queue": _queue_name(facts),
+        "extension_ids": sorted({p.extension_id for p in timeline.parties if p.extension_id}),
+        "from_number": from_number,
+        "to_number": to_number,
+        "evidence": verdict.evidence,
+        "data_gaps": verdict.data_gaps,
+        "legs": leg_outcomes(facts, verdict),
+        "rules_version": RULES_VERSION,
+        "thresholds": _thresholds_dict(facts.thresholds),
+        "revision": 0,
+        "updated_at": None,
+    }
+    return construct(Outcome, values)
+
+
+@functools.lru_cache(maxsize=64)
+def _frozen_thresholds(thresholds: Thresholds) -> tuple[tuple[str, Any], ...]:
+    return tuple(thresholds.as_dict().items())
+
+
+def _thresholds_dict(thresholds: Thresholds) -> dict[str, Any]:
+    """`thresholds.as_dict()`, memoised: the same few thresholds are used for every call."""
+    return dict(_frozen_thresholds(thresholds))
+
+
+def _status_intervals(
+    parties: Iterable[PartyTrack], statuses: frozenset[StatusCode], until: float
+) -> list[Interval]:
+    intervals: list[Interval] = [
+        (start, end)
+        for party in parties
+        for status, start, end in party.spans(until)
+        if status in statuses
+    ]
+    return merge(intervals)
+
+
+def _ring_parties(facts: CallFacts) -> list[PartyTrack]:
+    if facts.direction is Direction.OUTBOUND:
+        return list(facts.timeline.parties)
+    return facts.shape.with_role(facts.timeline, Role.PERSON)
+
+
+def _ring_s(facts: CallFacts, answer_ts: float | None, limit: float) -> float | None:
+    """Time someone was being rung before the answer (or until the call ended)."""
+    rings = _status_intervals(_ring_parties(facts), _PROCEEDING, limit)
+    if not rings:
+        return None
+    upto = answer_ts if answer_ts is not None else limit
+    return seconds(total(clip(rings, facts.timeline.first_ts, upto)))
+
+
+def _wait_s(facts: CallFacts, answer_ts: float | None, limit: float) -> float:
+    """Time before a person answered, voicemail began or the call ended; for queue calls,
+    counted from when the call entered the queue."""
+    timeline = facts.timeline
+    queue_entries = [
+        party.first.ts
+        for party in timeline.parties
+        if party.queue_call or facts.role(party) is Role.QUEUE
+    ]
+    start = min(queue_entries) if queue_entries else timeline.first_ts
+    if answer_ts is not None:
+        stop = answer_ts
+    elif facts.voicemail is not None and facts.direction is not Direction.OUTBOUND:
+        stop = facts.voicemail.start
+    else:
+        stop = limit
+    return seconds(stop - start)
+
+
+def _talk_parties(facts: CallFacts) -> list[PartyTrack]:
+    return [answer.party for answer in facts.answers]
+
+
+def _talk_and_hold(
+    facts: CallFacts, answer_ts: float | None, limit: float
+) -> tuple[float | None, float | None]:
+    """Connected time minus hold, and hold/park time, from the answer to the end."""
+    if answer_ts is None:
+        return None, None
+    talk = clip(_status_intervals(_talk_parties(facts), _ANSWERED, limit), answer_ts, limit)
+    hold = clip(
+        _status_intervals(facts.timeline.parties, ON_HOLD_STATUSES, limit), answer_ts, limit
+    )
+    return seconds(total(talk) - overlap(talk, hold)), seconds(total(hold))
+
+
+def _queue_name(facts: CallFacts) -> str | None:
+    for party in facts.timeline.parties:
+        if party.queue_name:
+            return party.queue_name
+    for party in facts.shape.with_role(facts.timeline, Role.QUEUE):
+        entry = facts.evidence.directory.get(party.extension_id or "")
+        name = entry.name if entry is not None and entry.name else party.to_name
+        if name:
+            return name
+    return None

@@ -1,0 +1,121 @@
+"""Evidence beside the telephony events: call-log records and voicemail messages for a session.
+
+Call-log records link to a session by `telephonySessionId` (on the record or on one of its legs).
+A voicemail message has no session id, so it is matched to a call by mailbox (the extension whose
+party reached voicemail), caller number and time: its `creationTime` (when the recording ended)
+must fall between the start of voicemail and `VOICEMAIL_MATCH_AFTER_S` after it ended.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from classifiers.events import to_utc
+from classifiers.outcome import OwnedVoicemail
+from classifiers.payloads import CallLogRecord, VoicemailMessage
+
+VOICEMAIL_MATCH_BEFORE_S = 60.0  # a message created this long before voicemail began still matches
+VOICEMAIL_MATCH_AFTER_S = 600.0  # ... and this long after the voicemail span ended
+
+CALLBACK_RESULT = "callback requested"
+VOICEMAIL_RESULTS = frozenset({"voicemail"})
+
+
+@dataclass(frozen=True, slots=True)
+class CallLogFacts:
+    """What the call-log records linked to one session say."""
+
+    results: tuple[str, ...]  # raw `result` values of the records and their legs, in order
+    message_id: str | None  # the linked voicemail message, if any record has one
+
+    @property
+    def present(self) -> bool:
+        return bool(self.results) or self.message_id is not None
+
+    def has_result(self, *wanted: str) -> str | None:
+        """The first raw result whose lower-cased value is one of `wanted`."""
+        for result in self.results:
+            if result.lower() in wanted:
+                return result
+        return None
+
+
+NO_CALL_LOG = CallLogFacts((), None)
+
+
+def call_log_facts(records: Sequence[CallLogRecord], telephony_session_id: str) -> CallLogFacts:
+    """Results and voicemail link of the records (or legs) that belong to the session."""
+    results: list[str] = []
+    message_id: str | None = None
+    found = False
+    for record in records:
+        linked_legs = [
+            leg for leg in record.legs if leg.telephony_session_id == telephony_session_id
+        ]
+        if record.telephony_session_id != telephony_session_id and not linked_legs:
+            continue
+        found = True
+        for item in (record, *linked_legs):
+            if item.result:
+                results.append(item.result)
+            message = item.message
+            if message_id is None and message is not None and _is_voicemail_link(message.type):
+                message_id = str(message.id) if message.id is not None else "linked"
+    if not found:
+        return NO_CALL_LOG
+    return CallLogFacts(tuple(results), message_id)
+
+
+def _is_voicemail_link(kind: str | None) -> bool:
+    return kind is None or kind.lower() == "voicemail"
+
+
+@dataclass(frozen=True, slots=True)
+class VoicemailMatch:
+    message: VoicemailMessage
+    vm_duration_s: float | None
+
+
+def match_voicemail(
+    voicemails: Iterable[OwnedVoicemail],
+    *,
+    mailboxes: set[str],
+    caller_number: str | None,
+    voicemail_start: float,
+    voicemail_end: float,
+) -> VoicemailMatch | None:
+    """The message that best fits the call's voicemail span, or None.
+
+    A message matches when its mailbox is one of `mailboxes` (or unknown), its sender number
+    equals the caller's (when both are known) and it was created inside the time window. Of
+    several, the one created closest to the end of the voicemail span wins.
+    """
+    best: tuple[float, str, VoicemailMatch] | None = None
+    caller_digits = _digits(caller_number)
+    for owned in voicemails:
+        message = owned.message
+        if owned.extension_id is not None and owned.extension_id not in mailboxes:
+            continue
+        if message.type is not None and message.type.lower() != "voicemail":
+            continue
+        if message.creation_time is None:
+            continue
+        created = to_utc(message.creation_time).timestamp()
+        if not voicemail_start - VOICEMAIL_MATCH_BEFORE_S <= created:
+            continue
+        if created > voicemail_end + VOICEMAIL_MATCH_AFTER_S:
+            continue
+        sender = message.from_.phone_number if message.from_ is not None else None
+        sender_digits = _digits(sender)
+        if caller_digits and sender_digits and caller_digits != sender_digits:
+            continue
+        key = (abs(created - voicemail_end), str(message.id))
+        candidate = VoicemailMatch(message, message.vm_duration_s)
+        if best is None or key < best[:2]:
+            best = (key[0], key[1], candidate)
+    return best[2] if best is not None else None
+
+
+def _digits(number: str | None) -> str:
+    return "".join(char for char in number if char.isdigit()) if number else ""
