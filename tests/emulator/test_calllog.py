@@ -1,0 +1,186 @@
+"""Call log: delayed appearance, views, filters, paging with navigation, FSync/ISync and resets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.emulator.conftest import PlatformFactory
+from tests.emulator.helpers import Login, Platform, error_code
+
+ACCOUNT_LOG = "/restapi/v1.0/account/~/call-log"
+ACCOUNT_SYNC = "/restapi/v1.0/account/~/call-log-sync"
+
+
+async def get(platform: Platform, login: Login, path: str, **params: Any) -> httpx.Response:
+    return await platform.client.get(path, params=params, headers=login.headers)
+
+
+async def test_records_appear_after_the_call_log_delay(platform: Platform, alice: Login) -> None:
+    play = await platform.emulator.play(["answered_direct"])
+    record_ids = {e.id for e in play.calls[0].call_log}
+    early = (await get(platform, alice, ACCOUNT_LOG)).json()["records"]
+    assert not record_ids & {r["id"] for r in early}  # the call ended ~1 s ago; delay is 20 s
+    await platform.emulator.advance(25)
+    records = (await get(platform, alice, ACCOUNT_LOG)).json()["records"]
+    assert record_ids <= {r["id"] for r in records}
+
+
+async def test_simple_and_detailed_views(platform: Platform, alice: Login) -> None:
+    play = await platform.emulator.play(["voicemail_left"])
+    await platform.emulator.advance(25)
+    session = play.calls[0].truth.telephony_session_id
+    simple = (await get(platform, alice, ACCOUNT_LOG, telephonySessionId=session)).json()
+    detailed = (
+        await get(platform, alice, ACCOUNT_LOG, telephonySessionId=session, view="Detailed")
+    ).json()
+    (record,) = simple["records"]
+    assert "legs" not in record
+    assert "lastModifiedTime" not in record
+    assert record["uri"].endswith("?view=Simple")
+    assert record["result"] == "Voicemail"
+    assert record["message"]["type"] == "VoiceMail"
+    assert record["message"]["uri"].startswith(platform.base_url)
+    assert record["telephonySessionId"] == session
+    assert isinstance(record["extension"]["id"], int)
+    (full,) = detailed["records"]
+    assert full["legs"][0]["master"] is True
+    assert full["legs"][0]["legType"] == "Accept"
+    assert full["lastModifiedTime"]
+    bad = await get(platform, alice, ACCOUNT_LOG, view="Verbose")
+    assert bad.status_code == 400
+    assert error_code(bad) == "CMN-101"
+
+
+async def test_user_log_holds_only_that_extension(platform: Platform, alice: Login) -> None:
+    await platform.emulator.play(["answered_queue", "internal_answered"], count=4)
+    await platform.emulator.advance(30)
+    everyone = (await get(platform, alice, ACCOUNT_LOG)).json()["records"]
+    bob_id = platform.extension("Bob Brown")
+    bob_log = f"/restapi/v1.0/account/~/extension/{bob_id}/call-log"
+    bobs = (await get(platform, alice, bob_log)).json()["records"]
+    assert bobs
+    assert all(r["extension"]["id"] == int(bob_id) for r in bobs)
+    assert len(bobs) < len(everyone)
+    own = (await get(platform, alice, "/restapi/v1.0/account/~/extension/~/call-log")).json()
+    assert all(
+        r["extension"]["id"] == int(platform.extension("Alice Adams")) for r in own["records"]
+    )
+
+
+async def test_paging_follows_navigation(platform: Platform, alice: Login) -> None:
+    await platform.emulator.play(["answered_direct"], count=5)
+    await platform.emulator.advance(30)
+    all_ids = [r["id"] for r in (await get(platform, alice, ACCOUNT_LOG)).json()["records"]]
+    assert len(all_ids) == 5
+    seen: list[str] = []
+    response = await get(platform, alice, ACCOUNT_LOG, perPage=2)
+    pages = 0
+    while True:
+        body = response.json()
+        pages += 1
+        assert body["paging"]["perPage"] == 2
+        seen.extend(r["id"] for r in body["records"])
+        next_page = body["navigation"].get("nextPage")
+        if next_page is None:
+            break
+        response = await platform.client.get(next_page["uri"], headers=alice.headers)
+    assert pages == 3
+    assert seen == all_ids  # newest first, no record twice
+    second = (await get(platform, alice, ACCOUNT_LOG, perPage=2, page=2)).json()
+    assert second["paging"] == {"page": 2, "perPage": 2, "pageStart": 2, "pageEnd": 3}
+    assert "previousPage" in second["navigation"]
+
+
+async def test_date_range_filters(platform: Platform, alice: Login) -> None:
+    play = await platform.emulator.play(["answered_direct"], count=3, spacing_s=600)
+    await platform.emulator.advance(30)
+    starts = sorted(c.started_at for c in play.calls)
+    middle = starts[1].isoformat().replace("+00:00", "Z")
+    newer = (await get(platform, alice, ACCOUNT_LOG, dateFrom=middle)).json()["records"]
+    assert len(newer) == 2
+    older = (await get(platform, alice, ACCOUNT_LOG, dateTo=middle)).json()["records"]
+    assert len(older) == 2  # the first call and the middle one (startTime rounds down)
+    bad = await get(platform, alice, ACCOUNT_LOG, dateFrom="yesterday")
+    assert bad.status_code == 400
+
+
+async def test_full_and_incremental_sync(platform: Platform, alice: Login) -> None:
+    await platform.emulator.play(["answered_direct"], count=3)
+    await platform.emulator.advance(30)
+    missing = await get(platform, alice, ACCOUNT_SYNC, syncType="FSync")
+    assert missing.status_code == 400
+    assert missing.json()["errors"][0]["parameterName"] == "recordCount"
+    too_many = await get(platform, alice, ACCOUNT_SYNC, syncType="FSync", recordCount=251)
+    assert too_many.status_code == 400
+
+    full = (await get(platform, alice, ACCOUNT_SYNC, syncType="FSync", recordCount=2)).json()
+    assert len(full["records"]) == 2
+    assert full["syncInfo"]["syncType"] == "FSync"
+    token = full["syncInfo"]["syncToken"]
+    nothing = (await get(platform, alice, ACCOUNT_SYNC, syncType="ISync", syncToken=token)).json()
+    assert nothing["records"] == []
+
+    play = await platform.emulator.play(["outbound_connected"], count=2)
+    await platform.emulator.advance(30)
+    fresh = (
+        await get(
+            platform,
+            alice,
+            ACCOUNT_SYNC,
+            syncType="ISync",
+            syncToken=nothing["syncInfo"]["syncToken"],
+        )
+    ).json()
+    assert {r["id"] for r in fresh["records"]} == {e.id for c in play.calls for e in c.call_log}
+    assert fresh["syncInfo"]["syncType"] == "ISync"
+    unknown = await get(platform, alice, ACCOUNT_SYNC, syncType="ISync", syncToken="bogus")
+    assert unknown.status_code == 400
+
+
+async def test_isync_refuses_more_than_the_cap(make_platform: PlatformFactory) -> None:
+    platform = await make_platform(call_log_sync_max_records=3)
+    alice = await platform.login(platform.extension("Alice Adams"))
+    full = (await get(platform, alice, ACCOUNT_SYNC, recordCount=1)).json()
+    await platform.emulator.play(["answered_direct"], count=4)
+    await platform.emulator.advance(30)
+    response = await get(
+        platform, alice, ACCOUNT_SYNC, syncType="ISync", syncToken=full["syncInfo"]["syncToken"]
+    )
+    assert response.status_code == 400
+    assert "max sync record number limit is exceeded" in response.json()["message"]
+
+
+async def test_admin_reset_invalidates_sync_tokens(platform: Platform, alice: Login) -> None:
+    full = (await get(platform, alice, ACCOUNT_SYNC, recordCount=10)).json()
+    await platform.admin(
+        "POST", "/call-log/reset-sync", {"accountId": platform.account_id, "code": "CLG-102"}
+    )
+    response = await get(
+        platform, alice, ACCOUNT_SYNC, syncType="ISync", syncToken=full["syncInfo"]["syncToken"]
+    )
+    assert response.status_code == 400
+    assert error_code(response) == "CLG-102"
+    assert response.json()["message"] == (
+        "Parameter [syncToken] is invalid [Sync token expired, call log was reset]"
+    )
+    again = await get(platform, alice, ACCOUNT_SYNC, syncType="FSync", recordCount=10)
+    assert again.status_code == 200
+
+
+async def test_call_log_needs_read_call_log(platform: Platform) -> None:
+    app = await platform.admin("POST", "/apps", {"name": "narrow", "scope": ["CallControl"]})
+    assertion = await platform.jwt(platform.extension("Alice Adams"), app["clientId"])
+    info = (
+        await platform.token(
+            {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion},
+            platform.basic(app["clientId"], app["clientSecret"]),
+        )
+    ).json()
+    response = await platform.client.get(
+        ACCOUNT_LOG, headers={"Authorization": f"Bearer {info['access_token']}"}
+    )
+    assert response.status_code == 403
+    assert error_code(response) == "CMN-401"
+    assert response.json()["permissionName"] == "ReadCallLog"

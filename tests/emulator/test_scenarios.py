@@ -1,0 +1,183 @@
+"""The scenario engine, offline: event shapes, per-session sequences, views, timings that keep
+each kind's ground truth unambiguous, and determinism."""
+
+from __future__ import annotations
+
+import random
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from classifiers.outcome import Category, Thresholds
+from classifiers.payloads import TelephonySessionNotification, VoicemailMessage
+from emulator.directory import DEMO_EXTENSIONS, Directory
+from emulator.ids import Ids
+from emulator.scenarios import KINDS, GeneratedCall, ScenarioError, Topology, build_call
+
+START = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+SEEDS = range(6)
+CLASSIC = re.compile(r"^[0-9a-f]{32}$")
+NEW_STYLE = re.compile(r"^a0d1[0-9a-f]{9}z[0-9a-f]+z[0-9a-f]{7}0000$")
+ENDED = {"Disconnected", "Gone"}
+CALLER_ENDS = Thresholds().short_abandon_s
+
+
+def demo_topology(seed: int = 11) -> Topology:
+    directory = Directory(Ids(random.Random(seed)))
+    return Topology.of(directory.create_account(extensions=DEMO_EXTENSIONS))
+
+
+TOPOLOGY = demo_topology()
+
+
+def calls_of(kind: str) -> list[GeneratedCall]:
+    return [build_call(kind, TOPOLOGY, seed=s, start=START) for s in SEEDS]
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_sessions_are_well_formed(kind: str) -> None:
+    for call in calls_of(kind):
+        assert {t.telephony_session_id for t in call.truths} == {
+            e.telephony_session_id for e in call.events
+        }
+        for truth in call.truths:
+            events = call.events_of(truth.telephony_session_id)
+            stem = truth.telephony_session_id.removeprefix("s-")
+            assert CLASSIC.match(stem) or NEW_STYLE.match(stem), stem
+            assert [e.sequence for e in events] == list(range(2, 2 + len(events)))
+            times = [e.event_time for e in events]
+            assert times == sorted(times)
+            assert times[0] == call.started_at or truth is not call.truth
+            last_code: dict[str, str] = {}
+            for event in events:
+                party = event.party
+                assert party["id"].startswith(f"p-{stem}-")
+                assert party["accountId"] == TOPOLOGY.account.id
+                assert party["status"]["rcc"] is False
+                if "extensionId" in party:
+                    assert party["extensionId"].endswith("016")
+                last_code[party["id"]] = party["status"]["code"]
+            assert set(last_code.values()) <= ENDED, f"{kind}: a party never ended"
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_notifications_parse_and_views_filter(kind: str) -> None:
+    call = calls_of(kind)[0]
+    account_view = call.notifications()
+    assert len(account_view) == len(call.events)
+    assert all(isinstance(n, TelephonySessionNotification) for n in account_view)
+    assert len({n.uuid for n in account_view}) == len(account_view)
+    for extension_id in {e.extension_id for e in call.events} - {None}:
+        assert extension_id is not None
+        view = call.notifications(extension_id=extension_id)
+        assert view
+        assert {n.body.parties[0].extension_id for n in view} == {extension_id}
+        assert all(n.event.endswith(f"/extension/{extension_id}/telephony/sessions") for n in view)
+    pstn = [n for n in account_view if n.body.parties[0].extension_id is None]
+    assert all(n.event.endswith(f"/account/{TOPOLOGY.account.id}/telephony/sessions") for n in pstn)
+
+
+def caller_hangup(call: GeneratedCall) -> float:
+    """Seconds from the start to the caller party's Disconnected."""
+    caller = call.events[0].party["id"]
+    end = next(
+        e.event_time
+        for e in call.events
+        if e.party["id"] == caller and e.party["status"]["code"] == "Disconnected"
+    )
+    return (end - call.started_at).total_seconds()
+
+
+def test_short_abandons_are_short_and_other_abandons_are_not() -> None:
+    for call in calls_of("short_abandon"):
+        assert 1.5 <= caller_hangup(call) < CALLER_ENDS
+    for kind in ("abandoned_ringing", "abandoned_ivr", "abandoned_queue"):
+        for call in calls_of(kind):
+            assert caller_hangup(call) > CALLER_ENDS + 1
+
+
+def voicemail_span(call: GeneratedCall) -> float:
+    codes = [(e.party["status"]["code"], e.event_time) for e in call.events]
+    entered = next(t for code, t in codes if code == "VoiceMail")
+    return (caller_end(call) - entered).total_seconds()
+
+
+def caller_end(call: GeneratedCall) -> datetime:
+    return call.started_at + timedelta(seconds=caller_hangup(call))
+
+
+def test_voicemail_timings_and_messages() -> None:
+    limit = Thresholds().vm_min_message_s
+    for call in calls_of("voicemail_left"):
+        assert voicemail_span(call) > limit + 4
+        (drop,) = call.voicemails
+        message = VoicemailMessage.model_validate(drop.message)
+        assert message.creation_time == caller_end(call)
+        assert message.vm_duration_s is not None
+        assert message.vm_duration_s >= 3
+        assert drop.at > caller_end(call)
+        assert call.call_log[0].result == "Voicemail"
+        assert "message" in call.call_log[0].fields
+    for call in calls_of("voicemail_greeting_hangup"):
+        assert voicemail_span(call) < limit - 2
+        assert call.voicemails == []
+        assert all("message" not in entry.fields for entry in call.call_log)
+
+
+def test_queue_calls_mark_agents() -> None:
+    queue = TOPOLOGY.call_queue()
+    for call in calls_of("answered_queue"):
+        agents = [e.party for e in call.events if e.party.get("queueCall")]
+        assert agents
+        for party in agents:
+            assert party["to"]["extensionId"] == queue.id
+            assert party["uiCallInfo"]["primary"] == {"type": "QueueName", "value": queue.name}
+        first_states: dict[str, str] = {}
+        for party in agents:
+            first_states.setdefault(party["id"], party["status"]["code"])
+        assert set(first_states.values()) == {"Proceeding"}
+        assert call.truth.queue == queue.name
+
+
+def test_attended_transfer_links_two_sessions() -> None:
+    for call in calls_of("attended_transfer"):
+        _main, consult = call.truths
+        assert consult.direction.value == "internal"
+        gone = [e.party for e in call.events if e.party["status"]["code"] == "Gone"]
+        assert len(gone) == 2
+        peers = {(p["id"], p["status"]["peerId"]["partyId"]) for p in gone}
+        (a, b), (c, d) = sorted(peers)
+        assert (a, b) == (d, c)  # each points at the other
+        assert all(p["status"]["reason"] == "AttendedTransfer" for p in gone)
+
+
+def test_same_seed_same_call_and_different_seeds_differ() -> None:
+    first = build_call("answered_queue", TOPOLOGY, seed="x", start=START)
+    again = build_call("answered_queue", TOPOLOGY, seed="x", start=START)
+    other = build_call("answered_queue", TOPOLOGY, seed="y", start=START)
+    assert first.envelopes() == again.envelopes()
+    assert first.truth.telephony_session_id != other.truth.telephony_session_id
+
+
+def test_every_outcome_category_is_covered() -> None:
+    covered = {k.expect.category for k in KINDS.values()}
+    assert covered >= set(Category) - {
+        Category.UNKNOWN,
+        Category.IN_PROGRESS,
+        Category.ABANDONED_HOLD,
+    }
+    reasons = {(k.expect.category, k.expect.reason) for k in KINDS.values()}
+    for reason in ("ring_timeout", "queue_timeout", "no_agents", "busy_or_rejected", "closed"):
+        assert (Category.MISSED, reason) in reasons
+    for reason in ("exit_key", "forwarded_external", "callback_requested"):
+        assert (Category.DEFLECTED, reason) in reasons
+
+
+def test_account_without_a_queue_cannot_play_queue_kinds() -> None:
+    directory = Directory(Ids(random.Random(3)))
+    account = directory.create_account(extensions=DEMO_EXTENSIONS[:2])
+    with pytest.raises(ScenarioError, match="call queue"):
+        build_call("answered_queue", Topology.of(account), seed=1, start=START)
+    with pytest.raises(ScenarioError, match="unknown scenario kind"):
+        build_call("juggling", Topology.of(account), seed=1, start=START)
