@@ -46,6 +46,7 @@ def running_service(database_url: str) -> Iterator[str]:
         "CALLSIFT_DATABASE_URL": database_url,
         "CALLSIFT_WEBHOOK_VERIFICATION_TOKEN": TOKEN,
         "CALLSIFT_LOG_LEVEL": "warning",
+        "CALLSIFT_DEMO": "off",
     }
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "callsift"), "run", "--port", str(port)], env=env

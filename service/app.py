@@ -1,52 +1,46 @@
 """The application factory: `create_app(settings)` builds the whole service, connecting nothing.
 
-The lifespan starts the workers (the group-commit writer) and disposes the engine on shutdown.
+The lifespan starts the workers (group-commit writer, processor, subscription loop) and stops them
+and disposes the engine on shutdown.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 
 from fastapi import FastAPI
 from starlette.routing import Route
 
 from service import health
-from service.db.engine import create_engine
+from service.api.routes import api_router
+from service.dashboard.routes import router as dashboard_router
 from service.errors import install_error_handlers
-from service.metrics import Metrics
+from service.processing.worker import utc_now
 from service.settings import Settings
-from service.state import Services
+from service.state import Companion, build_services
 from service.webhooks.endpoint import WebhookEndpoint
-from service.webhooks.verification import StaticTokenHashes, TokenVerifier
-from service.webhooks.writer import GroupCommitWriter
 
 WEBHOOK_PATH = "/webhooks/ringcentral"
 
 
-def create_app(settings: Settings) -> FastAPI:
-    engine = create_engine(settings)
-    metrics = Metrics()
-    writer = GroupCommitWriter(
-        engine, max_batch=settings.ingest_max_batch, on_batch=metrics.record_batch
-    )
-    fallback = settings.webhook_verification_token
-    verifier = TokenVerifier(
-        StaticTokenHashes(),
-        fallback_token=fallback.get_secret_value() if fallback else None,
-    )
-    services = Services(
-        settings=settings, engine=engine, metrics=metrics, writer=writer, verifier=verifier
-    )
+def create_app(
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    companion: Companion | None = None,
+) -> FastAPI:
+    services = build_services(settings, clock=clock)
+    services.companion = companion
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await writer.start()
+        await services.start()
         try:
             yield
         finally:
-            await writer.stop()
-            await engine.dispose()
+            await services.stop()
 
     app = FastAPI(
         title="callsift",
@@ -60,9 +54,9 @@ def create_app(settings: Settings) -> FastAPI:
         Route(
             WEBHOOK_PATH,
             WebhookEndpoint(
-                writer=writer,
-                verifier=verifier,
-                metrics=metrics,
+                writer=services.writer,
+                verifier=services.verifier,
+                metrics=services.metrics,
                 max_body_bytes=settings.max_body_bytes,
             ),
             methods=["POST"],
@@ -70,4 +64,6 @@ def create_app(settings: Settings) -> FastAPI:
         )
     )
     app.include_router(health.router)
+    app.include_router(api_router)
+    app.include_router(dashboard_router)
     return app

@@ -34,7 +34,10 @@ async def readyz(request: Request) -> OrjsonResponse:
         return error_response(
             503, "database_unavailable", f"database unreachable: {type(exc).__name__}"
         )
-    return OrjsonResponse({"status": "ready", "database": services.engine.dialect.name})
+    mode = "demo" if services.settings.demo_mode else "live"
+    return OrjsonResponse(
+        {"status": "ready", "database": services.engine.dialect.name, "mode": mode}
+    )
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

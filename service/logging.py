@@ -8,9 +8,22 @@ import sys
 import structlog
 
 
+class _CurrentStderr:
+    """Writes to whatever `sys.stderr` is at the time (test capture replaces it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(*, level: str = "info", json: bool = False) -> None:
     numeric_level = logging.getLevelNamesMapping()[level.upper()]
-    logging.basicConfig(format="%(message)s", stream=sys.stderr, level=numeric_level)
+    logging.basicConfig(format="%(message)s", stream=_CurrentStderr(), level=numeric_level)
+    # one line per outbound request is noise at info level (the demo's emulator sends thousands)
+    for chatty in ("httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(max(numeric_level, logging.WARNING))
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )
@@ -23,6 +36,6 @@ def configure_logging(*, level: str = "info", json: bool = False) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=True,
+        logger_factory=structlog.PrintLoggerFactory(_CurrentStderr()),  # type: ignore[arg-type]
+        cache_logger_on_first_use=False,
     )

@@ -2,11 +2,95 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+import asyncio
+import math
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from typing import TYPE_CHECKING
 
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from service.api.queries import last_change_seq, outcome_counts
 from service.webhooks.writer import BatchReport
 
+if TYPE_CHECKING:
+    from service.processing.processor import BatchStats
+
 BATCH_SIZE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+LAG_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+
+log = structlog.get_logger(__name__)
+
+
+class OutcomeCounts(Collector):
+    """`callsift_outcomes{direction,category}`: stored outcomes, counted in the database.
+
+    Prometheus collects synchronously, so a scrape serves the last count and, when that is older
+    than `max_age_s`, starts a recount in the background (the next scrape sees it). A recount
+    first reads the change counter (one row) and runs the GROUP BY only if an outcome changed.
+    """
+
+    def __init__(self) -> None:
+        self._engine: AsyncEngine | None = None
+        self._max_age_s = math.inf
+        self._counts: dict[tuple[str, str], int] = {}
+        self._counted_seq = -1
+        self._checked_at = -math.inf
+        self.refreshing: asyncio.Task[None] | None = None
+
+    def watch(self, engine: AsyncEngine, *, max_age_s: float) -> None:
+        self._engine = engine
+        self._max_age_s = max_age_s
+
+    def describe(self) -> Iterator[Metric]:
+        yield self._family()
+
+    def collect(self) -> Iterator[Metric]:
+        self._start_refresh()
+        family = self._family()
+        for (direction, category), count in sorted(self._counts.items()):
+            family.add_metric([direction, category], count)
+        yield family
+
+    def _family(self) -> GaugeMetricFamily:
+        return GaugeMetricFamily(
+            "callsift_outcomes",
+            "Stored call outcomes by direction and category (recounted in the background).",
+            labels=["direction", "category"],
+        )
+
+    def _start_refresh(self) -> None:
+        if self._engine is None or (self.refreshing and not self.refreshing.done()):
+            return
+        if time.monotonic() - self._checked_at < self._max_age_s:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # collected outside the service's event loop
+            return
+        self.refreshing = loop.create_task(self.refresh(), name="callsift-outcome-counts")
+
+    async def refresh(self) -> None:
+        """Recount now (if an outcome changed since the last count)."""
+        if self._engine is None:
+            return
+        self._checked_at = time.monotonic()
+        try:
+            async with self._engine.connect() as connection:
+                seq = await last_change_seq(connection)
+                if seq == self._counted_seq:
+                    return
+                rows = await outcome_counts(connection)
+        except Exception as exc:  # a failed recount keeps the previous figures
+            log.warning("metrics.outcome_count_failed", error=repr(exc))
+            return
+        self._counts = {(direction, category): count for direction, category, count in rows}
+        self._counted_seq = seq
 
 
 class Metrics:
@@ -45,6 +129,51 @@ class Metrics:
             "Group commits that failed (every request in them got 503).",
             registry=self.registry,
         )
+
+        self.events_processed = Counter(
+            "callsift_events_processed",
+            "Stored events the processor has turned into outcomes.",
+            registry=self.registry,
+        )
+        self.outcomes_changed = Counter(
+            "callsift_outcomes_changed",
+            "Outcome rows written because their content changed.",
+            registry=self.registry,
+        )
+        self.processor_lag = Histogram(
+            "callsift_processor_lag_seconds",
+            "Time from the oldest event of a batch being stored to its batch being processed.",
+            buckets=LAG_BUCKETS,
+            registry=self.registry,
+        )
+        self.processor_failures = Counter(
+            "callsift_processor_failures",
+            "Processor batches that failed and were rolled back (retried later).",
+            registry=self.registry,
+        )
+
+        self.outcome_counts = OutcomeCounts()
+        self.registry.register(self.outcome_counts)
+        self.abandoned_polls = Counter(
+            "callsift_abandoned_polls",
+            "Answers to GET /v1/abandoned, by result (changed, empty, not_modified).",
+            ["result"],
+            registry=self.registry,
+        )
+        self.api_auth_failures = Counter(
+            "callsift_api_auth_failures",
+            "Requests to /v1 refused for a missing or invalid API key.",
+            ["reason"],
+            registry=self.registry,
+        )
+
+    def record_processing(self, stats: BatchStats, now: datetime) -> None:
+        if not stats.events:
+            return
+        self.events_processed.inc(stats.events)
+        self.outcomes_changed.inc(stats.changed)
+        if stats.oldest_received_at is not None:
+            self.processor_lag.observe(max(0.0, (now - stats.oldest_received_at).total_seconds()))
 
     def record_batch(self, report: BatchReport) -> None:
         if report.failed:

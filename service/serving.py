@@ -27,6 +27,14 @@ class RunningServer:
         return f"http://{self.host}:{self.port}"
 
 
+def bind_loopback(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
+    """A listening-ready TCP socket; port 0 lets the OS choose a free one."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock
+
+
 @contextlib.asynccontextmanager
 async def serve(
     app: ASGIApp,
@@ -34,12 +42,14 @@ async def serve(
     host: str = "127.0.0.1",
     port: int = 0,
     lifespan: Literal["auto", "on", "off"] = "on",
+    sock: socket.socket | None = None,
 ) -> AsyncIterator[RunningServer]:
-    """Serve `app` until the block exits; yields where it listens once it accepts connections."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    bound_port: int = sock.getsockname()[1]
+    """Serve `app` until the block exits; yields where it listens once it accepts connections.
+
+    Pass `sock` (from `bind_loopback`) when the app must know its own address before it starts.
+    """
+    sock = sock or bind_loopback(host, port)
+    host, bound_port = sock.getsockname()[:2]
     config = uvicorn.Config(
         app,
         lifespan=lifespan,

@@ -7,6 +7,7 @@ handed to `create_app`.
 from __future__ import annotations
 
 from enum import StrEnum
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -19,6 +20,11 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./callsift.db"
 class Environment(StrEnum):
     DEVELOPMENT = "development"
     PRODUCTION = "production"
+
+
+class DemoSwitch(StrEnum):
+    AUTO = "auto"
+    OFF = "off"
 
 
 class Settings(BaseSettings):
@@ -65,12 +71,94 @@ class Settings(BaseSettings):
         default=1000, ge=1, description="Most webhook rows written by one group commit."
     )
 
+    processor_enabled: bool = Field(
+        default=True, description="Run the event processor in this process."
+    )
+    processor_batch_size: int = Field(default=500, ge=1, description="Events per processor batch.")
+    processor_poll_interval_s: float = Field(
+        default=0.5, gt=0, description="How often the processor looks for events from others."
+    )
+
+    rc_server: str = Field(
+        default="https://platform.ringcentral.com", description="RingCentral API base URL."
+    )
+    rc_client_id: str | None = Field(default=None, description="Your RingCentral app's client id.")
+    rc_client_secret: SecretStr | None = Field(default=None, description="Its client secret.")
+    webhook_url: str | None = Field(
+        default=None,
+        description="Public HTTPS address of POST /webhooks/ringcentral, given to RingCentral.",
+    )
+    secret_keys: SecretStr | None = Field(
+        default=None,
+        description="Fernet keys (comma-separated, newest first) encrypting credentials at rest.",
+    )
+    renew_before_s: float = Field(
+        default=24 * 3600.0, gt=0, description="Renew a subscription this long before it expires."
+    )
+    subscription_expires_in_s: int = Field(
+        default=7 * 24 * 3600, ge=600, le=315_360_000, description="Lifetime asked for."
+    )
+    subscription_check_every_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Ask RingCentral for each subscription's status this often.",
+    )
+    subscription_loop_enabled: bool = Field(
+        default=True, description="Run the subscription loop in this process."
+    )
+    subscription_loop_interval_s: float = Field(
+        default=60.0, gt=0, description="How often the subscription loop looks for due work."
+    )
+    directory_refresh_s: float = Field(
+        default=6 * 3600.0, gt=0, description="How often the extension directory is re-read."
+    )
+
     short_abandon_s: float = Field(default=5.0, ge=0)
     vm_min_message_s: float = Field(default=10.0, ge=0)
     min_talk_s: float = Field(default=0.5, ge=0)
     sla_s: float = Field(default=20.0, ge=0)
     hold_hangup_is_abandon: bool = False
     session_stale_after_s: float = Field(default=4 * 3600.0, gt=0)
+
+    demo: DemoSwitch = Field(
+        default=DemoSwitch.AUTO,
+        description=(
+            "`auto`: `callsift run` starts in demo mode when no RingCentral app is configured "
+            "(and no fallback webhook token is set); `off` never; production refuses it."
+        ),
+    )
+    demo_mode: bool = Field(
+        default=False,
+        description="Set while demo mode runs (the API reports it; the dashboard shows a banner).",
+    )
+    api_key_cache_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="How long a verified API key is trusted without asking the database again "
+        "(a revoked key stops working within this time; 0 checks every request).",
+    )
+    abandoned_poll_max: int = Field(
+        default=500,
+        ge=1,
+        le=10_000,
+        description="Most changes one /v1/abandoned answer carries (the rest follow).",
+    )
+    summary_max_age_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="The poll summary's rolling windows are recomputed at most this often "
+        "(and whenever an outcome changes).",
+    )
+    report_tz: str = Field(
+        default="UTC",
+        description="IANA time zone of the poll summary's `today` window and the dashboard.",
+    )
+    metrics_outcomes_max_age_s: float = Field(
+        default=15.0,
+        gt=0,
+        description="The `callsift_outcomes` gauge is recounted at most this often, "
+        "and only when an outcome changed.",
+    )
 
     @field_validator("log_level")
     @classmethod
@@ -80,6 +168,16 @@ class Settings(BaseSettings):
             msg = f"log_level must be debug, info, warning, error or critical, not {value!r}"
             raise ValueError(msg)
         return level
+
+    @field_validator("report_tz")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            msg = f"report_tz must be an IANA time zone such as Europe/Paris, not {value!r}"
+            raise ValueError(msg) from exc
+        return value
 
     @property
     def is_sqlite(self) -> bool:

@@ -1,25 +1,124 @@
-"""The objects one running service shares across requests and workers."""
+"""The objects one running service shares across requests and workers, and their lifecycle.
+
+`build_services` creates everything without connecting; `start`/`stop` run the workers (the
+group-commit writer, the processor and, when RingCentral is configured, the subscription loop).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import HTTPConnection
 
+from service.api.state import ApiState
+from service.db.engine import create_engine
 from service.metrics import Metrics
+from service.processing.worker import ProcessorWorker, utc_now
+from service.ringcentral.directory import DirectoryCache
+from service.ringcentral.loop import SubscriptionLoop
+from service.ringcentral.runtime import RingCentralRuntime, build_runtime, policy
+from service.ringcentral.stores import DatabaseTokenHashes
 from service.settings import Settings
 from service.webhooks.verification import TokenVerifier
-from service.webhooks.writer import GroupCommitWriter
+from service.webhooks.writer import BatchReport, GroupCommitWriter
+
+log = structlog.get_logger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
+class Companion(Protocol):
+    """Something that runs beside the service's own workers (the live demo)."""
+
+    async def start(self, services: Services) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@dataclass(slots=True)
 class Services:
     settings: Settings
     engine: AsyncEngine
     metrics: Metrics
     writer: GroupCommitWriter
     verifier: TokenVerifier
+    processor: ProcessorWorker
+    directory: DirectoryCache
+    clock: Callable[[], datetime]
+    api: ApiState
+    ringcentral: RingCentralRuntime | None = None
+    subscriptions: SubscriptionLoop | None = None
+    companion: Companion | None = None
+
+    async def start(self) -> None:
+        await self.writer.start()
+        if self.settings.processor_enabled:
+            await self.processor.start()
+        if self.subscriptions is not None and self.settings.subscription_loop_enabled:
+            await self.subscriptions.start()
+        if self.companion is not None:
+            await self.companion.start(self)
+
+    async def stop(self) -> None:
+        if self.companion is not None:
+            await self.companion.stop()
+        if self.subscriptions is not None:
+            await self.subscriptions.stop()
+        await self.writer.stop()
+        await self.processor.stop()
+        if self.ringcentral is not None:
+            await self.ringcentral.aclose()
+        await self.engine.dispose()
+
+
+def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> Services:
+    engine = create_engine(settings)
+    metrics = Metrics()
+    directory = DirectoryCache(engine)
+    processor = ProcessorWorker(
+        engine,
+        thresholds=settings.thresholds(),
+        metrics=metrics,
+        batch_size=settings.processor_batch_size,
+        poll_interval_s=settings.processor_poll_interval_s,
+        directory=directory.current,
+        clock=clock,
+    )
+
+    def after_batch(report: BatchReport) -> None:
+        metrics.record_batch(report)
+        if report.inserted:
+            processor.wake()
+
+    writer = GroupCommitWriter(engine, max_batch=settings.ingest_max_batch, on_batch=after_batch)
+    fallback = settings.webhook_verification_token
+    verifier = TokenVerifier(
+        DatabaseTokenHashes(engine, clock=clock),
+        fallback_token=fallback.get_secret_value() if fallback else None,
+    )
+    metrics.outcome_counts.watch(engine, max_age_s=settings.metrics_outcomes_max_age_s)
+    api = ApiState(settings)
+    services = Services(
+        settings, engine, metrics, writer, verifier, processor, directory, clock, api
+    )
+    if settings.rc_client_id and settings.rc_client_secret is not None:
+        services.ringcentral = build_runtime(settings, engine, clock=clock)
+        if settings.webhook_url:
+            services.subscriptions = SubscriptionLoop(
+                engine,
+                services.ringcentral,
+                policy=policy(settings),
+                interval_s=settings.subscription_loop_interval_s,
+                directory_refresh=timedelta(seconds=settings.directory_refresh_s),
+                clock=clock,
+                on_directory_synced=directory.invalidate,
+            )
+        else:
+            log.warning("subscriptions.disabled", reason="CALLSIFT_WEBHOOK_URL is not set")
+    return services
 
 
 def services_of(connection: HTTPConnection) -> Services:

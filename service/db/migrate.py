@@ -9,6 +9,9 @@ from alembic.config import Config
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from service.db.engine import create_engine
+from service.settings import Settings
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
@@ -16,6 +19,15 @@ def alembic_config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     return config
+
+
+async def upgrade_database(settings: Settings) -> None:
+    """Migrate the database the settings name, with an engine of its own."""
+    engine = create_engine(settings)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
+    Float,
     Index,
     Integer,
     LargeBinary,
@@ -41,6 +43,7 @@ raw_events = Table(
     Column("received_at", UtcDateTime(), nullable=False),
     Column("subscription_id", String(64)),
     Column("owner_id", String(32)),
+    Column("extension_id", String(32)),
     Column("event", String(512), nullable=False),
     Column("kind", String(16), nullable=False),
     Column("telephony_session_id", String(128)),
@@ -67,4 +70,172 @@ quarantined_events = Table(
     Column("content_type", String(255)),
     Column("error", Text(), nullable=False),
     Column("payload", LargeBinary(), nullable=False),
+)
+
+call_outcomes = Table(
+    "call_outcomes",
+    metadata,
+    Column("telephony_session_id", String(128), primary_key=True),
+    Column("direction", String(16), nullable=False),
+    Column("category", String(32), nullable=False),
+    Column("reason", String(64)),
+    Column("stage", String(16), nullable=False),
+    Column("is_abandoned", Boolean(), nullable=False),
+    Column("ever_abandoned", Boolean(), nullable=False),
+    Column("final", Boolean(), nullable=False),
+    Column("started_at", UtcDateTime()),
+    Column("answered_at", UtcDateTime()),
+    Column("ended_at", UtcDateTime()),
+    Column("ring_s", Float()),
+    Column("wait_s", Float()),
+    Column("talk_s", Float()),
+    Column("hold_s", Float()),
+    Column("voicemail_s", Float()),
+    Column("time_to_abandon_s", Float()),
+    Column("queue", String(255)),
+    Column("from_number", String(64)),
+    Column("to_number", String(64)),
+    Column("rules_version", String(16), nullable=False),
+    Column("document", Text(), nullable=False),
+    Column("revision", Integer(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("change_seq", BigInteger(), nullable=False, unique=True),
+    Column("last_event_at", UtcDateTime()),
+    Index("ix_call_outcomes_started_at", "started_at"),
+    Index("ix_call_outcomes_abandoned_updated", "is_abandoned", "updated_at"),
+    Index(
+        "ix_call_outcomes_open",
+        "last_event_at",
+        postgresql_where=text("NOT final"),
+        sqlite_where=text("NOT final"),
+    ),
+)
+
+call_legs = Table(
+    "call_legs",
+    metadata,
+    Column("telephony_session_id", String(128), primary_key=True),
+    Column("party_id", String(128), primary_key=True),
+    Column("extension_id", String(32)),
+    Column("outcome", String(32), nullable=False),
+    Column("started_at", UtcDateTime()),
+    Index("ix_call_legs_extension_started", "extension_id", "started_at"),
+)
+
+# One row: the last change sequence number handed to an outcome. Updating it inside the
+# processor's transaction orders changes by commit, so a poller's cursor never skips one.
+outcome_changes = Table(
+    "outcome_changes",
+    metadata,
+    Column("id", Integer(), primary_key=True),
+    Column("last_seq", BigInteger(), nullable=False),
+)
+
+# Monitored extensions (or one account-level admin) and their encrypted JWT credential.
+extensions = Table(
+    "extensions",
+    metadata,
+    Column("extension_id", String(32), primary_key=True),
+    Column("account_id", String(32)),
+    Column("name", String(255)),
+    Column("mode", String(16), nullable=False),
+    Column("credential", LargeBinary(), nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("status_reason", Text()),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("last_event_at", UtcDateTime()),
+)
+
+oauth_tokens = Table(
+    "oauth_tokens",
+    metadata,
+    Column("extension_id", String(32), primary_key=True),
+    Column("access_token", LargeBinary()),
+    Column("access_expires_at", UtcDateTime()),
+    Column("refresh_token", LargeBinary()),
+    Column("refresh_expires_at", UtcDateTime()),
+    Column("refreshed_at", UtcDateTime()),
+    Column("generation", Integer(), nullable=False),
+)
+
+webhook_subscriptions = Table(
+    "webhook_subscriptions",
+    metadata,
+    Column("extension_id", String(32), primary_key=True),
+    Column("subscription_id", String(64)),
+    Column("status", String(24)),
+    Column("expires_at", UtcDateTime()),
+    Column("webhook_url", String(1024)),
+    Column("event_filters", Text()),
+    Column("last_renewed_at", UtcDateTime()),
+    Column("last_checked_at", UtcDateTime()),
+    Column("last_error", Text()),
+    Column("failures", Integer(), nullable=False),
+    Column("renew_requested", Boolean(), nullable=False),
+    Column("next_due_at", UtcDateTime(), nullable=False),
+    Column("lease_until", UtcDateTime()),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Index("ix_webhook_subscriptions_due", "next_due_at"),
+    Index("ix_webhook_subscriptions_subscription_id", "subscription_id"),
+)
+
+# Hashes of the Verification-Tokens we gave RingCentral; subscription_id is NULL while the
+# create call is in flight, so the first notifications of a new subscription verify too.
+webhook_tokens = Table(
+    "webhook_tokens",
+    metadata,
+    Column("token_hash", LargeBinary(32), primary_key=True),
+    Column("extension_id", String(32), nullable=False),
+    Column("subscription_id", String(64)),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("retired_at", UtcDateTime()),
+)
+
+# RingCentral's extension directory (id -> kind), which sharpens classification.
+directory_entries = Table(
+    "directory_entries",
+    metadata,
+    Column("extension_id", String(32), primary_key=True),
+    Column("name", String(255)),
+    Column("extension_number", String(32)),
+    Column("kind", String(32)),
+    Column("synced_at", UtcDateTime(), nullable=False),
+)
+
+# Bearer keys of the query API. Only the SHA-256 of a key is stored; `prefix` (the first
+# characters of the key) lets people tell their keys apart in `callsift api-keys list`.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False),
+    Column("prefix", String(16), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("revoked_at", UtcDateTime()),
+    Column("last_used_at", UtcDateTime()),
+)
+
+# The query API's statistics read only these columns (migration 0003). With all of them in the
+# index, PostgreSQL answers a day's report from the index alone instead of visiting the wide
+# outcome rows. A leg carries its call's `started_at`, so both indexes are read in the same order
+# and merge-joined for the per-extension report.
+Index(
+    "ix_call_outcomes_stats",
+    call_outcomes.c.started_at,
+    call_outcomes.c.telephony_session_id,
+    call_outcomes.c.final,
+    call_outcomes.c.direction,
+    call_outcomes.c.category,
+    call_outcomes.c.wait_s,
+    call_outcomes.c.time_to_abandon_s,
+    call_outcomes.c.queue,
+)
+Index(
+    "ix_call_legs_started",
+    call_legs.c.started_at,
+    call_legs.c.telephony_session_id,
+    call_legs.c.extension_id,
 )

@@ -157,7 +157,7 @@ class WebhookEndpoint:
         try:
             document = loads(body)
         except EnvelopeError as exc:
-            verdict = await self._verifier.verify_without_envelope(token=token)
+            verdict = await self._verifier.verify(subscription_id=None, token=token)
             await self._quarantine_or_refuse(
                 verdict, body, content_type, str(exc), received_at, send
             )

@@ -12,7 +12,12 @@ from typing import Any
 
 import orjson
 
-from classifiers.payloads import is_renewal_reminder, is_telephony_event, is_voicemail_event
+from classifiers.payloads import (
+    extension_id_of_event,
+    is_renewal_reminder,
+    is_telephony_event,
+    is_voicemail_event,
+)
 
 INT64_MAX = 2**63 - 1
 MAX_ID_LENGTH = 128
@@ -29,6 +34,7 @@ class IngestEnvelope:
     kind: str
     subscription_id: str | None
     owner_id: str | None
+    extension_id: str | None
     telephony_session_id: str | None
     sequence: int | None
     party_id: str | None
@@ -41,6 +47,7 @@ class IngestEnvelope:
             "received_at": received_at,
             "subscription_id": self.subscription_id,
             "owner_id": self.owner_id,
+            "extension_id": self.extension_id,
             "event": self.event,
             "kind": self.kind,
             "telephony_session_id": self.telephony_session_id,
@@ -80,14 +87,20 @@ def read_envelope(document: Any) -> IngestEnvelope:
     owner_id = _optional_string(document, "ownerId")
     if is_telephony_event(event):
         return _telephony_envelope(document, uuid, event, subscription_id, owner_id)
-    kind = (
-        "voicemail"
-        if is_voicemail_event(event)
-        else "reminder"
-        if is_renewal_reminder(event)
-        else "other"
+    kind = "voicemail" if is_voicemail_event(event) else _other_kind(event)
+    extension_id = extension_id_of_event(event)
+    event_time = None
+    if kind == "voicemail":
+        body = document.get("body")
+        created = body.get("creationTime") if isinstance(body, dict) else None
+        event_time = _timestamp(created, "body.creationTime")
+    return IngestEnvelope(
+        uuid, event, kind, subscription_id, owner_id, extension_id, None, None, None, event_time
     )
-    return IngestEnvelope(uuid, event, kind, subscription_id, owner_id, None, None, None, None)
+
+
+def _other_kind(event: str) -> str:
+    return "reminder" if is_renewal_reminder(event) else "other"
 
 
 def _telephony_envelope(
@@ -121,6 +134,7 @@ def _telephony_envelope(
         "telephony",
         subscription_id,
         owner_id,
+        extension_id_of_event(event),
         session_id,
         sequence,
         party_id,

@@ -22,7 +22,7 @@ from service.webhooks.envelope import read_envelope
 from service.webhooks.writer import BatchReport, GroupCommitWriter, StoreUnavailable
 from tests.conftest import WEBHOOK_TOKEN, LiveService
 from tests.service.test_webhook_ingest import AUTHENTIC, stored_uuids
-from tests.support.notifications import encode, telephony_notification
+from tests.support.notifications import encode, post_concurrently, telephony_notification
 
 POISON_UUID = "poison-row"
 
@@ -130,13 +130,8 @@ async def test_over_http_no_request_of_a_failed_batch_is_acknowledged(
 ) -> None:
     notifications = [telephony_notification(sequence=n) for n in range(2, 42)]
     notifications.insert(20, telephony_notification(uuid=POISON_UUID))
-    async with httpx.AsyncClient(base_url=service.server.base_url) as client:
-        responses = await asyncio.gather(
-            *(
-                client.post("/webhooks/ringcentral", content=encode(n), headers=AUTHENTIC)
-                for n in notifications
-            )
-        )
+    bodies = [encode(n) for n in notifications]
+    responses = await post_concurrently(service.server.base_url, bodies, AUTHENTIC)
 
     statuses = {n["uuid"]: r.status_code for n, r in zip(notifications, responses, strict=True)}
     assert set(statuses.values()) <= {200, 503}

@@ -77,6 +77,7 @@ class PostgresTestDatabase:
         try:
             async with engine.begin() as connection:
                 await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+                await connection.execute(text("INSERT INTO outcome_changes VALUES (1, 0)"))
         finally:
             await engine.dispose()
 

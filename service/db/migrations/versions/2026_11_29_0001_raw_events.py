@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("received_at", UtcDateTime(), nullable=False),
         sa.Column("subscription_id", sa.String(64)),
         sa.Column("owner_id", sa.String(32)),
+        sa.Column("extension_id", sa.String(32)),
         sa.Column("event", sa.String(512), nullable=False),
         sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("telephony_session_id", sa.String(128)),

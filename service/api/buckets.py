@@ -1,0 +1,90 @@
+"""Hour and day buckets in an IANA time zone, matching the SQL in `stats_queries` exactly.
+
+Pure functions: the zone's UTC-offset changes inside a range (for the SQL CASE), the bucket key of
+an instant, every bucket of a range (so empty buckets are reported too), and a bucket's bounds.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from service.api.stats_queries import DAY_S, HOUR_S, OffsetSpan
+
+SCAN_STEP_S = 3 * 3600  # offset changes are months apart; bisect between samples this far apart
+FILL_STEP_S = 900  # every zone offset is a multiple of 15 minutes
+EPOCH_DAY = date(1970, 1, 1)
+
+
+def offset_at(zone: ZoneInfo, epoch: int) -> int:
+    offset = datetime.fromtimestamp(epoch, zone).utcoffset()
+    return int(offset.total_seconds()) if offset is not None else 0
+
+
+def offset_spans(zone: ZoneInfo, start: datetime, end: datetime) -> tuple[OffsetSpan, ...]:
+    """The zone's UTC offsets over `[start, end)`, each with the instant it starts."""
+    first, last = math.floor(start.timestamp()), math.ceil(end.timestamp())
+    spans = [OffsetSpan(start=start, offset_s=offset_at(zone, first))]
+    moment = first
+    while moment < last:
+        following = min(moment + SCAN_STEP_S, last)
+        if offset_at(zone, following) != offset_at(zone, moment):
+            change = _first_change(zone, moment, following)
+            spans.append(OffsetSpan(datetime.fromtimestamp(change, UTC), offset_at(zone, change)))
+        moment = following
+    return tuple(spans)
+
+
+def _first_change(zone: ZoneInfo, low: int, high: int) -> int:
+    """The first second in `(low, high]` whose offset differs from `low`'s."""
+    before = offset_at(zone, low)
+    while high - low > 1:
+        middle = (low + high) // 2
+        if offset_at(zone, middle) == before:
+            low = middle
+        else:
+            high = middle
+    return high
+
+
+def bucket_key(group_by: str, zone: ZoneInfo, epoch: int) -> int:
+    """The key the SQL gives a call that started at `epoch` (see stats_queries)."""
+    offset = offset_at(zone, epoch)
+    if group_by == "hour":
+        return (epoch + offset) // HOUR_S * HOUR_S - offset
+    return (epoch + offset) // DAY_S
+
+
+def bucket_keys(group_by: str, zone: ZoneInfo, start: datetime, end: datetime) -> list[int]:
+    """Every bucket that overlaps `[start, end)`, in time order."""
+    first, last = math.floor(start.timestamp()), math.ceil(end.timestamp())
+    keys = {bucket_key(group_by, zone, moment) for moment in range(first, last, FILL_STEP_S)}
+    keys.add(bucket_key(group_by, zone, max(first, last - 1)))
+    return sorted(keys)
+
+
+def bucket_count_estimate(group_by: str, start: datetime, end: datetime) -> int:
+    size = HOUR_S if group_by == "hour" else DAY_S
+    return math.ceil((end - start).total_seconds() / size) + 1
+
+
+def bucket_bounds(group_by: str, zone: ZoneInfo, key: int) -> tuple[datetime, datetime]:
+    """A bucket's start and end, in the zone (ISO output carries the zone's offset)."""
+    if group_by == "hour":
+        return (
+            datetime.fromtimestamp(key, UTC).astimezone(zone),
+            datetime.fromtimestamp(key + HOUR_S, UTC).astimezone(zone),
+        )
+    day = EPOCH_DAY + timedelta(days=key)
+    return _local_midnight(day, zone), _local_midnight(day + timedelta(days=1), zone)
+
+
+def _local_midnight(day: date, zone: ZoneInfo) -> datetime:
+    """The first instant of a local day (normalised through UTC, in case midnight is skipped)."""
+    return datetime.combine(day, time(0), zone).astimezone(UTC).astimezone(zone)
+
+
+def local_day_start(moment: datetime, zone: ZoneInfo) -> datetime:
+    """Midnight of `moment`'s local day, as an aware UTC instant."""
+    return _local_midnight(moment.astimezone(zone).date(), zone).astimezone(UTC)

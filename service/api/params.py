@@ -1,0 +1,95 @@
+"""Query parameters shared by several routes, with their OpenAPI descriptions and checks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Query
+
+from classifiers.outcome import Category, Direction
+from service.api.queries import CallFilters
+from service.errors import ApiError
+
+CATEGORY_NAMES = tuple(category.value for category in Category)
+
+TimeFrom = Annotated[
+    datetime | None,
+    Query(
+        alias="from",
+        description="Only calls that started at or after this time (ISO 8601; no zone = UTC).",
+        examples=["2026-03-02T00:00:00Z"],
+    ),
+]
+TimeTo = Annotated[
+    datetime | None,
+    Query(
+        alias="to",
+        description="Only calls that started before this time (ISO 8601; no zone = UTC).",
+        examples=["2026-03-03T00:00:00Z"],
+    ),
+]
+
+
+def invalid(parameter: str, message: str) -> ApiError:
+    return ApiError(422, "invalid_parameter", f"{parameter}: {message}", parameter=parameter)
+
+
+def utc(moment: datetime) -> datetime:
+    """An aware UTC datetime (a time given without a zone is taken as UTC)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def check_order(start: datetime | None, end: datetime | None) -> None:
+    if start is not None and end is not None and start >= end:
+        raise invalid("from", "must be before `to`")
+
+
+def call_filters(
+    started_from: TimeFrom = None,
+    started_to: TimeTo = None,
+    extension_id: Annotated[
+        str | None,
+        Query(
+            description="Only calls in which this extension had a leg (rang, answered, ...).",
+            examples=["300401016"],
+            max_length=32,
+        ),
+    ] = None,
+    category: Annotated[
+        list[str] | None,
+        Query(
+            description="Only these categories; repeat the parameter for several. One of: "
+            + ", ".join(CATEGORY_NAMES)
+            + ".",
+            examples=[["abandoned_queue", "short_abandon"]],
+        ),
+    ] = None,
+    direction: Annotated[
+        Direction | None, Query(description="`inbound`, `outbound` or `internal`.")
+    ] = None,
+    queue: Annotated[
+        str | None,
+        Query(description="Only calls handled by this call queue (exact name).", max_length=255),
+    ] = None,
+    is_abandoned: Annotated[
+        bool | None, Query(description="true: abandoned calls only; false: the others.")
+    ] = None,
+) -> CallFilters:
+    """The filters of /v1/calls and /v1/calls.csv."""
+    categories = tuple(category or ())
+    unknown = sorted(set(categories) - set(CATEGORY_NAMES))
+    if unknown:
+        raise invalid("category", f"unknown category {unknown[0]!r}")
+    start = utc(started_from) if started_from else None
+    end = utc(started_to) if started_to else None
+    check_order(start, end)
+    return CallFilters(
+        started_from=start,
+        started_to=end,
+        extension_id=extension_id,
+        categories=categories,
+        direction=direction.value if direction else None,
+        queue=queue,
+        is_abandoned=is_abandoned,
+    )

@@ -1,0 +1,230 @@
+"""SQL of the query API's call and abandoned-feed reads. The caller owns the connection.
+
+Every statement here is a read. Lists are keyset-paginated on indexed columns:
+`(started_at, telephony_session_id)` for calls and `change_seq` (unique) for the change feed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, exists, false, func, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from service.api.cursors import CallsCursor
+from service.db.tables import call_legs, call_outcomes, outcome_changes, raw_events
+
+SHORT_ABANDON = "short_abandon"
+
+
+@dataclass(frozen=True, slots=True)
+class CallFilters:
+    """The filters of /v1/calls and /v1/calls.csv (all optional, combined with AND)."""
+
+    started_from: datetime | None = None
+    started_to: datetime | None = None
+    extension_id: str | None = None
+    categories: tuple[str, ...] = ()
+    direction: str | None = None
+    queue: str | None = None
+    is_abandoned: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeRow:
+    telephony_session_id: str
+    started_at: datetime | None
+    document: str
+    revision: int
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeRow:
+    change_seq: int
+    is_abandoned: bool
+    category: str
+    document: str
+    revision: int
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LegRow:
+    party_id: str
+    extension_id: str | None
+    outcome: str
+    started_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    uuid: str
+    received_at: datetime
+    payload: str
+
+
+_OUTCOME_COLUMNS = (
+    call_outcomes.c.telephony_session_id,
+    call_outcomes.c.started_at,
+    call_outcomes.c.document,
+    call_outcomes.c.revision,
+    call_outcomes.c.updated_at,
+)
+
+
+def _filtered(filters: CallFilters) -> Select[Any]:
+    outcome = call_outcomes.c
+    statement = select(*_OUTCOME_COLUMNS).where(outcome.started_at.is_not(None))
+    if filters.started_from is not None:
+        statement = statement.where(outcome.started_at >= filters.started_from)
+    if filters.started_to is not None:
+        statement = statement.where(outcome.started_at < filters.started_to)
+    if filters.categories:
+        statement = statement.where(outcome.category.in_(filters.categories))
+    if filters.direction is not None:
+        statement = statement.where(outcome.direction == filters.direction)
+    if filters.queue is not None:
+        statement = statement.where(outcome.queue == filters.queue)
+    if filters.is_abandoned is not None:
+        statement = statement.where(
+            outcome.is_abandoned == (true() if filters.is_abandoned else false())
+        )
+    if filters.extension_id is not None:
+        statement = statement.where(
+            exists().where(
+                call_legs.c.telephony_session_id == outcome.telephony_session_id,
+                call_legs.c.extension_id == filters.extension_id,
+            )
+        )
+    return statement
+
+
+async def list_calls(
+    connection: AsyncConnection, filters: CallFilters, *, after: CallsCursor | None, limit: int
+) -> list[OutcomeRow]:
+    """One page of outcomes, newest `started_at` first, strictly after the cursor's row."""
+    outcome = call_outcomes.c
+    statement = _filtered(filters)
+    if after is not None:
+        statement = statement.where(
+            or_(
+                outcome.started_at < after.started_at,
+                and_(
+                    outcome.started_at == after.started_at,
+                    outcome.telephony_session_id < after.telephony_session_id,
+                ),
+            )
+        )
+    statement = statement.order_by(
+        outcome.started_at.desc(), outcome.telephony_session_id.desc()
+    ).limit(limit)
+    result = await connection.execute(statement)
+    return [OutcomeRow(*row) for row in result]
+
+
+async def get_call(connection: AsyncConnection, session_id: str) -> OutcomeRow | None:
+    result = await connection.execute(
+        select(*_OUTCOME_COLUMNS).where(call_outcomes.c.telephony_session_id == session_id)
+    )
+    row = result.first()
+    return OutcomeRow(*row) if row is not None else None
+
+
+async def legs_of(connection: AsyncConnection, session_id: str) -> list[LegRow]:
+    result = await connection.execute(
+        select(
+            call_legs.c.party_id,
+            call_legs.c.extension_id,
+            call_legs.c.outcome,
+            call_legs.c.started_at,
+        )
+        .where(call_legs.c.telephony_session_id == session_id)
+        .order_by(call_legs.c.party_id)
+    )
+    return [LegRow(*row) for row in result]
+
+
+async def events_of(connection: AsyncConnection, session_id: str) -> list[EventRow]:
+    """The session's stored telephony notifications, in sequence order."""
+    result = await connection.execute(
+        select(raw_events.c.uuid, raw_events.c.received_at, raw_events.c.payload)
+        .where(
+            raw_events.c.telephony_session_id == session_id,
+            raw_events.c.kind == "telephony",
+        )
+        .order_by(raw_events.c.sequence, raw_events.c.event_time, raw_events.c.id)
+    )
+    return [EventRow(*row) for row in result]
+
+
+async def last_change_seq(connection: AsyncConnection) -> int:
+    """The last change number handed out: one primary-key read, the poll's cheap check."""
+    result = await connection.execute(
+        select(outcome_changes.c.last_seq).where(outcome_changes.c.id == 1)
+    )
+    return int(result.scalar_one_or_none() or 0)
+
+
+_CHANGE_COLUMNS = (
+    call_outcomes.c.change_seq,
+    call_outcomes.c.is_abandoned,
+    call_outcomes.c.category,
+    call_outcomes.c.document,
+    call_outcomes.c.revision,
+    call_outcomes.c.updated_at,
+)
+
+
+async def abandoned_changes(
+    connection: AsyncConnection, *, after_seq: int, upto_seq: int, limit: int
+) -> list[ChangeRow]:
+    """Outcomes changed after `after_seq` (up to `upto_seq`) that are or once were abandoned,
+    in change order. Walks the unique index on `change_seq`."""
+    outcome = call_outcomes.c
+    result = await connection.execute(
+        select(*_CHANGE_COLUMNS)
+        .where(
+            outcome.change_seq > after_seq,
+            outcome.change_seq <= upto_seq,
+            outcome.ever_abandoned == true(),
+        )
+        .order_by(outcome.change_seq)
+        .limit(limit)
+    )
+    return [ChangeRow(*row) for row in result]
+
+
+async def abandoned_updated_since(
+    connection: AsyncConnection,
+    *,
+    since: datetime,
+    upto_seq: int,
+    include_short: bool,
+    limit: int,
+) -> list[ChangeRow]:
+    """A first poll: outcomes abandoned now and stored at or after `since`, in change order
+    (index on `(is_abandoned, updated_at)`)."""
+    outcome = call_outcomes.c
+    statement = select(*_CHANGE_COLUMNS).where(
+        outcome.is_abandoned == true(),
+        outcome.updated_at >= since,
+        outcome.change_seq <= upto_seq,
+    )
+    if not include_short:
+        statement = statement.where(outcome.category != SHORT_ABANDON)
+    result = await connection.execute(statement.order_by(outcome.change_seq).limit(limit))
+    return [ChangeRow(*row) for row in result]
+
+
+async def outcome_counts(connection: AsyncConnection) -> list[tuple[str, str, int]]:
+    """Stored outcomes per (direction, category), for the metrics gauge."""
+    outcome = call_outcomes.c
+    result = await connection.execute(
+        select(outcome.direction, outcome.category, func.count()).group_by(
+            outcome.direction, outcome.category
+        )
+    )
+    return [(direction, category, int(count)) for direction, category, count in result]

@@ -1,0 +1,248 @@
+"""Response models of the query API. They document the contract in OpenAPI (/docs); the routes
+serve stored outcome JSON as it is, so these models are not used to re-validate each answer."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from classifiers.outcome import Category, Direction, LegOutcomeKind, Stage
+
+EXAMPLE_OUTCOME: dict[str, Any] = {
+    "telephony_session_id": "s-52e839cb4ce5a9aa424d99ef43200490",
+    "direction": "inbound",
+    "category": "abandoned_queue",
+    "reason": None,
+    "stage": "queue",
+    "is_abandoned": True,
+    "final": True,
+    "started_at": "2026-03-02T13:30:00Z",
+    "answered_at": None,
+    "ended_at": "2026-03-02T13:30:48Z",
+    "ring_s": 44.0,
+    "wait_s": 47.95,
+    "talk_s": None,
+    "hold_s": None,
+    "voicemail_s": None,
+    "time_to_abandon_s": 48.0,
+    "queue": "Sales Queue",
+    "extension_ids": ["300300016", "300401016", "300402016"],
+    "from_number": "+14155550123",
+    "to_number": "+18005550199",
+    "evidence": ["caller_party_disconnected_first"],
+    "data_gaps": [],
+    "legs": [
+        {
+            "party_id": "p-52e839cb4ce5a9aa424d99ef43200490-3",
+            "extension_id": "300401016",
+            "outcome": "caller_abandoned",
+        }
+    ],
+    "rules_version": "1",
+    "thresholds": {
+        "hold_hangup_is_abandon": False,
+        "min_talk_s": 0.5,
+        "session_stale_after_s": 14400.0,
+        "short_abandon_s": 5.0,
+        "sla_s": 20.0,
+        "vm_min_message_s": 10.0,
+    },
+    "revision": 2,
+    "updated_at": "2026-03-02T13:30:49.120000Z",
+}
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Machine-readable error code.", examples=["invalid_parameter"])
+    message: str = Field(description="What went wrong, for people.")
+    parameter: str | None = Field(
+        default=None, description="The request parameter at fault (422 only).", examples=["from"]
+    )
+
+
+class ErrorBody(BaseModel):
+    """Every error: `{"error": {"code", "message"}}`, never a stack trace."""
+
+    error: ErrorDetail
+
+
+class Leg(BaseModel):
+    party_id: str = Field(description="RingCentral party id.")
+    extension_id: str | None = Field(description="The party's extension, if it has one.")
+    outcome: LegOutcomeKind = Field(description="What happened to this extension's leg.")
+
+
+class OutcomeOut(BaseModel):
+    """One call's outcome (DESIGN.md section 5), as stored, plus `revision` and `updated_at`."""
+
+    model_config = ConfigDict(json_schema_extra={"example": EXAMPLE_OUTCOME})
+
+    telephony_session_id: str = Field(description="RingCentral telephonySessionId.")
+    direction: Direction
+    category: Category = Field(description="The call's outcome category.")
+    reason: str | None = Field(description="Sub-reason, e.g. `ring_timeout` for `missed`.")
+    stage: Stage = Field(description="Where the caller was when the call ended.")
+    is_abandoned: bool = Field(description="True for `abandoned_*` and `short_abandon`.")
+    final: bool = Field(description="False while the call is in progress.")
+    started_at: datetime | None = Field(description="First event time of the session (UTC).")
+    answered_at: datetime | None
+    ended_at: datetime | None
+    ring_s: float | None = Field(description="Seconds a person was rung before the answer/end.")
+    wait_s: float | None = Field(
+        description="Seconds before a person answered, voicemail began or the call ended "
+        "(from queue entry for queue calls)."
+    )
+    talk_s: float | None
+    hold_s: float | None
+    voicemail_s: float | None
+    time_to_abandon_s: float | None = Field(
+        description="Seconds from the call's start to the caller's hang-up (abandons only)."
+    )
+    queue: str | None = Field(description="Call queue name, when a queue handled the call.")
+    extension_ids: list[str]
+    from_number: str | None
+    to_number: str | None
+    evidence: list[str] = Field(description="Which signals decided the category.")
+    data_gaps: list[str] = Field(description="What was missing, e.g. `no_final_event`.")
+    legs: list[Leg]
+    rules_version: str
+    thresholds: dict[str, Any] = Field(description="Thresholds the call was classified with.")
+    revision: int = Field(description="Bumped each time the stored outcome changes.")
+    updated_at: datetime = Field(description="When this revision was stored.")
+
+
+class CallPage(BaseModel):
+    items: list[OutcomeOut] = Field(description="Outcomes, newest `started_at` first.")
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null on the last page.",
+        examples=["WyJjMSIsIjIwMjYtMDMtMDJUMTM6MzA6MDArMDA6MDAiLCJzLTUyZTgzOSJd"],
+    )
+
+
+class StoredLeg(BaseModel):
+    party_id: str
+    extension_id: str | None
+    outcome: LegOutcomeKind
+    started_at: datetime | None = Field(description="The call's start (legs index by it).")
+
+
+class TimelineEvent(BaseModel):
+    """One party snapshot of one stored notification."""
+
+    sequence: int = Field(description="RingCentral's per-session event sequence number.")
+    event_time: datetime = Field(description="`body.eventTime`: when RingCentral says it happened.")
+    received_at: datetime = Field(description="When callsift stored the notification.")
+    uuid: str = Field(description="The notification's uuid.")
+    party_id: str
+    extension_id: str | None
+    direction: str = Field(description="The party's own direction (`inbound`/`outbound`).")
+    status_code: str = Field(description="Party status code, e.g. `Proceeding`.")
+    status_reason: str | None = Field(description="Status reason, e.g. `CallerInputRedirect`.")
+    missed_call: bool
+
+
+class CallDetail(BaseModel):
+    outcome: OutcomeOut
+    legs: list[StoredLeg] = Field(description="Stored leg rows (one per extension party).")
+    events: list[TimelineEvent] = Field(
+        description="The raw event timeline, in sequence order; unreadable events are skipped."
+    )
+
+
+class AbandonedChange(BaseModel):
+    removed: bool = Field(
+        description="True when this revision means the call no longer belongs in the abandoned "
+        "feed (it stopped being abandoned, or it is a short abandon and include_short=false): "
+        "remove it from the dashboard."
+    )
+    change_seq: int = Field(description="The change number of this revision.")
+    outcome: OutcomeOut
+
+
+class SummaryWindow(BaseModel):
+    start: datetime = Field(description="Window start (inclusive), on `started_at`.")
+    end: datetime = Field(description="Window end (exclusive).")
+    offered: int
+    answered: int
+    abandoned: int = Field(description="All abandons: long (L) + short (S).")
+    long_abandons: int = Field(description="L: abandoned, not `short_abandon`.")
+    short_abandons: int = Field(description="S: `short_abandon` calls.")
+    abandon_rate: float | None = Field(description="Net: L / (offered - S); null when 0/0.")
+    abandon_rate_gross: float | None = Field(description="(L + S) / offered; null when 0/0.")
+    time_to_abandon_histogram: list[HistogramBucket]
+
+
+class Summary(BaseModel):
+    as_of: datetime = Field(description="The minute the windows end at (recomputed once a minute).")
+    last_hour: SummaryWindow
+    last_24h: SummaryWindow
+    today: SummaryWindow = Field(description="Since midnight in the service's `report_tz`.")
+
+
+class AbandonedPoll(BaseModel):
+    changes: list[AbandonedChange] = Field(description="In change order (oldest first).")
+    cursor: str = Field(description="Pass as `since` in the next poll.")
+    has_more: bool = Field(description="True when more changes wait: poll again at once.")
+    summary: Summary
+    demo: bool = Field(description="True when the service runs in demo mode (show a banner).")
+
+
+class HistogramBucket(BaseModel):
+    from_s: float = Field(description="Lower bound in seconds (inclusive).", examples=[0])
+    to_s: float | None = Field(description="Upper bound (exclusive); null for 300+.")
+    count: int
+
+
+class OutcomeStats(BaseModel):
+    """Metrics of one group. See docs/api.md for the exact definitions."""
+
+    key: str | None = Field(
+        description="Group key: extension id, queue name (null = no queue), or for time "
+        "groups the bucket start; null for totals.",
+        examples=["300401016"],
+    )
+    start: datetime | None = Field(description="Time bucket start (hour/day groups only).")
+    end: datetime | None = Field(description="Time bucket end (hour/day groups only).")
+    offered: int = Field(description="Final inbound and internal calls that started in range.")
+    answered: int
+    abandoned: int = Field(description="L + S.")
+    long_abandons: int = Field(description="L: is_abandoned and category != short_abandon.")
+    short_abandons: int = Field(description="S: category = short_abandon.")
+    answered_within_sla: int = Field(description="Answered with wait_s <= sla_s.")
+    abandon_rate: float | None = Field(description="L / (offered - S).")
+    abandon_rate_gross: float | None = Field(description="(L + S) / offered.")
+    service_level: float | None = Field(description="answered_within_sla / (answered + L).")
+    average_speed_of_answer_s: float | None = Field(description="Mean wait_s of answered calls.")
+    time_to_abandon_p50_s: float | None = Field(
+        description="Median time_to_abandon_s of abandons (L + S), linear interpolation."
+    )
+    time_to_abandon_p90_s: float | None
+    time_to_abandon_max_s: float | None
+    categories: dict[str, int] = Field(description="Calls per category.")
+    time_to_abandon_histogram: list[HistogramBucket]
+
+
+class StatsReport(BaseModel):
+    start: datetime = Field(description="`from` as applied (inclusive).")
+    end: datetime = Field(description="`to` as applied (exclusive).")
+    group_by: str
+    tz: str
+    sla_s: float
+    groups: list[OutcomeStats] = Field(
+        description="Time groups in time order (empty buckets included); other groups by key."
+    )
+    totals: OutcomeStats = Field(description="The whole range as one group.")
+
+
+class Info(BaseModel):
+    version: str = Field(examples=["0.1.0"])
+    demo: bool = Field(description="True in demo mode.")
+    database: str = Field(description="`sqlite` or `postgresql`.")
+    sla_s: float = Field(description="Default service-level threshold (seconds).")
+    short_abandon_s: float
+    report_tz: str
+
+
+SummaryWindow.model_rebuild()

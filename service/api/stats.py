@@ -1,0 +1,155 @@
+"""`GET /v1/stats/outcomes`: abandon rates, service level and answer/abandon times per group.
+
+Definitions (docs/api.md has them with examples); the population is every final inbound or
+internal call whose `started_at` is in `[from, to)`:
+- offered: the calls of the population (of the group);
+- answered: category `answered`; S: category `short_abandon`;
+- L (long abandons): `is_abandoned` and not `short_abandon`;
+- abandon_rate = L / (offered - S); abandon_rate_gross = (L + S) / offered;
+- service_level = (answered with wait_s <= sla_s) / (answered + L);
+- average speed of answer: mean wait_s of answered calls;
+- time to abandon p50 / p90 / max and the histogram: over all abandons (L + S).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from service.api import buckets
+from service.api.deps import ERROR_RESPONSES, read_connection
+from service.api.documents import iso
+from service.api.params import TimeFrom, TimeTo, check_order, utc
+from service.api.report import describe
+from service.api.schemas import StatsReport
+from service.api.stats_queries import GroupAggregate, StatsQuery, aggregate
+from service.errors import ApiError
+from service.responses import OrjsonResponse
+from service.state import services_of
+
+router = APIRouter(tags=["stats"])
+
+DEFAULT_RANGE = timedelta(hours=24)
+MAX_BUCKETS = 10_000
+
+
+class GroupBy(StrEnum):
+    HOUR = "hour"
+    DAY = "day"
+    EXTENSION = "extension"
+    QUEUE = "queue"
+
+
+def parse_zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        message = f"tz: unknown time zone {name!r}; use an IANA name such as Europe/Paris"
+        raise ApiError(422, "invalid_parameter", message, parameter="tz") from exc
+
+
+def _time_groups(
+    groups: list[GroupAggregate], group_by: str, zone: ZoneInfo, start: datetime, end: datetime
+) -> list[dict[str, Any]]:
+    found = {group.key: group for group in groups}
+    described = []
+    for key in buckets.bucket_keys(group_by, zone, start, end):
+        bounds = buckets.bucket_bounds(group_by, zone, key)
+        group = found.get(key) or GroupAggregate(key=key, tta_percentiles={})
+        described.append(describe(group, bounds[0].isoformat(), bounds))
+    return described
+
+
+async def build_report(
+    connection: AsyncConnection,
+    *,
+    start: datetime,
+    end: datetime,
+    group_by: GroupBy,
+    zone: ZoneInfo,
+    sla_s: float,
+) -> dict[str, Any]:
+    """The whole /v1/stats/outcomes answer (schema `StatsReport`)."""
+    spans = buckets.offset_spans(zone, start, end)
+    query = StatsQuery(start=start, end=end, group_by=group_by.value, sla_s=sla_s, spans=spans)
+    groups, total = await aggregate(connection, query)
+    if group_by in (GroupBy.HOUR, GroupBy.DAY):
+        described = _time_groups(groups, group_by.value, zone, start, end)
+    else:
+        ordered = sorted(groups, key=lambda group: (group.key is None, group.key or ""))
+        described = [describe(group, group.key, None) for group in ordered]
+    return {
+        "start": iso(start),
+        "end": iso(end),
+        "group_by": group_by.value,
+        "tz": zone.key,
+        "sla_s": sla_s,
+        "groups": described,
+        "totals": describe(total, None, None),
+    }
+
+
+def _window(
+    started_from: datetime | None, started_to: datetime | None, group_by: GroupBy, now: datetime
+) -> tuple[datetime, datetime]:
+    end = utc(started_to) if started_to else now
+    start = utc(started_from) if started_from else end - DEFAULT_RANGE
+    check_order(start, end)
+    is_time = group_by in (GroupBy.HOUR, GroupBy.DAY)
+    if is_time and buckets.bucket_count_estimate(group_by.value, start, end) > MAX_BUCKETS:
+        message = f"group_by: more than {MAX_BUCKETS} {group_by.value} buckets; narrow the range"
+        raise ApiError(422, "invalid_parameter", message, parameter="group_by")
+    return start, end
+
+
+@router.get(
+    "/stats/outcomes",
+    response_model=StatsReport,
+    responses=ERROR_RESPONSES,
+    summary="Outcome metrics per hour, day, extension or queue",
+)
+async def outcome_stats(
+    request: Request,
+    connection: Annotated[AsyncConnection, Depends(read_connection)],
+    started_from: TimeFrom = None,
+    started_to: TimeTo = None,
+    group_by: Annotated[
+        GroupBy,
+        Query(
+            description="Group calls by `hour` or `day` of `started_at` (in `tz`), by "
+            "`extension` (each extension that had a leg in the call) or by `queue`.",
+        ),
+    ] = GroupBy.HOUR,
+    tz: Annotated[
+        str,
+        Query(
+            description="IANA time zone of the hour/day buckets.",
+            examples=["UTC", "America/New_York"],
+        ),
+    ] = "UTC",
+    sla_s: Annotated[
+        float | None,
+        Query(
+            ge=0,
+            le=86400,
+            description="Service-level threshold in seconds (default: the service's `sla_s`).",
+            examples=[20],
+        ),
+    ] = None,
+) -> OrjsonResponse:
+    """Per group: counts per category, offered, answered, abandons (long and short), net and
+    gross abandon rates, service level, average speed of answer, time to abandon p50/p90/max and
+    its histogram. `from` defaults to 24 h before `to`, `to` to now."""
+    services = services_of(request)
+    zone = parse_zone(tz)
+    start, end = _window(started_from, started_to, group_by, services.clock())
+    threshold = sla_s if sla_s is not None else services.settings.sla_s
+    report = await build_report(
+        connection, start=start, end=end, group_by=group_by, zone=zone, sla_s=threshold
+    )
+    return OrjsonResponse(report)

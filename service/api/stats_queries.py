@@ -1,0 +1,392 @@
+"""SQL of the outcome statistics: aggregation passes over the calls that started in a range.
+
+The population is every final inbound or internal call whose `started_at` is in `[start, end)`.
+Two statements read it, on both databases:
+
+1. counts: `GROUP BY key, category, histogram bucket` with count, sum and count of `wait_s`,
+   answers within the SLA and the largest time to abandon. The category decides answered, short
+   and long abandons, so a group's metrics are sums of these few rows (folded here in Python).
+   A day of 100,000 calls gives a few hundred rows.
+2. percentiles of the time to abandon, over the abandons only, with one definition everywhere,
+   PostgreSQL's `percentile_cont` (linear interpolation between the two nearest ranks):
+
+       pos = p * (n - 1);  lo = floor(pos);  hi = ceil(pos)
+       value = v[lo] + (v[hi] - v[lo]) * (pos - lo)        (v sorted ascending, 0-based)
+
+   PostgreSQL runs `percentile_cont` itself (groups and total in one pass with GROUPING SETS);
+   SQLite ranks the values with window functions and returns only the rows at `lo` and `hi`, to
+   which the same formula is applied here (IEEE doubles on both sides: identical results).
+
+Time buckets are computed the same way on both databases from the epoch: `offset` is the zone's
+UTC offset at the call's start (a CASE over the zone's offset changes in the range, computed from
+the IANA database by the caller), and
+
+    hour bucket = floor((epoch + offset) / 3600) * 3600 - offset     (the bucket's UTC start)
+    day bucket  = floor((epoch + offset) / 86400)                    (local days since 1970-01-01)
+
+so the repeated hour of a DST fall-back is two buckets (two different instants), as it should be.
+The indexes `ix_call_outcomes_stats` and `ix_call_legs_started` hold every column these
+statements read, so PostgreSQL answers them from the indexes alone, without visiting the wide
+outcome rows.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Float,
+    Integer,
+    Select,
+    Subquery,
+    case,
+    cast,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    true,
+    tuple_,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import Grouping
+
+from classifiers.outcome import ABANDONED_CATEGORIES, Category
+from service.db.tables import call_legs, call_outcomes
+
+GroupBy = Literal["hour", "day", "extension", "queue", "all"]
+
+OFFERED_DIRECTIONS = ("inbound", "internal")
+OUTBOUND_CATEGORIES = frozenset(
+    {
+        Category.OUTBOUND_CONNECTED,
+        Category.OUTBOUND_UNANSWERED,
+        Category.OUTBOUND_FAILED,
+        Category.IN_PROGRESS,
+    }
+)
+# The categories an offered (final, inbound or internal) call can have, in taxonomy order.
+REPORTED_CATEGORIES = tuple(c.value for c in Category if c not in OUTBOUND_CATEGORIES)
+ABANDONED = frozenset(category.value for category in ABANDONED_CATEGORIES)
+ANSWERED = Category.ANSWERED.value
+SHORT_ABANDON = Category.SHORT_ABANDON.value
+HISTOGRAM_EDGES = (0.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)  # the last bucket is 300+
+PERCENTILES = (0.5, 0.9)
+HOUR_S = 3600
+DAY_S = 86400
+
+
+@dataclass(frozen=True, slots=True)
+class OffsetSpan:
+    """From `start` (UTC) on, the zone is `offset_s` seconds ahead of UTC."""
+
+    start: datetime
+    offset_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class StatsQuery:
+    start: datetime
+    end: datetime
+    group_by: GroupBy
+    sla_s: float
+    spans: Sequence[OffsetSpan] = ()
+    percentiles: bool = True
+
+
+@dataclass(slots=True)
+class GroupAggregate:
+    """Raw aggregates of one group; `key` is an epoch (hour), a local day number (day), an
+    extension id or queue name (may be None), or None for the whole range."""
+
+    key: Any
+    offered: int = 0
+    answered: int = 0
+    short_abandons: int = 0
+    long_abandons: int = 0
+    answered_within_sla: int = 0
+    wait_sum: float | None = None
+    wait_count: int = 0
+    tta_max: float | None = None
+    categories: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(REPORTED_CATEGORIES, 0)
+    )
+    histogram: list[int] = field(default_factory=lambda: [0] * len(HISTOGRAM_EDGES))
+    tta_percentiles: dict[float, float | None] = field(
+        default_factory=lambda: dict.fromkeys(PERCENTILES)
+    )
+
+    def add(self, row: CountRow) -> None:
+        """Fold one (category, histogram bucket) row of the counts statement into the group."""
+        self.offered += row.calls
+        self.categories[row.category] = self.categories.get(row.category, 0) + row.calls
+        if row.category == ANSWERED:
+            self.answered += row.calls
+            self.answered_within_sla += row.within_sla
+            self.wait_count += row.wait_count
+            if row.wait_sum is not None:
+                self.wait_sum = (self.wait_sum or 0.0) + row.wait_sum
+        if row.category not in ABANDONED:
+            return
+        if row.category == SHORT_ABANDON:
+            self.short_abandons += row.calls
+        else:
+            self.long_abandons += row.calls
+        if row.bucket is not None:
+            self.histogram[row.bucket] += row.calls
+        if row.tta_max is not None:
+            self.tta_max = row.tta_max if self.tta_max is None else max(self.tta_max, row.tta_max)
+
+
+@dataclass(frozen=True, slots=True)
+class CountRow:
+    key: Any
+    category: str
+    bucket: int | None
+    calls: int
+    wait_sum: float | None
+    wait_count: int
+    within_sla: int
+    tta_max: float | None
+
+
+def percentile_cont(values: dict[int, float], count: int, p: float) -> float | None:
+    """PostgreSQL's percentile_cont from the ranked values at the two positions it reads."""
+    if count == 0:
+        return None
+    position = p * (count - 1)
+    low, high = math.floor(position), math.ceil(position)
+    if high == low:
+        return values[low]
+    return values[low] + (values[high] - values[low]) * (position - low)
+
+
+def _is_postgres(connection: AsyncConnection) -> bool:
+    return connection.dialect.name == "postgresql"
+
+
+def _offset(spans: Sequence[OffsetSpan]) -> ColumnElement[Any]:
+    if len(spans) <= 1:
+        return literal(spans[0].offset_s if spans else 0, Integer)
+    whens = [
+        (call_outcomes.c.started_at < following.start, literal(span.offset_s, Integer))
+        for span, following in itertools.pairwise(spans)
+    ]
+    return case(*whens, else_=literal(spans[-1].offset_s, Integer))
+
+
+def _bucket(query: StatsQuery, postgres: bool) -> ColumnElement[Any]:
+    """The time bucket key (see the module docstring), as the same integer on both databases."""
+    offset = _offset(query.spans)
+    size = HOUR_S if query.group_by == "hour" else DAY_S
+    if postgres:  # date_part gives float8 seconds: cheaper than EXTRACT's numeric
+        local = Grouping(func.date_part("epoch", call_outcomes.c.started_at) + offset)
+        buckets: ColumnElement[Any] = func.floor(local.op("/")(literal(size, Float)))
+    else:
+        epoch = cast(func.strftime("%s", call_outcomes.c.started_at), Integer)
+        buckets = Grouping(epoch + offset).op("/")(literal(size, Integer))  # integer division
+    if query.group_by == "hour":
+        return cast(buckets * size - offset, BigInteger)
+    return cast(buckets, BigInteger)
+
+
+def _histogram_bucket(tta: ColumnElement[Any]) -> ColumnElement[Any]:
+    whens = [(tta < high, index) for index, high in enumerate(HISTOGRAM_EDGES[1:])]
+    whens.append((tta >= HISTOGRAM_EDGES[-1], len(HISTOGRAM_EDGES) - 1))
+    return case(*whens)  # NULL when there is no time to abandon
+
+
+def _population(query: StatsQuery, postgres: bool) -> Subquery:
+    outcome = call_outcomes.c
+    columns = (
+        outcome.category,
+        outcome.wait_s,
+        outcome.time_to_abandon_s,
+        _histogram_bucket(outcome.time_to_abandon_s).label("bucket"),
+    )
+    in_range = (
+        outcome.started_at >= query.start,
+        outcome.started_at < query.end,
+        outcome.final == true(),
+        outcome.direction.in_(OFFERED_DIRECTIONS),
+    )
+    if query.group_by == "extension":
+        # Each (call, extension) once. The processor writes a leg's `started_at` equal to its
+        # call's, so joining on both reads the two indexes in the same order (a merge join).
+        legs = (
+            select(
+                call_legs.c.started_at, call_legs.c.telephony_session_id, call_legs.c.extension_id
+            )
+            .where(
+                call_legs.c.started_at >= query.start,
+                call_legs.c.started_at < query.end,
+                call_legs.c.extension_id.is_not(None),
+            )
+            .distinct()
+            .subquery("legs")
+        )
+        joined = (legs.c.started_at == outcome.started_at) & (
+            legs.c.telephony_session_id == outcome.telephony_session_id
+        )
+        statement = select(legs.c.extension_id.label("k"), *columns).join_from(
+            call_outcomes, legs, joined
+        )
+    elif query.group_by == "queue":
+        statement = select(outcome.queue.label("k"), *columns)
+    elif query.group_by in ("hour", "day"):
+        statement = select(_bucket(query, postgres).label("k"), *columns)
+    else:
+        statement = select(null().label("k"), *columns)
+    return statement.where(*in_range).subquery("population")
+
+
+def _counts(population: Subquery, sla_s: float) -> Select[Any]:
+    c = population.c
+    return select(
+        c.k,
+        c.category,
+        c.bucket,
+        func.count(),
+        func.sum(c.wait_s),
+        func.count(c.wait_s),
+        func.sum(case((c.wait_s <= sla_s, 1), else_=0)),
+        func.max(c.time_to_abandon_s),
+    ).group_by(c.k, c.category, c.bucket)
+
+
+def _count_rows(rows: Iterable[Any]) -> list[CountRow]:
+    return [
+        CountRow(
+            key=key,
+            category=category,
+            bucket=None if bucket is None else int(bucket),
+            calls=int(calls),
+            wait_sum=None if wait_sum is None else float(wait_sum),
+            wait_count=int(wait_count),
+            within_sla=int(within_sla or 0),
+            tta_max=None if tta_max is None else float(tta_max),
+        )
+        for key, category, bucket, calls, wait_sum, wait_count, within_sla, tta_max in rows
+    ]
+
+
+async def aggregate(
+    connection: AsyncConnection, query: StatsQuery
+) -> tuple[list[GroupAggregate], GroupAggregate]:
+    """The aggregates of each group and of the whole range.
+
+    By extension a call counts once per extension it reached, so its total is computed over the
+    calls themselves (each once); for the other groupings the total is the sum of the groups.
+    """
+    postgres = _is_postgres(connection)
+    population = _population(query, postgres)
+    groups: dict[Any, GroupAggregate] = {}
+    total = GroupAggregate(key=None)
+    for row in _count_rows(await connection.execute(_counts(population, query.sla_s))):
+        groups.setdefault(row.key, GroupAggregate(key=row.key)).add(row)
+        total.add(row)
+    keyed = query.group_by != "all"
+    separate_total = query.group_by == "extension"
+    if separate_total:
+        _, total = await aggregate(connection, replace(query, group_by="all"))
+    if query.percentiles:
+        await _percentiles(
+            connection,
+            population,
+            list(groups.values()) if keyed else [],
+            None if separate_total else total,
+            keyed=keyed,
+            postgres=postgres,
+        )
+    return (list(groups.values()) if keyed else []), total
+
+
+async def _percentiles(
+    connection: AsyncConnection,
+    population: Subquery,
+    groups: list[GroupAggregate],
+    total: GroupAggregate | None,
+    *,
+    keyed: bool,
+    postgres: bool,
+) -> None:
+    if postgres:
+        await _postgres_percentiles(connection, population, groups, total, keyed=keyed)
+        return
+    targets: list[tuple[bool, dict[Any, GroupAggregate]]] = []
+    if keyed:
+        targets.append((True, {group.key: group for group in groups}))
+    if total is not None:
+        targets.append((False, {None: total}))
+    for by_key, wanted in targets:
+        positions = await _ranked_positions(connection, population, keyed=by_key)
+        for key, (count, values) in positions.items():
+            if key in wanted:
+                wanted[key].tta_percentiles = {
+                    p: percentile_cont(values, count, p) for p in PERCENTILES
+                }
+
+
+def _abandons(population: Subquery) -> tuple[ColumnElement[bool], ...]:
+    c = population.c
+    return (c.category.in_(sorted(ABANDONED)), c.time_to_abandon_s.is_not(None))
+
+
+async def _postgres_percentiles(
+    connection: AsyncConnection,
+    population: Subquery,
+    groups: list[GroupAggregate],
+    total: GroupAggregate | None,
+    *,
+    keyed: bool,
+) -> None:
+    """percentile_cont per group and (with GROUPING SETS, in the same pass) for the total."""
+    c = population.c
+    values = [func.percentile_cont(p).within_group(c.time_to_abandon_s) for p in PERCENTILES]
+    statement: Select[Any] = select(literal(1, Integer), null(), *values)
+    if keyed:
+        sets = (tuple_(c.k), tuple_()) if total is not None else (tuple_(c.k),)
+        statement = select(func.grouping(c.k), c.k, *values).group_by(func.grouping_sets(*sets))
+    by_key = {group.key: group for group in groups}
+    for is_total, key, *found in await connection.execute(statement.where(*_abandons(population))):
+        target = total if is_total else by_key.get(key)
+        if target is not None:
+            target.tta_percentiles = dict(zip(PERCENTILES, found, strict=True))
+
+
+async def _ranked_positions(
+    connection: AsyncConnection, population: Subquery, *, keyed: bool
+) -> dict[Any, tuple[int, dict[int, float]]]:
+    """SQLite: per group, the number of abandon times and the values at the ranks read."""
+    c = population.c
+    partition = [c.k] if keyed else []
+    ranked = (
+        select(
+            (c.k if keyed else null()).label("k"),
+            c.time_to_abandon_s.label("v"),
+            (
+                func.row_number().over(partition_by=partition, order_by=c.time_to_abandon_s) - 1
+            ).label("i"),
+            func.count().over(partition_by=partition).label("n"),
+        )
+        .where(*_abandons(population))
+        .subquery("ranked")
+    )
+    wanted = []
+    for p in PERCENTILES:
+        low = cast(p * (ranked.c.n - 1), Integer)  # truncation = floor for non-negative values
+        wanted += [ranked.c.i == low, ranked.c.i == low + 1]
+    statement = select(ranked.c.k, ranked.c.n, ranked.c.i, ranked.c.v).where(or_(*wanted))
+    positions: dict[Any, tuple[int, dict[int, float]]] = {}
+    for key, count, index, value in await connection.execute(statement):
+        entry = positions.setdefault(key, (int(count), {}))
+        entry[1][int(index)] = float(value)
+    return positions

@@ -1,0 +1,1 @@
+"""API keys of the query API: generation, storage (hashed) and a small verified-key cache."""

@@ -1,0 +1,70 @@
+"""`callsift reclassify`: re-run the classifier over stored events (after a rules change)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from service.cli.common import load_settings, migrate, parse_time
+from service.db.engine import create_engine
+from service.logging import configure_logging
+from service.processing import queries
+from service.processing.processor import ProcessingContext, recompute_sessions
+from service.processing.worker import utc_now
+from service.settings import Settings
+
+CHUNK = 200
+
+
+async def _reclassify(settings: Settings, since_text: str | None, console: Console) -> None:
+    since = parse_time(since_text, "--since")
+    await migrate(settings)
+    engine = create_engine(settings)
+    changed = 0
+    seen = 0
+    try:
+        async with engine.connect() as connection:
+            total = await queries.count_sessions_with_events(connection, since)
+        columns = (
+            TextColumn("reclassifying"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=console, transient=True) as progress:
+            task = progress.add_task("sessions", total=total)
+            last_id = ""
+            while True:
+                context = ProcessingContext(
+                    now=utc_now(), thresholds=settings.thresholds(), directory={}
+                )
+                async with engine.begin() as connection:
+                    chunk = await queries.sessions_with_events(
+                        connection, since, after_id=last_id, limit=CHUNK
+                    )
+                    if not chunk:
+                        break
+                    changed += await recompute_sessions(connection, chunk, context=context)
+                seen += len(chunk)
+                last_id = chunk[-1]
+                progress.update(task, advance=len(chunk))
+    finally:
+        await engine.dispose()
+    console.print(f"reclassified {seen} sessions; {changed} outcomes changed")
+
+
+def reclassify(
+    since: Annotated[
+        str | None,
+        typer.Option(help="Only sessions with events at or after this time (ISO 8601)."),
+    ] = None,
+) -> None:
+    """Re-run the classifier over stored events with the current thresholds and rules."""
+    settings = load_settings()
+    configure_logging(level=settings.log_level, json=settings.log_json)
+    parse_time(since, "--since")
+    asyncio.run(_reclassify(settings, since, Console(stderr=True)))

@@ -1,0 +1,215 @@
+"""`callsift extensions ...`, `callsift subscriptions sync` and `callsift secrets rotate`."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from service.cli.common import fail, load_settings, migrate
+from service.db.engine import create_engine
+from service.logging import configure_logging
+from service.processing.worker import utc_now
+from service.ringcentral import queries
+from service.ringcentral.loop import SubscriptionLoop
+from service.ringcentral.registry import (
+    RegistrationError,
+    add_extension,
+    remove_extension,
+    rotate_secrets,
+)
+from service.ringcentral.runtime import (
+    NotConfigured,
+    RingCentralRuntime,
+    build_runtime,
+    policy,
+    secret_box,
+)
+from service.secrets import SecretsUnavailable
+from service.settings import Settings
+from subscriptions.errors import RingCentralError
+from subscriptions.lifecycle import Mode, SyncResult
+
+extensions_app = typer.Typer(
+    help="Monitored extensions and their JWT credentials.", no_args_is_help=True
+)
+subscriptions_app = typer.Typer(help="Webhook subscriptions at RingCentral.", no_args_is_help=True)
+secrets_app = typer.Typer(help="Encryption keys of stored credentials.", no_args_is_help=True)
+
+Result = TypeVar("Result")
+Work = Callable[[Settings, AsyncEngine, RingCentralRuntime], Awaitable[Result]]
+
+
+def _run_with_ringcentral(work: Work[Result]) -> Result:
+    """Run `work` with the database migrated and the RingCentral side assembled."""
+    settings = load_settings()
+    configure_logging(level=settings.log_level, json=settings.log_json)
+
+    async def main() -> Result:
+        await migrate(settings)
+        engine = create_engine(settings)
+        try:
+            runtime = build_runtime(settings, engine, clock=utc_now)
+            try:
+                return await work(settings, engine, runtime)
+            finally:
+                await runtime.aclose()
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(main())
+    except (NotConfigured, SecretsUnavailable, RegistrationError) as exc:
+        fail(str(exc))
+    except RingCentralError as exc:
+        typer.echo(f"callsift: RingCentral refused: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
+def _read_jwt(jwt_file: Path | None, jwt: str | None) -> str:
+    if jwt is not None and jwt != "-":
+        fail("--jwt only takes '-' (stdin): a JWT typed on the command line lands in shell history")
+    if (jwt_file is None) == (jwt is None):
+        fail("give the credential with exactly one of --jwt-file FILE or --jwt - (stdin)")
+    try:
+        text = sys.stdin.read() if jwt_file is None else jwt_file.read_text()
+    except OSError as exc:
+        fail(f"--jwt-file: cannot read {jwt_file}: {exc.strerror}")
+    credential = text.strip()
+    if credential.count(".") != 2:
+        fail("the credential does not look like a JWT (three dot-separated parts)")
+    return credential
+
+
+@extensions_app.command("add")
+def extensions_add(
+    jwt_file: Annotated[
+        Path | None, typer.Option("--jwt-file", help="File holding the JWT credential.")
+    ] = None,
+    jwt: Annotated[
+        str | None, typer.Option("--jwt", help="'-' reads the JWT credential from stdin.")
+    ] = None,
+    account_level: Annotated[
+        bool, typer.Option(help="An admin JWT watched with one account-level subscription.")
+    ] = False,
+) -> None:
+    """Register an extension with its JWT credential (stored encrypted)."""
+    credential = _read_jwt(jwt_file, jwt)
+    mode = Mode.ACCOUNT if account_level else Mode.EXTENSION
+
+    async def work(_: Settings, engine: AsyncEngine, runtime: RingCentralRuntime) -> str:
+        registered = await add_extension(engine, runtime, jwt=credential, mode=mode)
+        verb = "updated" if registered.replaced else "added"
+        return f"{verb} extension {registered.extension_id} ({mode.value}-level subscription)"
+
+    typer.echo(_run_with_ringcentral(work))
+
+
+@extensions_app.command("list")
+def extensions_list() -> None:
+    """Show monitored extensions with their credential and subscription health."""
+    settings = load_settings()
+
+    async def main() -> list[queries.ExtensionHealth]:
+        await migrate(settings)
+        engine = create_engine(settings)
+        try:
+            async with engine.connect() as connection:
+                return await queries.extension_overview(connection)
+        finally:
+            await engine.dispose()
+
+    table = Table(
+        "extension", "name", "mode", "credential", "subscription", "status", "expires",
+        "last event", "last error",
+    )  # fmt: skip
+    for row in asyncio.run(main()):
+        table.add_row(
+            row.extension_id,
+            row.name or "",
+            row.mode,
+            row.status,
+            row.subscription_id or "",
+            row.subscription_status or "",
+            _when(row.expires_at),
+            _when(row.last_event_at),
+            (row.last_error or row.status_reason or "")[:60],
+        )
+    Console().print(table)
+
+
+@extensions_app.command("remove")
+def extensions_remove(extension_id: Annotated[str, typer.Argument(help="Extension id.")]) -> None:
+    """Delete the extension's subscription at RingCentral, revoke its session and forget it."""
+
+    async def work(settings: Settings, engine: AsyncEngine, runtime: RingCentralRuntime) -> bool:
+        return await remove_extension(
+            engine, runtime.keeper(engine, policy(settings)), extension_id
+        )
+
+    if not _run_with_ringcentral(work):
+        fail(f"extension {extension_id} is not registered")
+    typer.echo(f"removed extension {extension_id}")
+
+
+@subscriptions_app.command("sync")
+def subscriptions_sync() -> None:
+    """Run one create/renew pass now and show what it did."""
+
+    async def work(
+        settings: Settings, engine: AsyncEngine, runtime: RingCentralRuntime
+    ) -> list[SyncResult]:
+        loop = SubscriptionLoop(
+            engine,
+            runtime,
+            policy=policy(settings),
+            interval_s=settings.subscription_loop_interval_s,
+            directory_refresh=timedelta(seconds=settings.directory_refresh_s),
+            clock=utc_now,
+        )
+        return await loop.run_pass()
+
+    results = _run_with_ringcentral(work)
+    table = Table("extension", "action", "subscription", "expires", "detail")
+    for result in results:
+        table.add_row(
+            result.extension_id,
+            result.action.value,
+            result.subscription_id or "",
+            _when(result.expires_at),
+            result.detail[:80],
+        )
+    Console().print(table if results else "nothing was due")
+
+
+@secrets_app.command("rotate")
+def secrets_rotate() -> None:
+    """Re-encrypt every stored credential and token with the first key of CALLSIFT_SECRET_KEYS."""
+    settings = load_settings()
+    configure_logging(level=settings.log_level, json=settings.log_json)
+
+    async def main() -> int:
+        await migrate(settings)
+        engine = create_engine(settings)
+        try:
+            return await rotate_secrets(engine, secret_box(settings))
+        finally:
+            await engine.dispose()
+
+    try:
+        count = asyncio.run(main())
+    except SecretsUnavailable as exc:
+        fail(str(exc))
+    typer.echo(f"re-encrypted {count} secrets with the newest key")
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""

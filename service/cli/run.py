@@ -1,0 +1,75 @@
+"""`callsift run`: migrate, then serve with uvicorn (uvloop, httptools).
+
+Without a RingCentral app configured (CALLSIFT_RC_CLIENT_ID / CALLSIFT_RC_CLIENT_SECRET) or a
+fallback webhook token, the service starts in demo mode with the emulator embedded
+(`CALLSIFT_DEMO=off` prevents it; `CALLSIFT_ENV=production` refuses it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Annotated
+
+import structlog
+import typer
+import uvicorn
+
+from service.app import create_app
+from service.cli.common import fail, load_settings, migrate
+from service.demo.live import LiveDemo
+from service.demo.platform import DemoPlatform
+from service.logging import configure_logging
+from service.settings import DemoSwitch, Environment, Settings
+from service.state import Companion
+
+log = structlog.get_logger(__name__)
+
+
+def run(
+    host: Annotated[
+        str | None, typer.Option(help="Interface to listen on [default: 127.0.0.1].")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port [default: 8000].")] = None,
+) -> None:
+    """Run the service: webhook ingest and its workers, on the embedded SQLite default."""
+    settings = load_settings(host=host, port=port)
+    configure_logging(level=settings.log_level, json=settings.log_json)
+    settings, companion = _demo_if_unconfigured(settings)
+    asyncio.run(migrate(settings))
+    config = uvicorn.Config(
+        create_app(settings, companion=companion),
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        log_level=settings.log_level,
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )
+    # uvicorn shuts down gracefully on SIGTERM and then re-raises it; after a clean shutdown the
+    # re-raised signal finds this no-op handler, so the process exits 0 instead of 143
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
+    uvicorn.Server(config).run()
+
+
+def _demo_if_unconfigured(settings: Settings) -> tuple[Settings, Companion | None]:
+    configured = settings.rc_client_id and settings.rc_client_secret is not None
+    ingest_only = settings.webhook_verification_token is not None
+    if configured or ingest_only or settings.demo is DemoSwitch.OFF:
+        return settings, None
+    if settings.env is Environment.PRODUCTION:
+        fail(
+            "no RingCentral app configured (CALLSIFT_RC_CLIENT_ID, CALLSIFT_RC_CLIENT_SECRET) "
+            "and CALLSIFT_ENV=production refuses demo mode"
+        )
+    platform = DemoPlatform(seed=1)
+    webhook_url = f"http://{settings.host}:{settings.port}/webhooks/ringcentral"
+    log.warning(
+        "demo.starting",
+        banner="DEMO MODE: no RingCentral app configured; an emulated account plays calls",
+        emulator=platform.base_url,
+        to_connect_ringcentral="see README: Connect your RingCentral account",
+    )
+    return platform.settings_for(settings, webhook_url=webhook_url), LiveDemo(platform)

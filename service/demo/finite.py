@@ -1,0 +1,175 @@
+"""`callsift demo`: a finite end-to-end run, measured against the emulator's ground truth.
+
+The emulator and the service run on loopback ports in this process; the demo company registers
+through the real JWT and subscription flow; N calls are played (with duplicated and reordered
+deliveries under `--chaos`); the run waits until the processor has classified every call, then
+compares each session's stored outcome with what the emulator says really happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import orjson
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from classifiers import Outcome
+from emulator.scenarios.model import SessionTruth
+from service.app import create_app
+from service.db.migrate import upgrade_database
+from service.db.tables import call_outcomes, raw_events
+from service.demo.company import register_company
+from service.demo.platform import DemoPlatform
+from service.serving import bind_loopback, serve
+from service.settings import Settings
+from service.state import Services
+
+POLL_INTERVAL_S = 0.1
+
+
+@dataclass(slots=True)
+class DemoReport:
+    database: str
+    sessions: int = 0
+    calls: int = 0
+    classified: int = 0
+    correct: int = 0
+    events: int = 0
+    elapsed_s: float = 0.0
+    expected: Counter[str] = field(default_factory=Counter)
+    found: Counter[str] = field(default_factory=Counter)
+    mismatches: list[str] = field(default_factory=list)
+    offered: int = 0
+    abandoned: int = 0
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.sessions if self.sessions else 0.0
+
+    @property
+    def abandon_rate(self) -> float | None:
+        return self.abandoned / self.offered if self.offered else None
+
+    @property
+    def events_per_s(self) -> float:
+        return self.events / self.elapsed_s if self.elapsed_s else 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.sessions > 0 and self.classified == self.sessions == self.correct
+
+
+async def run_demo(
+    settings: Settings,
+    *,
+    calls: int,
+    extensions: int,
+    seed: int,
+    chaos: bool,
+    database_label: str,
+    progress: Callable[[int, int], None] = lambda done, total: None,
+    timeout_s: float = 600.0,
+) -> DemoReport:
+    platform = DemoPlatform(seed=seed, timer_tick_s=0.0)
+    service_socket = bind_loopback()
+    host, port = service_socket.getsockname()[:2]
+    settings = platform.settings_for(
+        settings.model_copy(
+            update={"host": host, "port": port, "subscription_loop_enabled": False}
+        ),
+        webhook_url=f"http://{host}:{port}/webhooks/ringcentral",
+    )
+    await upgrade_database(settings)
+    app = create_app(settings)
+    services: Services = app.state.services
+    report = DemoReport(database=database_label)
+    async with serve(app, sock=service_socket):
+        await platform.start()
+        try:
+            await register_company(services, platform, users=extensions)
+            started = time.monotonic()
+            play = await platform.play(calls, seed=seed, chaos=chaos, realtime=False)
+            truths = [truth for call in play.calls for truth in call.truths]
+            report.calls = len(play.calls)
+            report.sessions = len(truths)
+            await _wait_for_outcomes(services.engine, truths, progress, timeout_s)
+            report.elapsed_s = time.monotonic() - started
+            await _score(services.engine, truths, report)
+        finally:
+            await platform.stop()
+    return report
+
+
+async def _wait_for_outcomes(
+    engine: AsyncEngine,
+    truths: list[SessionTruth],
+    progress: Callable[[int, int], None],
+    timeout_s: float,
+) -> None:
+    """Until every session has a final outcome and no stored event awaits processing."""
+    wanted = [truth.telephony_session_id for truth in truths]
+    async with asyncio.timeout(timeout_s):
+        while True:
+            async with engine.connect() as connection:
+                done = await connection.scalar(
+                    select(func.count())
+                    .select_from(call_outcomes)
+                    .where(call_outcomes.c.telephony_session_id.in_(wanted), call_outcomes.c.final)
+                )
+                pending = await connection.scalar(
+                    select(func.count())
+                    .select_from(raw_events)
+                    .where(raw_events.c.processed_at.is_(None))
+                )
+            progress(int(done or 0), len(wanted))
+            if done == len(wanted) and not pending:
+                return
+            await asyncio.sleep(POLL_INTERVAL_S)
+
+
+async def _score(engine: AsyncEngine, truths: list[SessionTruth], report: DemoReport) -> None:
+    async with engine.connect() as connection:
+        rows = await connection.execute(
+            select(
+                call_outcomes.c.telephony_session_id,
+                call_outcomes.c.document,
+                call_outcomes.c.revision,
+                call_outcomes.c.updated_at,
+            ).where(
+                call_outcomes.c.telephony_session_id.in_([t.telephony_session_id for t in truths])
+            )
+        )
+        outcomes = {
+            row.telephony_session_id: Outcome.model_validate(
+                {
+                    **orjson.loads(row.document),
+                    "revision": row.revision,
+                    "updated_at": row.updated_at,
+                }
+            )
+            for row in rows
+        }
+        report.events = int(
+            await connection.scalar(select(func.count()).select_from(raw_events)) or 0
+        )
+    for truth in truths:
+        report.expected[truth.category.value] += 1
+        outcome = outcomes.get(truth.telephony_session_id)
+        if outcome is None or not outcome.final:
+            report.mismatches.append(f"{truth.telephony_session_id}: not classified")
+            continue
+        report.classified += 1
+        report.found[outcome.category.value] += 1
+        if outcome.direction.value != "outbound":
+            report.offered += 1
+            report.abandoned += outcome.is_abandoned
+        problems = truth.mismatches(outcome)
+        if problems:
+            report.mismatches.append(f"{truth.telephony_session_id}: {'; '.join(problems)}")
+        else:
+            report.correct += 1

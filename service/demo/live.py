@@ -1,0 +1,82 @@
+"""`callsift run` without a RingCentral app: the live demo.
+
+The embedded emulator starts with the service; once the service accepts connections (the
+subscription handshake needs it), the demo company is registered and calls of every kind are
+played in real time, a few at a time, for as long as the service runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import httpx
+import structlog
+
+from service.demo.company import create_demo_api_key, register_company
+from service.demo.platform import DemoPlatform
+from service.state import Services
+
+log = structlog.get_logger(__name__)
+
+BACKFILL_CALLS = 30
+CALLS_PER_ROUND = 12
+STARTUP_TIMEOUT_S = 60.0
+
+
+class LiveDemo:
+    def __init__(self, platform: DemoPlatform, *, users: int = 4, spacing_s: float = 6.0) -> None:
+        self.platform = platform
+        self._users = users
+        self._spacing_s = spacing_s
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self, services: Services) -> None:
+        await self.platform.start()
+        self._task = asyncio.create_task(self._drive(services), name="callsift-demo")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.platform.stop()
+
+    async def _drive(self, services: Services) -> None:
+        base_url = f"http://{services.settings.host}:{services.settings.port}"
+        try:
+            await _wait_until_serving(base_url)
+            results = await register_company(services, self.platform, users=self._users)
+            key = await create_demo_api_key(services.engine, services)
+        except Exception:
+            log.exception("demo.setup_failed")
+            return
+        log.warning(
+            "demo.ready",
+            banner="DEMO MODE: simulated RingCentral account, no real calls",
+            dashboard=f"{base_url}/dashboard#key={key}",
+            subscriptions=[f"{r.extension_id}:{r.action.value}" for r in results],
+        )
+        # calls that "just happened" fill the dashboard at once; then calls arrive live
+        await self.platform.play(BACKFILL_CALLS, seed=0, chaos=False, realtime=False)
+        round_number = 1
+        while True:
+            play = await self.platform.play(
+                CALLS_PER_ROUND,
+                seed=round_number,
+                chaos=False,
+                realtime=True,
+                spacing_s=self._spacing_s,
+            )
+            await play.wait()
+            round_number += 1
+
+
+async def _wait_until_serving(base_url: str) -> None:
+    async with httpx.AsyncClient(base_url=base_url, timeout=2.0) as client:
+        async with asyncio.timeout(STARTUP_TIMEOUT_S):
+            while True:
+                with contextlib.suppress(httpx.TransportError):
+                    if (await client.get("/healthz")).status_code == 200:
+                        return
+                await asyncio.sleep(0.1)

@@ -1,0 +1,1 @@
+"""The event processor: stored raw events -> classified call outcomes."""

@@ -1,0 +1,251 @@
+"""SQL of the processing area: claiming raw events, reading sessions, writing outcomes."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Insert, delete, func, insert, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from service.db.tables import call_legs, call_outcomes, outcome_changes, raw_events
+
+VOICEMAIL_RELATED = ("voicemail_left", "abandoned_voicemail", "in_progress")
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedEvent:
+    id: int
+    kind: str
+    telephony_session_id: str | None
+    extension_id: str | None
+    event_time: datetime | None
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoredOutcome:
+    document: str
+    revision: int
+    ever_abandoned: bool
+    created_at: datetime
+
+
+def _is_postgres(connection: AsyncConnection) -> bool:
+    return connection.dialect.name == "postgresql"
+
+
+async def claim_unprocessed(connection: AsyncConnection, limit: int) -> list[ClaimedEvent]:
+    """The oldest unprocessed events, locked for this transaction (skipping ones others hold)."""
+    statement = (
+        select(
+            raw_events.c.id,
+            raw_events.c.kind,
+            raw_events.c.telephony_session_id,
+            raw_events.c.extension_id,
+            raw_events.c.event_time,
+            raw_events.c.received_at,
+        )
+        .where(raw_events.c.processed_at.is_(None))
+        .order_by(raw_events.c.id)
+        .limit(limit)
+    )
+    if _is_postgres(connection):
+        statement = statement.with_for_update(skip_locked=True)
+    result = await connection.execute(statement)
+    return [ClaimedEvent(*row) for row in result]
+
+
+async def mark_processed(connection: AsyncConnection, ids: Sequence[int], now: datetime) -> None:
+    if ids:
+        await connection.execute(
+            update(raw_events).where(raw_events.c.id.in_(ids)).values(processed_at=now)
+        )
+
+
+async def lock_sessions(connection: AsyncConnection, session_ids: Collection[str]) -> None:
+    """Serialise recomputation of each session across processes (PostgreSQL; SQLite has one
+    writer). Locks are taken in a fixed order so two processors cannot deadlock."""
+    if not session_ids or not _is_postgres(connection):
+        return
+    await connection.execute(
+        text(
+            "SELECT count(pg_advisory_xact_lock(hashtextextended(s, 0))) "
+            "FROM (SELECT unnest(CAST(:ids AS text[])) AS s ORDER BY 1) AS ordered"
+        ),
+        {"ids": sorted(session_ids)},
+    )
+
+
+async def session_payloads(
+    connection: AsyncConnection, session_ids: Collection[str]
+) -> dict[str, list[str]]:
+    """Every stored telephony notification of each session, as raw JSON text."""
+    payloads: dict[str, list[str]] = {session_id: [] for session_id in session_ids}
+    if not session_ids:
+        return payloads
+    result = await connection.execute(
+        select(raw_events.c.telephony_session_id, raw_events.c.payload).where(
+            raw_events.c.telephony_session_id.in_(list(session_ids)),
+            raw_events.c.kind == "telephony",
+        )
+    )
+    for session_id, payload in result:
+        payloads[session_id].append(payload)
+    return payloads
+
+
+async def voicemail_payloads(
+    connection: AsyncConnection,
+    extension_ids: Collection[str],
+    *,
+    created_from: datetime,
+    created_to: datetime,
+) -> list[tuple[str, str]]:
+    """Voicemail notifications (mailbox extension, raw JSON) created in a time window."""
+    if not extension_ids:
+        return []
+    result = await connection.execute(
+        select(raw_events.c.extension_id, raw_events.c.payload).where(
+            raw_events.c.kind == "voicemail",
+            raw_events.c.extension_id.in_(list(extension_ids)),
+            raw_events.c.event_time.between(created_from, created_to),
+        )
+    )
+    return [(extension_id, payload) for extension_id, payload in result]
+
+
+async def voicemail_payloads_by_id(connection: AsyncConnection, ids: Sequence[int]) -> list[str]:
+    if not ids:
+        return []
+    result = await connection.execute(
+        select(raw_events.c.payload).where(raw_events.c.id.in_(list(ids)))
+    )
+    return list(result.scalars())
+
+
+async def sessions_awaiting_voicemail(
+    connection: AsyncConnection, extension_id: str, *, started_from: datetime, started_to: datetime
+) -> list[str]:
+    """Sessions a new voicemail message of `extension_id` may belong to."""
+    result = await connection.execute(
+        select(call_outcomes.c.telephony_session_id)
+        .join(call_legs, call_legs.c.telephony_session_id == call_outcomes.c.telephony_session_id)
+        .where(
+            call_legs.c.extension_id == extension_id,
+            call_outcomes.c.started_at.between(started_from, started_to),
+            (call_outcomes.c.stage == "voicemail")
+            | call_outcomes.c.category.in_(VOICEMAIL_RELATED),
+        )
+        .distinct()
+    )
+    return list(result.scalars())
+
+
+async def stored_outcomes(
+    connection: AsyncConnection, session_ids: Collection[str]
+) -> dict[str, StoredOutcome]:
+    if not session_ids:
+        return {}
+    result = await connection.execute(
+        select(
+            call_outcomes.c.telephony_session_id,
+            call_outcomes.c.document,
+            call_outcomes.c.revision,
+            call_outcomes.c.ever_abandoned,
+            call_outcomes.c.created_at,
+        ).where(call_outcomes.c.telephony_session_id.in_(list(session_ids)))
+    )
+    return {row[0]: StoredOutcome(*row[1:]) for row in result}
+
+
+async def take_change_seqs(connection: AsyncConnection, count: int) -> int:
+    """Reserve `count` change numbers; returns the first. The counter row stays locked until
+    commit, so change numbers become visible in the order they were handed out."""
+    result = await connection.execute(
+        update(outcome_changes)
+        .where(outcome_changes.c.id == 1)
+        .values(last_seq=outcome_changes.c.last_seq + count)
+        .returning(outcome_changes.c.last_seq)
+    )
+    last = result.scalar_one()
+    return int(last) - count + 1
+
+
+def _upsert(connection: AsyncConnection) -> Insert:
+    if _is_postgres(connection):
+        pg_statement = postgresql.insert(call_outcomes)
+        return pg_statement.on_conflict_do_update(
+            index_elements=["telephony_session_id"], set_=_updatable(pg_statement.excluded)
+        )
+    lite_statement = sqlite.insert(call_outcomes)
+    return lite_statement.on_conflict_do_update(
+        index_elements=["telephony_session_id"], set_=_updatable(lite_statement.excluded)
+    )
+
+
+def _updatable(excluded: Any) -> dict[str, Any]:
+    kept = ("telephony_session_id", "created_at")
+    return {c.name: excluded[c.name] for c in call_outcomes.columns if c.name not in kept}
+
+
+async def upsert_outcomes(connection: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        await connection.execute(_upsert(connection), list(rows))
+
+
+async def replace_legs(
+    connection: AsyncConnection, session_ids: Collection[str], rows: Sequence[dict[str, Any]]
+) -> None:
+    if not session_ids:
+        return
+    await connection.execute(
+        delete(call_legs).where(call_legs.c.telephony_session_id.in_(list(session_ids)))
+    )
+    if rows:
+        await connection.execute(insert(call_legs), list(rows))
+
+
+async def open_sessions_silent_since(
+    connection: AsyncConnection, before: datetime, limit: int
+) -> list[str]:
+    """Sessions not final whose last event is older than `before` (to close as stale)."""
+    statement = (
+        select(call_outcomes.c.telephony_session_id)
+        .where(~call_outcomes.c.final, call_outcomes.c.last_event_at < before)
+        .order_by(call_outcomes.c.last_event_at)
+        .limit(limit)
+    )
+    if _is_postgres(connection):
+        statement = statement.with_for_update(skip_locked=True)
+    return list((await connection.execute(statement)).scalars())
+
+
+def _sessions_with_events(since: datetime | None) -> Any:
+    statement = select(raw_events.c.telephony_session_id).where(raw_events.c.kind == "telephony")
+    if since is not None:
+        statement = statement.where(raw_events.c.event_time >= since)
+    return statement
+
+
+async def sessions_with_events(
+    connection: AsyncConnection, since: datetime | None, *, after_id: str, limit: int
+) -> list[str]:
+    """Session ids with events at or after `since`, in id order after `after_id` (for chunks)."""
+    statement = (
+        _sessions_with_events(since)
+        .where(raw_events.c.telephony_session_id > after_id)
+        .distinct()
+        .order_by(raw_events.c.telephony_session_id)
+        .limit(limit)
+    )
+    return list((await connection.execute(statement)).scalars())
+
+
+async def count_sessions_with_events(connection: AsyncConnection, since: datetime | None) -> int:
+    subquery = _sessions_with_events(since).distinct().subquery()
+    result = await connection.execute(select(func.count()).select_from(subquery))
+    return int(result.scalar_one())

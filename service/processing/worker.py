@@ -1,0 +1,118 @@
+"""The processor loop that runs inside `callsift run`, on every replica.
+
+It wakes when this process stores events (lag stays low) and polls otherwise (events stored by
+other replicas). Each iteration is one transaction: claim a batch, recompute, commit. Failures are
+logged and retried with backoff; the loop never dies on a database error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from classifiers import DirectoryEntry, Thresholds
+from service.metrics import Metrics
+from service.processing.processor import (
+    BatchStats,
+    ProcessingContext,
+    close_stale_sessions,
+    process_new_events,
+)
+
+log = structlog.get_logger(__name__)
+
+MAX_BACKOFF_S = 10.0
+STALE_SWEEP_EVERY_S = 60.0
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ProcessorWorker:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        thresholds: Thresholds,
+        metrics: Metrics,
+        batch_size: int,
+        poll_interval_s: float = 0.5,
+        directory: Callable[[], Awaitable[Mapping[str, DirectoryEntry]]] | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._engine = engine
+        self._thresholds = thresholds
+        self._metrics = metrics
+        self._batch_size = batch_size
+        self._poll_interval_s = poll_interval_s
+        self._directory = directory
+        self._clock = clock
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._next_stale_sweep = 0.0
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="callsift-processor")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wakeup.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def context(self) -> ProcessingContext:
+        directory = await self._directory() if self._directory else {}
+        return ProcessingContext(
+            now=self._clock(), thresholds=self._thresholds, directory=directory
+        )
+
+    async def run_once(self) -> BatchStats:
+        """One batch in one transaction."""
+        context = await self.context()
+        async with self._engine.begin() as connection:
+            stats = await process_new_events(
+                connection, context=context, batch_size=self._batch_size
+            )
+        self._metrics.record_processing(stats, context.now)
+        return stats
+
+    async def sweep_stale(self) -> int:
+        async with self._engine.begin() as connection:
+            return await close_stale_sessions(
+                connection, context=await self.context(), limit=self._batch_size
+            )
+
+    async def _run(self) -> None:
+        backoff = 0.0
+        while not self._stopping:
+            self._wakeup.clear()
+            try:
+                stats = await self.run_once()
+                if time.monotonic() >= self._next_stale_sweep:
+                    await self.sweep_stale()
+                    self._next_stale_sweep = time.monotonic() + STALE_SWEEP_EVERY_S
+            except Exception as exc:  # keep the loop alive; the batch rolled back and will retry
+                backoff = min(max(backoff * 2, 0.5), MAX_BACKOFF_S)
+                log.warning("processor.batch_failed", error=repr(exc), retry_in_s=backoff)
+                self._metrics.processor_failures.inc()
+                await self._pause(backoff)
+                continue
+            backoff = 0.0
+            if stats.events < self._batch_size:
+                await self._pause(self._poll_interval_s)
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wakeup.wait(), timeout=seconds)

@@ -1,0 +1,68 @@
+"""The extension directory: synced from RingCentral, cached for the classifier."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from classifiers import DirectoryEntry
+from service.ringcentral import queries
+from service.ringcentral.runtime import RingCentralRuntime
+
+CACHE_TTL_S = 60.0
+
+
+async def sync_directory(engine: AsyncEngine, runtime: RingCentralRuntime) -> int:
+    """Re-read the account's extensions with any active extension's token; returns the count."""
+    async with engine.connect() as connection:
+        overview = await queries.extension_overview(connection)
+    active = [row.extension_id for row in overview if row.status == "active"]
+    if not active:
+        return 0
+    reader = active[0]
+    records = await runtime.client.list_extensions(
+        auth=runtime.tokens.auth(reader), rate_key=reader
+    )
+    now = runtime.clock()
+    rows = [
+        {
+            "extension_id": record.id,
+            "name": record.name,
+            "extension_number": record.extension_number,
+            "kind": record.type,
+            "synced_at": now,
+        }
+        for record in records
+    ]
+    async with engine.begin() as connection:
+        await queries.replace_directory(connection, rows)
+        for record in records:
+            if record.id in active and record.name:
+                await queries.update_extension(connection, record.id, name=record.name)
+    return len(rows)
+
+
+class DirectoryCache:
+    """The directory as the processor sees it, re-read from the database at most once a minute."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._entries: Mapping[str, DirectoryEntry] = {}
+        self._loaded_at = float("-inf")
+
+    def invalidate(self) -> None:
+        """Re-read at the next use (the directory was just synced)."""
+        self._loaded_at = float("-inf")
+
+    async def current(self) -> Mapping[str, DirectoryEntry]:
+        if time.monotonic() - self._loaded_at >= CACHE_TTL_S:
+            async with self._engine.connect() as connection:
+                rows = await queries.directory(connection)
+            self._entries = {
+                extension_id: DirectoryEntry(kind=kind or "Other", name=name)
+                for extension_id, kind, name in rows
+            }
+            self._loaded_at = time.monotonic()
+        return self._entries

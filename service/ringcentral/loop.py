@@ -1,0 +1,120 @@
+"""The subscription loop inside `callsift run`, on every replica, with no leader.
+
+Each pass leases the extensions whose subscription work is due (`FOR UPDATE SKIP LOCKED` on
+PostgreSQL, so replicas split the work; SQLite has one process), carries out what each needs
+(create, renew, check, recreate), and refreshes the extension directory when it is old.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from service.ringcentral import queries
+from service.ringcentral.directory import sync_directory
+from service.ringcentral.runtime import RingCentralRuntime
+from subscriptions.errors import RingCentralError
+from subscriptions.lifecycle import Mode, Policy, SubscriptionKeeper, SubscriptionState, SyncResult
+
+log = structlog.get_logger(__name__)
+
+LEASE = timedelta(minutes=5)
+PASS_LIMIT = 100
+
+
+def state_of(row: queries.SubscriptionRow) -> SubscriptionState:
+    return SubscriptionState(
+        extension_id=row.extension_id,
+        mode=Mode(row.mode),
+        subscription_id=row.subscription_id,
+        status=row.status,
+        expires_at=row.expires_at,
+        webhook_url=row.webhook_url,
+        last_checked_at=row.last_checked_at,
+        renew_requested=row.renew_requested,
+        failures=row.failures,
+    )
+
+
+class SubscriptionLoop:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        runtime: RingCentralRuntime,
+        *,
+        policy: Policy,
+        interval_s: float,
+        directory_refresh: timedelta,
+        clock: Callable[[], datetime],
+        on_directory_synced: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._engine = engine
+        self._on_directory_synced = on_directory_synced
+        self._runtime = runtime
+        self._policy = policy
+        self._keeper: SubscriptionKeeper = runtime.keeper(engine, policy)
+        self._interval_s = interval_s
+        self._directory_refresh = directory_refresh
+        self._clock = clock
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    @property
+    def keeper(self) -> SubscriptionKeeper:
+        return self._keeper
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    async def start(self) -> None:
+        async with self._engine.begin() as connection:
+            await queries.mark_all_due(
+                connection, self._clock(), unless_url=self._policy.webhook_url
+            )
+        self._task = asyncio.create_task(self._run(), name="callsift-subscriptions")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wakeup.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def run_pass(self) -> list[SyncResult]:
+        """One pass over what is due now; returns what was done for each extension."""
+        now = self._clock()
+        async with self._engine.begin() as connection:
+            rows = await queries.claim_due(
+                connection, now=now, lease_until=now + LEASE, limit=PASS_LIMIT
+            )
+        results = [await self._keeper.sync(state_of(row)) for row in rows]
+        await self._refresh_directory_if_old()
+        return results
+
+    async def _refresh_directory_if_old(self) -> None:
+        async with self._engine.connect() as connection:
+            synced_at = await queries.directory_synced_at(connection)
+        if synced_at is not None and self._clock() - synced_at < self._directory_refresh:
+            return
+        try:
+            await sync_directory(self._engine, self._runtime)
+        except RingCentralError as exc:
+            log.warning("directory.sync_failed", error=str(exc))
+            return
+        self._on_directory_synced()
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            self._wakeup.clear()
+            try:
+                await self.run_pass()
+            except Exception as exc:  # the loop must survive database and network trouble
+                log.warning("subscriptions.pass_failed", error=repr(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), timeout=self._interval_s)

@@ -1,0 +1,98 @@
+"""/dashboard: one self-contained page; in headless Chromium it shows a seeded abandoned call,
+the summary and the demo banner (and writes docs/dashboard.png for the README)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+
+from service.settings import Settings
+from tests.api.conftest import Api
+from tests.api.day import SESSION
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOT = Path(__file__).parents[2] / "docs" / "dashboard.png"
+
+
+async def test_the_page_is_self_contained(api: Api) -> None:
+    async with httpx.AsyncClient(base_url=api.base_url) as anonymous:
+        response = await anonymous.get("/dashboard")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "connect-src 'self'" in response.headers["content-security-policy"]
+    page = response.text
+    assert not re.search(r"<(script|link|img|iframe)[^>]+(src|href)=", page)
+    assert not re.search(r"https?://(?!www\.w3\.org/2000/svg)", page)
+    assert "/v1/abandoned" in page
+    assert "If-None-Match" in page
+
+
+def chromium() -> str:
+    found = shutil.which("chromium") or (CHROMIUM if Path(CHROMIUM).exists() else None)
+    if found is None:
+        pytest.fail(
+            "Chromium is not installed: the dashboard test needs it "
+            "(Debian: apt-get install -y chromium; CI's .ci/run must install it)"
+        )
+    return found
+
+
+async def run_chromium(profile: Path, *arguments: str) -> str:
+    process = await asyncio.create_subprocess_exec(
+        chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--virtual-time-budget=15000",
+        *arguments,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=120)
+    assert process.returncode == 0, stderr.decode(errors="replace")[-2000:]
+    return stdout.decode()
+
+
+@pytest.fixture
+def api_settings(settings: Settings) -> Settings:
+    """This module's service runs in demo mode (the page must show the banner)."""
+    return settings.model_copy(update={"processor_enabled": False, "demo_mode": True})
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # one database is enough
+async def test_headless_chromium_shows_a_seeded_abandoned_call(
+    day_api: Api, tmp_path: Path
+) -> None:
+    url = f"{day_api.base_url}/dashboard#key={day_api.key}"
+    dom = await run_chromium(tmp_path / "profile", "--dump-dom", url)
+
+    row = re.search(rf'<tr[^>]*data-session="{SESSION["queue_abandon"]}".*?</tr>', dom, re.S)
+    assert row, dom[-3000:]
+    assert "+14155550123" in row.group(0)
+    assert "abandoned_queue" in row.group(0)
+    assert "48.0 s" in row.group(0)
+    assert "Sales Queue" in row.group(0)
+    assert dom.count("data-session=") == 7  # the seven abandoned calls of the fixture day
+    assert 'id="demo-banner" class="banner shown"' in dom
+    assert re.search(r'id="today-abandoned">7<', dom)
+    assert re.search(r'id="today-rate">50\.0 %<', dom)
+    assert 'aria-label="Time to abandon histogram"' in dom
+
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    SCREENSHOT.unlink(missing_ok=True)
+    await run_chromium(
+        tmp_path / "profile-shot", f"--screenshot={SCREENSHOT}", "--window-size=1280,900", url
+    )
+    assert SCREENSHOT.stat().st_size > 10_000

@@ -1,0 +1,123 @@
+"""The demo, end to end: `callsift demo` classifies every simulated call correctly on both
+databases, and `callsift run` without a RingCentral app fills the dashboard poll in demo mode and
+stops cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from service.demo.finite import run_demo
+from service.serving import bind_loopback
+from service.settings import Settings
+
+CALLSIFT = str(Path(sys.executable).parent / "callsift")
+DASHBOARD_KEY = re.compile(r"dashboard#key=(csk_[A-Za-z0-9_-]+)")
+
+
+async def test_two_hundred_calls_with_chaos_are_all_classified_correctly(
+    database_url: str,
+) -> None:
+    settings = Settings(_env_file=None, database_url=database_url, log_level="warning")
+    report = await run_demo(
+        settings, calls=200, extensions=4, seed=5, chaos=True, database_label="test"
+    )
+    assert report.mismatches == []
+    assert report.classified == report.sessions >= 200
+    assert report.accuracy == 1.0
+    assert report.ok
+    assert report.abandoned > 0
+    assert report.events > report.sessions
+
+
+def test_the_demo_command_prints_its_table_and_exits_0(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [CALLSIFT, "demo", "--calls", "40", "--seed", "9", "--chaos"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "accuracy vs ground truth" in result.stdout
+    assert "100.0%" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+@pytest.fixture
+def demo_service(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str, Path]]:
+    """`callsift run` with no RingCentral app configured, on a free port, in an empty folder."""
+    with bind_loopback() as probe:
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLSIFT_")}
+    log_path = tmp_path / "run.log"
+    log = log_path.open("w")
+    process = subprocess.Popen(
+        [CALLSIFT, "run", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        yield process, f"http://127.0.0.1:{port}", log_path
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+async def test_make_run_demo_mode_fills_the_dashboard_and_stops_cleanly(
+    demo_service: tuple[subprocess.Popen[str], str, Path],
+) -> None:
+    process, base_url, log_path = demo_service
+    async with httpx.AsyncClient(base_url=base_url, timeout=5) as client:
+        key = await _dashboard_key(log_path, process)
+        ready = (await client.get("/readyz")).json()
+        assert ready["mode"] == "demo"
+        abandoned = await _poll_until_abandoned(client, key)
+        page = await client.get("/dashboard")
+    assert abandoned
+    assert page.status_code == 200
+
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 0
+    output = await asyncio.to_thread(log_path.read_text)
+    assert "Traceback" not in output
+    assert "DEMO MODE" in output
+
+
+async def _dashboard_key(log_path: Path, process: subprocess.Popen[str]) -> str:
+    async with asyncio.timeout(90):
+        while True:
+            output = await asyncio.to_thread(log_path.read_text)
+            assert process.poll() is None, output
+            found = DASHBOARD_KEY.search(output)
+            if found:
+                return found.group(1)
+            await asyncio.sleep(0.2)
+
+
+async def _poll_until_abandoned(client: httpx.AsyncClient, key: str) -> list[object]:
+    """Poll /v1/abandoned as the dashboard does until abandoned calls appear."""
+    headers = {"Authorization": f"Bearer {key}"}
+    async with asyncio.timeout(90):
+        while True:
+            response = await client.get("/v1/abandoned", headers=headers)
+            assert response.status_code == 200, response.text
+            changes: list[object] = response.json()["changes"]
+            if changes:
+                return changes
+            await asyncio.sleep(0.5)
