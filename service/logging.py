@@ -21,8 +21,8 @@ class _CurrentStderr:
 def configure_logging(*, level: str = "info", json: bool = False) -> None:
     numeric_level = logging.getLevelNamesMapping()[level.upper()]
     logging.basicConfig(format="%(message)s", stream=_CurrentStderr(), level=numeric_level)
-    # one line per outbound request is noise at info level (the demo's emulator sends thousands)
-    for chatty in ("httpx", "httpcore"):
+    # per-request and per-migration-step lines are noise at info level
+    for chatty in ("httpx", "httpcore", "alembic"):
         logging.getLogger(chatty).setLevel(max(numeric_level, logging.WARNING))
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Iterator
+from collections import Counter as Tally
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 import structlog
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -20,6 +21,7 @@ from service.webhooks.writer import BatchReport
 
 if TYPE_CHECKING:
     from service.processing.processor import BatchStats
+    from service.ringcentral.queries import ExtensionHealth
 
 BATCH_SIZE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 LAG_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
@@ -166,6 +168,30 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        self.extensions = Gauge(
+            "callsift_extensions",
+            "Monitored extensions by credential status (active, credential_invalid).",
+            ["status"],
+            registry=self.registry,
+        )
+        self.subscriptions = Gauge(
+            "callsift_subscriptions",
+            "Webhook subscriptions by last known status (`none` while there is none).",
+            ["status"],
+            registry=self.registry,
+        )
+        self.subscription_expires_in = Gauge(
+            "callsift_subscription_expires_in_seconds",
+            "Seconds until each extension's subscription expires unless renewed.",
+            ["extension_id"],
+            registry=self.registry,
+        )
+        self.access_token_expires_in = Gauge(
+            "callsift_access_token_expires_in_seconds",
+            "Seconds until each extension's access token expires (refreshed automatically).",
+            ["extension_id"],
+            registry=self.registry,
+        )
 
     def record_processing(self, stats: BatchStats, now: datetime) -> None:
         if not stats.events:
@@ -174,6 +200,26 @@ class Metrics:
         self.outcomes_changed.inc(stats.changed)
         if stats.oldest_received_at is not None:
             self.processor_lag.observe(max(0.0, (now - stats.oldest_received_at).total_seconds()))
+
+    def record_extension_health(self, rows: Sequence[ExtensionHealth], now: datetime) -> None:
+        """Set the extension and subscription gauges from the subscription loop's last pass."""
+        statuses = Tally(row.status for row in rows)
+        subscription_statuses = Tally(row.subscription_status or "none" for row in rows)
+        self.extensions.clear()
+        self.subscriptions.clear()
+        self.subscription_expires_in.clear()
+        self.access_token_expires_in.clear()
+        for status, count in statuses.items():
+            self.extensions.labels(status).set(count)
+        for status, count in subscription_statuses.items():
+            self.subscriptions.labels(status).set(count)
+        for row in rows:
+            if row.expires_at is not None:
+                left = (row.expires_at - now).total_seconds()
+                self.subscription_expires_in.labels(row.extension_id).set(left)
+            if row.access_expires_at is not None:
+                left = (row.access_expires_at - now).total_seconds()
+                self.access_token_expires_in.labels(row.extension_id).set(left)
 
     def record_batch(self, report: BatchReport) -> None:
         if report.failed:

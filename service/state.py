@@ -115,6 +115,7 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
                 directory_refresh=timedelta(seconds=settings.directory_refresh_s),
                 clock=clock,
                 on_directory_synced=directory.invalidate,
+                on_health=metrics.record_extension_health,
             )
         else:
             log.warning("subscriptions.disabled", reason="CALLSIFT_WEBHOOK_URL is not set")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from service.api import abandoned, calls, export, info, stats
+from service.api import abandoned, calls, export, extensions, info, stats
 from service.api.deps import require_api_key
 
 api_router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
-for module in (export, calls, abandoned, stats, info):
+for module in (export, calls, abandoned, stats, extensions, info):
     api_router.include_router(module.router)

@@ -52,7 +52,9 @@ class SubscriptionLoop:
         directory_refresh: timedelta,
         clock: Callable[[], datetime],
         on_directory_synced: Callable[[], None] = lambda: None,
+        on_health: Callable[[list[queries.ExtensionHealth], datetime], None] = lambda _r, _n: None,
     ) -> None:
+        self._on_health = on_health
         self._engine = engine
         self._on_directory_synced = on_directory_synced
         self._runtime = runtime
@@ -95,6 +97,8 @@ class SubscriptionLoop:
             )
         results = [await self._keeper.sync(state_of(row)) for row in rows]
         await self._refresh_directory_if_old()
+        async with self._engine.connect() as connection:
+            self._on_health(await queries.extension_overview(connection), self._clock())
         return results
 
     async def _refresh_directory_if_old(self) -> None:

@@ -10,6 +10,8 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from service.apikeys.keys import generate_key
+from service.apikeys.queries import insert_key
 from service.db.engine import create_engine
 from service.db.tables import extensions, raw_events, webhook_tokens
 from service.ringcentral import queries
@@ -69,7 +71,10 @@ async def test_twenty_extensions_get_active_subscriptions_whose_events_verify(
 
         # the very first calls after creation verify against the stored token hashes
         play = await harness.emulator.play(["answered_direct"], count=3)
+        await harness.settle()
         delivered = [d for d in harness.emulator.deliveries() if d.kind == "notification"]
+        owners = {live_id: ext for ext, sub in live.items() for live_id in [sub.id]}
+        played_owner = owners[delivered[0].subscription_id]
         assert delivered
         assert {d.status for d in delivered} == {200}
         assert await _stored_event_count(harness) == len(delivered)
@@ -77,6 +82,32 @@ async def test_twenty_extensions_get_active_subscriptions_whose_events_verify(
 
         # nothing is due right after creation: a second pass does nothing
         assert await harness.run_pass() == []
+
+        # what an operator sees: GET /v1/extensions and the Prometheus gauges
+        key = generate_key()
+        async with harness.services.engine.begin() as connection:
+            await insert_key(connection, name="ops", key=key, now=harness.emulator.now())
+        async with httpx.AsyncClient(base_url=harness.service_url) as client:
+            listing = await client.get(
+                "/v1/extensions", headers={"Authorization": f"Bearer {key.secret}"}
+            )
+            unauthorised = await client.get("/v1/extensions")
+            metrics = (await client.get("/metrics")).text
+        assert listing.status_code == 200
+        assert unauthorised.status_code == 401
+        shown = {e["extension_id"]: e for e in listing.json()["extensions"]}
+        assert sorted(shown) == users
+        for extension_id, entry in shown.items():
+            assert entry["credential"] == "active"
+            assert entry["subscription_status"] == "Active"
+            assert entry["subscription_id"] == live[extension_id].id
+            assert entry["subscription_expires_at"] is not None
+            assert entry["access_token_expires_at"] is not None
+            assert entry["last_error"] is None
+        assert shown[played_owner]["last_event_at"] is not None
+        assert 'callsift_extensions{status="active"} 20.0' in metrics
+        assert 'callsift_subscriptions{status="Active"} 20.0' in metrics
+        assert "callsift_subscription_expires_in_seconds{" in metrics
 
 
 async def test_renewal_blacklisting_and_expiry_over_time(database_url: str) -> None:
