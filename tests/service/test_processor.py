@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -79,18 +78,6 @@ async def stored(settings: Settings) -> list[Any]:
             return list((await connection.execute(select(call_outcomes))).all())
     finally:
         await engine.dispose()
-
-
-@pytest.fixture
-def manual_settings(settings: Settings) -> Settings:
-    """The service without its background processor: tests drive the processor themselves."""
-    return settings.model_copy(update={"processor_enabled": False})
-
-
-@pytest.fixture
-async def ingest_only(manual_settings: Settings) -> AsyncIterator[str]:
-    async with serve(create_app(manual_settings)) as server:
-        yield server.base_url
 
 
 class TestConvergence:
