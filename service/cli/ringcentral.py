@@ -22,6 +22,7 @@ from service.ringcentral import queries
 from service.ringcentral.loop import SubscriptionLoop
 from service.ringcentral.registry import (
     RegistrationError,
+    Removed,
     add_extension,
     remove_extension,
     rotate_secrets,
@@ -150,14 +151,22 @@ def extensions_list() -> None:
 def extensions_remove(extension_id: Annotated[str, typer.Argument(help="Extension id.")]) -> None:
     """Delete the extension's subscription at RingCentral, revoke its session and forget it."""
 
-    async def work(settings: Settings, engine: AsyncEngine, runtime: RingCentralRuntime) -> bool:
-        return await remove_extension(
-            engine, runtime.keeper(engine, policy(settings)), extension_id
-        )
+    async def work(
+        settings: Settings, engine: AsyncEngine, runtime: RingCentralRuntime
+    ) -> Removed | None:
+        keeper = runtime.keeper(engine, policy(settings))
+        return await remove_extension(engine, keeper, extension_id)
 
-    if not _run_with_ringcentral(work):
+    removed = _run_with_ringcentral(work)
+    if removed is None:
         fail(f"extension {extension_id} is not registered")
     typer.echo(f"removed extension {extension_id}")
+    if removed.remote_error:
+        typer.echo(
+            f"warning: RingCentral clean-up failed ({removed.remote_error}); its subscription "
+            "expires on its own and its deliveries are refused meanwhile",
+            err=True,
+        )
 
 
 @subscriptions_app.command("sync")

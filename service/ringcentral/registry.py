@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from service.ringcentral import queries
 from service.ringcentral.runtime import RingCentralRuntime
 from service.secrets import SecretBox
+from subscriptions.errors import RingCentralError
 from subscriptions.lifecycle import Mode, SubscriptionKeeper
 from subscriptions.tokens import StoredTokens, jwt_subject
 
@@ -105,20 +106,35 @@ def _new_subscription_row(extension_id: str, now: datetime) -> dict[str, object]
     }
 
 
+@dataclass(frozen=True, slots=True)
+class Removed:
+    extension_id: str
+    remote_error: str | None  # why the clean-up at RingCentral failed, if it did
+
+
 async def remove_extension(
     engine: AsyncEngine, keeper: SubscriptionKeeper, extension_id: str
-) -> bool:
-    """Delete the extension's subscription at RingCentral, revoke its session, forget it."""
+) -> Removed | None:
+    """Delete the extension's subscription at RingCentral and revoke its session (best effort),
+    then forget it here in any case; None if it was not registered.
+
+    If RingCentral cannot be reached, the subscription may live on there until it expires; its
+    deliveries are refused (403) because the extension's verification tokens are gone with it.
+    """
     async with engine.connect() as connection:
         state = await queries.subscription_of(connection, extension_id)
         extension = await queries.get_extension(connection, extension_id)
     if extension is None:
-        return False
+        return None
+    remote_error = None
     if extension.status == "active":
-        await keeper.remove(extension_id, state.subscription_id if state else None)
+        try:
+            await keeper.remove(extension_id, state.subscription_id if state else None)
+        except RingCentralError as exc:
+            remote_error = str(exc)
     async with engine.begin() as connection:
         await queries.delete_extension(connection, extension_id)
-    return True
+    return Removed(extension_id, remote_error)
 
 
 async def rotate_secrets(engine: AsyncEngine, box: SecretBox) -> int:

@@ -267,10 +267,12 @@ async def test_removing_an_extension_deletes_its_subscription_and_session(
         await harness.run_pass()
         keeper = harness.runtime.keeper(harness.services.engine, policy(harness.settings))
 
-        assert await remove_extension(harness.services.engine, keeper, gone) is True
+        removed = await remove_extension(harness.services.engine, keeper, gone)
+        assert removed is not None
+        assert removed.remote_error is None
 
         assert sorted(harness.live_subscriptions()) == [kept]
         async with harness.services.engine.connect() as connection:
             remaining = (await connection.execute(select(extensions.c.extension_id))).scalars()
             assert list(remaining) == [kept]
-        assert await remove_extension(harness.services.engine, keeper, gone) is False
+        assert await remove_extension(harness.services.engine, keeper, gone) is None
