@@ -45,6 +45,7 @@ class StoredTokens:
     access_expires_at: datetime
     refresh_token: str | None
     refresh_expires_at: datetime | None
+    issued_at: datetime | None = None
 
     def access_valid(self, now: datetime) -> bool:
         return self.access_expires_at - REFRESH_MARGIN > now
@@ -68,6 +69,7 @@ class StoredTokens:
             access_expires_at=now + timedelta(seconds=info.expires_in),
             refresh_token=info.refresh_token,
             refresh_expires_at=refresh_expiry,
+            issued_at=now,
         )
 
 

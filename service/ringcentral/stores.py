@@ -105,7 +105,7 @@ class _TokenSlot:
             access_expires_at=tokens.access_expires_at,
             refresh_token=self._box.encrypt(tokens.refresh_token) if tokens.refresh_token else None,
             refresh_expires_at=tokens.refresh_expires_at,
-            refreshed_at=tokens.access_expires_at - timedelta(hours=1),
+            refreshed_at=tokens.issued_at,
         )
         self._tokens = tokens
 
