@@ -36,8 +36,12 @@ format: $(STAMP) ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: $(STAMP) ## run the benchmarks and write bench/results/latest.md
-	$(BIN)/python -m bench
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+bench: $(STAMP) ## run the benchmarks (~20 min, needs PostgreSQL) and write bench/results/latest.md
+	@command -v wrk >/dev/null 2>&1 || $(SUDO) apt-get install -y wrk
+	@command -v cc >/dev/null 2>&1 || $(SUDO) apt-get install -y gcc libc6-dev
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean: ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

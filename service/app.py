@@ -12,8 +12,10 @@ from datetime import datetime
 
 from fastapi import FastAPI
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from service import health
+from service.api.poll_shortcut import PollShortcut
 from service.api.routes import api_router
 from service.dashboard.routes import router as dashboard_router
 from service.errors import install_error_handlers
@@ -21,8 +23,7 @@ from service.processing.worker import utc_now
 from service.settings import Settings
 from service.state import Companion, build_services
 from service.webhooks.endpoint import WebhookEndpoint
-
-WEBHOOK_PATH = "/webhooks/ringcentral"
+from service.webhooks.fastpath import WEBHOOK_PATH, webhook_fast_path
 
 
 def create_app(
@@ -67,3 +68,10 @@ def create_app(
     app.include_router(api_router)
     app.include_router(dashboard_router)
     return app
+
+
+def with_fast_paths(app: FastAPI) -> ASGIApp:
+    """`app` as `callsift run` serves it: the webhook and the caught-up dashboard poll are
+    answered without FastAPI's stack (`service.webhooks.fastpath`, `service.api.poll_shortcut`);
+    every other request, and the lifespan, reach `app` unchanged."""
+    return PollShortcut(webhook_fast_path(app), app.state.services)

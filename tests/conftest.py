@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from service.app import create_app
+from service.app import create_app, with_fast_paths
 from service.serving import RunningServer, serve
 from service.settings import Settings
 from tests.support.databases import PostgresTestDatabase, SqliteTemplate, postgres_admin_url
@@ -66,5 +66,7 @@ class LiveService:
 @pytest.fixture
 async def service(settings: Settings) -> AsyncIterator[LiveService]:
     app = create_app(settings)
-    async with serve(app) as server, httpx.AsyncClient(base_url=server.base_url) as client:
+    # served as `callsift run` serves it, fast paths included
+    served = with_fast_paths(app)
+    async with serve(served) as server, httpx.AsyncClient(base_url=server.base_url) as client:
         yield LiveService(app, server, client)

@@ -48,6 +48,9 @@ class ExtensionList(BaseModel):
 async def list_extensions(
     connection: Annotated[AsyncConnection, Depends(read_connection)],
 ) -> ExtensionList:
+    """Every registered extension: is its credential accepted, when do its token and webhook
+    subscription expire, when were they last renewed or checked, the last error of the
+    subscription loop, and when its last notification arrived. No secrets."""
     rows = await queries.extension_overview(connection)
     return ExtensionList(extensions=[_out(row) for row in rows])
 

@@ -82,6 +82,10 @@ class SummaryCache:
             return current
         return None
 
+    def peek(self, *, last_seq: int, now: datetime) -> CachedSummary | None:
+        """The summary `get` would return, if it is cached; never computes one."""
+        return self._fresh(last_seq, summary_as_of(now, self._max_age_s))
+
     async def get(
         self, connection: AsyncConnection, *, last_seq: int, now: datetime
     ) -> CachedSummary:

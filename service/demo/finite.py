@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import orjson
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from classifiers import Outcome
 from emulator.scenarios.model import SessionTruth
@@ -113,23 +113,41 @@ async def _wait_for_outcomes(
 ) -> None:
     """Until every session has a final outcome and no stored event awaits processing."""
     wanted = [truth.telephony_session_id for truth in truths]
-    async with asyncio.timeout(timeout_s):
-        while True:
-            async with engine.connect() as connection:
-                done = await connection.scalar(
-                    select(func.count())
-                    .select_from(call_outcomes)
-                    .where(call_outcomes.c.telephony_session_id.in_(wanted), call_outcomes.c.final)
-                )
-                pending = await connection.scalar(
-                    select(func.count())
-                    .select_from(raw_events)
-                    .where(raw_events.c.processed_at.is_(None))
-                )
-            progress(int(done or 0), len(wanted))
-            if done == len(wanted) and not pending:
-                return
-            await asyncio.sleep(POLL_INTERVAL_S)
+    done = pending = stored = 0
+    try:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                async with engine.connect() as connection:
+                    done = await _count(
+                        connection,
+                        select(func.count())
+                        .select_from(call_outcomes)
+                        .where(
+                            call_outcomes.c.telephony_session_id.in_(wanted),
+                            call_outcomes.c.final,
+                        ),
+                    )
+                    pending = await _count(
+                        connection,
+                        select(func.count())
+                        .select_from(raw_events)
+                        .where(raw_events.c.processed_at.is_(None)),
+                    )
+                    stored = await _count(connection, select(func.count()).select_from(raw_events))
+                progress(done, len(wanted))
+                if done == len(wanted) and not pending:
+                    return
+                await asyncio.sleep(POLL_INTERVAL_S)
+    except TimeoutError:
+        msg = (
+            f"after {timeout_s:.0f} s only {done} of {len(wanted)} calls have a final outcome "
+            f"({stored} events stored, {pending} of them not yet processed)"
+        )
+        raise TimeoutError(msg) from None
+
+
+async def _count(connection: AsyncConnection, statement: Select[int]) -> int:
+    return int(await connection.scalar(statement) or 0)
 
 
 async def _score(engine: AsyncEngine, truths: list[SessionTruth], report: DemoReport) -> None:

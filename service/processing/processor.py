@@ -8,6 +8,7 @@ dashboard poll follows. The caller owns the transaction (a worker job or a CLI c
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -38,6 +39,9 @@ log = structlog.get_logger(__name__)
 VOICEMAIL_LOOKBACK = timedelta(hours=2)
 VOICEMAIL_LOOKAHEAD = timedelta(hours=2)
 STORAGE_FIELDS = frozenset({"revision", "updated_at"})
+# The processor runs in the service's event loop: between this many sessions it lets the webhook
+# and the API run, so a batch of hundreds of sessions never holds them up for its whole length.
+YIELD_EVERY_SESSIONS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +64,9 @@ class BatchStats:
 async def process_new_events(
     connection: AsyncConnection, *, context: ProcessingContext, batch_size: int
 ) -> BatchStats:
-    """Claim up to `batch_size` unprocessed events, recompute what they touch, mark them done."""
-    claimed = await queries.claim_unprocessed(connection, batch_size)
+    """Claim up to `batch_size` unprocessed events (marked done in the same statement, final
+    when the caller commits), recompute what they touch."""
+    claimed = await queries.claim_and_mark_processed(connection, batch_size, context.now)
     if not claimed:
         return BatchStats()
     sessions = {
@@ -81,7 +86,6 @@ async def process_new_events(
             )
     changed = await recompute_sessions(connection, sessions, context=context)
     await _note_subscription_activity(connection, claimed, context.now)
-    await queries.mark_processed(connection, [event.id for event in claimed], context.now)
     return BatchStats(
         events=len(claimed),
         sessions=len(sessions),
@@ -98,11 +102,17 @@ async def recompute_sessions(
         return 0
     await queries.lock_sessions(connection, session_ids)
     payloads = await queries.session_payloads(connection, session_ids)
-    events = {session_id: _party_events(session_id, raw) for session_id, raw in payloads.items()}
+    events: dict[str, list[PartyEvent]] = {}
+    for count, (session_id, raw) in enumerate(payloads.items(), start=1):
+        events[session_id] = _party_events(session_id, raw)
+        if count % YIELD_EVERY_SESSIONS == 0:
+            await asyncio.sleep(0)
     voicemails = await _voicemail_evidence(connection, events.values())
     stored = await queries.stored_outcomes(connection, session_ids)
     changes: list[tuple[Outcome, str, datetime, queries.StoredOutcome | None]] = []
-    for session_id, session_events in events.items():
+    for count, (session_id, session_events) in enumerate(events.items(), start=1):
+        if count % YIELD_EVERY_SESSIONS == 0:
+            await asyncio.sleep(0)
         if not session_events:
             continue
         evidence = Evidence(

@@ -1,4 +1,9 @@
-"""SQL of the processing area: claiming raw events, reading sessions, writing outcomes."""
+"""SQL of the processing area: claiming raw events, reading sessions, writing outcomes.
+
+Lists of ids go to PostgreSQL as one array parameter (`= ANY($1)`), so each statement has one
+text whatever the batch size: asyncpg and PostgreSQL reuse its prepared plan, and SQLAlchemy does
+not render hundreds of bound parameters per call. SQLite, which has no arrays, gets `IN (...)`.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, delete, func, insert, select, text, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Insert,
+    String,
+    any_,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.types import TypeEngine
 
 from service.db.tables import call_legs, call_outcomes, outcome_changes, raw_events
 
@@ -38,17 +57,40 @@ def _is_postgres(connection: AsyncConnection) -> bool:
     return connection.dialect.name == "postgresql"
 
 
+def _one_of(
+    connection: AsyncConnection,
+    column: ColumnElement[Any],
+    values: Collection[Any],
+    element_type: TypeEngine[Any],
+) -> ColumnElement[bool]:
+    """`column = ANY(:array)` on PostgreSQL, `column IN (...)` on SQLite."""
+    if _is_postgres(connection):
+        return column == any_(literal(list(values), postgresql.ARRAY(element_type)))
+    return column.in_(list(values))
+
+
+def _ids_in(connection: AsyncConnection, column: ColumnElement[Any], ids: Collection[int]) -> Any:
+    return _one_of(connection, column, ids, BigInteger())
+
+
+def _keys_in(connection: AsyncConnection, column: ColumnElement[Any], keys: Collection[str]) -> Any:
+    return _one_of(connection, column, keys, String())
+
+
+_CLAIMED_COLUMNS = (
+    raw_events.c.id,
+    raw_events.c.kind,
+    raw_events.c.telephony_session_id,
+    raw_events.c.extension_id,
+    raw_events.c.event_time,
+    raw_events.c.received_at,
+)
+
+
 async def claim_unprocessed(connection: AsyncConnection, limit: int) -> list[ClaimedEvent]:
     """The oldest unprocessed events, locked for this transaction (skipping ones others hold)."""
     statement = (
-        select(
-            raw_events.c.id,
-            raw_events.c.kind,
-            raw_events.c.telephony_session_id,
-            raw_events.c.extension_id,
-            raw_events.c.event_time,
-            raw_events.c.received_at,
-        )
+        select(*_CLAIMED_COLUMNS)
         .where(raw_events.c.processed_at.is_(None))
         .order_by(raw_events.c.id)
         .limit(limit)
@@ -59,10 +101,35 @@ async def claim_unprocessed(connection: AsyncConnection, limit: int) -> list[Cla
     return [ClaimedEvent(*row) for row in result]
 
 
+async def claim_and_mark_processed(
+    connection: AsyncConnection, limit: int, now: datetime
+) -> list[ClaimedEvent]:
+    """Claim the oldest unprocessed events (skipping ones other processors hold) and mark them
+    processed at `now`, in one statement. The caller's transaction makes the mark final only
+    together with the outcomes computed from them: a rollback leaves them unprocessed."""
+    oldest = (
+        select(raw_events.c.id)
+        .where(raw_events.c.processed_at.is_(None))
+        .order_by(raw_events.c.id)
+        .limit(limit)
+    )
+    if _is_postgres(connection):
+        oldest = oldest.with_for_update(skip_locked=True)
+    result = await connection.execute(
+        update(raw_events)
+        .where(raw_events.c.id.in_(oldest.scalar_subquery()))
+        .values(processed_at=now)
+        .returning(*_CLAIMED_COLUMNS)
+    )
+    return [ClaimedEvent(*row) for row in result]
+
+
 async def mark_processed(connection: AsyncConnection, ids: Sequence[int], now: datetime) -> None:
     if ids:
         await connection.execute(
-            update(raw_events).where(raw_events.c.id.in_(ids)).values(processed_at=now)
+            update(raw_events)
+            .where(_ids_in(connection, raw_events.c.id, ids))
+            .values(processed_at=now)
         )
 
 
@@ -89,7 +156,7 @@ async def session_payloads(
         return payloads
     result = await connection.execute(
         select(raw_events.c.telephony_session_id, raw_events.c.payload).where(
-            raw_events.c.telephony_session_id.in_(list(session_ids)),
+            _keys_in(connection, raw_events.c.telephony_session_id, session_ids),
             raw_events.c.kind == "telephony",
         )
     )
@@ -110,8 +177,11 @@ async def voicemail_payloads(
         return []
     result = await connection.execute(
         select(raw_events.c.extension_id, raw_events.c.payload).where(
+            # Only telephony events have a session id, so this is the few rows that are not
+            # telephony, found through the session index instead of a scan of the whole table.
+            raw_events.c.telephony_session_id.is_(None),
             raw_events.c.kind == "voicemail",
-            raw_events.c.extension_id.in_(list(extension_ids)),
+            _keys_in(connection, raw_events.c.extension_id, extension_ids),
             raw_events.c.event_time.between(created_from, created_to),
         )
     )
@@ -122,7 +192,7 @@ async def voicemail_payloads_by_id(connection: AsyncConnection, ids: Sequence[in
     if not ids:
         return []
     result = await connection.execute(
-        select(raw_events.c.payload).where(raw_events.c.id.in_(list(ids)))
+        select(raw_events.c.payload).where(_ids_in(connection, raw_events.c.id, ids))
     )
     return list(result.scalars())
 
@@ -157,7 +227,7 @@ async def stored_outcomes(
             call_outcomes.c.revision,
             call_outcomes.c.ever_abandoned,
             call_outcomes.c.created_at,
-        ).where(call_outcomes.c.telephony_session_id.in_(list(session_ids)))
+        ).where(_keys_in(connection, call_outcomes.c.telephony_session_id, session_ids))
     )
     return {row[0]: StoredOutcome(*row[1:]) for row in result}
 
@@ -203,7 +273,7 @@ async def replace_legs(
     if not session_ids:
         return
     await connection.execute(
-        delete(call_legs).where(call_legs.c.telephony_session_id.in_(list(session_ids)))
+        delete(call_legs).where(_keys_in(connection, call_legs.c.telephony_session_id, session_ids))
     )
     if rows:
         await connection.execute(insert(call_legs), list(rows))

@@ -1,11 +1,13 @@
 """Group commit: concurrent webhook requests share one transaction, and each learns its fate only
 after that transaction commits.
 
-A request hands its row to `GroupCommitWriter` and awaits a future. One flusher task takes every
-row waiting (up to `max_batch`), inserts them in a single transaction and resolves the futures
-after COMMIT returns. While a batch commits, the next one accumulates, so batches grow with load
-and an idle service still answers a lone request with one round trip. If the transaction fails,
-every request of the batch gets `StoreUnavailable` and none is reported stored.
+A request hands its row to `GroupCommitWriter` and awaits a future. The flusher takes every row
+waiting (up to `max_batch`), inserts them in a single transaction and resolves the futures after
+COMMIT returns. While a batch commits, the next one accumulates, so batches grow with load and an
+idle service still answers a lone request with one round trip. On PostgreSQL up to two batches
+are in flight at once (the second is written while the first commits; the server flushes their
+commits together); on SQLite one. If a transaction fails, every request of its batch gets
+`StoreUnavailable` and none is reported stored.
 """
 
 from __future__ import annotations
@@ -60,16 +62,26 @@ class _Batch:
         return [p for group in self.events.values() for p in group] + self.quarantined
 
 
+def _uuid_of(row: dict[str, Any]) -> str:
+    uuid: str = row["uuid"]
+    return uuid
+
+
 class GroupCommitWriter:
     def __init__(
         self,
         engine: AsyncEngine,
         *,
         max_batch: int = 1000,
+        max_in_flight: int | None = None,
         on_batch: Callable[[BatchReport], None] | None = None,
     ) -> None:
         self._engine = engine
+        self._postgres = engine.dialect.name == "postgresql"
         self._max_batch = max_batch
+        # PostgreSQL commits concurrent transactions together, so a second batch may be written
+        # while the first one commits; SQLite has one writer, so one batch at a time.
+        self._max_in_flight = max_in_flight or (2 if self._postgres else 1)
         self._pending: deque[_Pending] = deque()
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -104,12 +116,20 @@ class GroupCommitWriter:
         return await future
 
     async def _run(self) -> None:
+        in_flight: set[asyncio.Task[None]] = set()
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
             while self._pending:
-                await self._flush(self._take_batch())
+                if len(in_flight) >= self._max_in_flight:
+                    # the rows arriving meanwhile join the next batch
+                    await asyncio.wait(set(in_flight), return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                task = asyncio.create_task(self._flush(self._take_batch()))
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
             if self._closing:
+                await asyncio.gather(*in_flight)
                 return
 
     def _take_batch(self) -> _Batch:
@@ -119,12 +139,20 @@ class GroupCommitWriter:
         return batch
 
     async def _flush(self, batch: _Batch) -> None:
+        """Write one batch and settle its requests; never raises."""
         first_of_each = [group[0].row for group in batch.events.values()]
+        if self._max_in_flight > 1:
+            # Concurrent batches holding the same uuids take their index locks in one order,
+            # so they wait for each other instead of deadlocking.
+            first_of_each.sort(key=_uuid_of)
         quarantined = [p.row for p in batch.quarantined]
         try:
-            async with self._engine.begin() as connection:
-                inserted = await queries.insert_raw_events(connection, first_of_each)
-                await queries.insert_quarantined(connection, quarantined)
+            if self._postgres:
+                inserted = await self._write_postgres(first_of_each, quarantined)
+            else:
+                async with self._engine.begin() as connection:
+                    inserted = await queries.insert_raw_events(connection, first_of_each)
+                    await queries.insert_quarantined(connection, quarantined)
         except Exception as exc:  # any failure of the transaction fails the whole batch
             log.warning(
                 "ingest.batch_failed", size=len(first_of_each) + len(quarantined), error=repr(exc)
@@ -150,6 +178,29 @@ class GroupCommitWriter:
                 len(batch.everyone()), len(inserted), duplicates, len(quarantined), failed=False
             )
         )
+
+    async def _write_postgres(
+        self, rows: list[dict[str, Any]], quarantined: list[dict[str, Any]]
+    ) -> set[str]:
+        """The batch on the asyncpg connection under SQLAlchemy's pooled one: one statement (one
+        round trip, committed when it returns) or, with quarantined bodies, one transaction."""
+        async with self._engine.connect() as connection:
+            pooled = await connection.get_raw_connection()
+            driver = pooled.driver_connection
+            if driver is None:  # a pooled connection always has one; this keeps the types honest
+                msg = "the pooled connection has no driver connection"
+                raise RuntimeError(msg)
+            try:
+                if not quarantined:
+                    return await queries.postgres_insert_raw_events(driver, rows)
+                async with driver.transaction():
+                    inserted = await queries.postgres_insert_raw_events(driver, rows)
+                    await queries.postgres_insert_quarantined(driver, quarantined)
+                    return inserted
+            except BaseException:
+                # SQLAlchemy did not see this connection fail: drop it rather than pool it
+                pooled.invalidate()
+                raise
 
     def _report(self, report: BatchReport) -> None:
         if self._on_batch is not None:

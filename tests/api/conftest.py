@@ -11,7 +11,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from service.app import create_app
+from service.app import create_app, with_fast_paths
 from service.cli.apikeys import create_key
 from service.db.engine import create_engine
 from service.serving import serve
@@ -70,7 +70,7 @@ async def api(api_settings: Settings) -> AsyncIterator[Api]:
     app = create_app(api_settings, clock=clock)
     headers = {"Authorization": f"Bearer {key}"}
     async with (
-        serve(app) as server,
+        serve(with_fast_paths(app)) as server,
         httpx.AsyncClient(base_url=server.base_url, headers=headers, timeout=60) as client,
     ):
         yield Api(app, server.base_url, client, api_settings, key, clock)

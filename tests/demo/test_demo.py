@@ -29,7 +29,7 @@ async def test_two_hundred_calls_with_chaos_are_all_classified_correctly(
 ) -> None:
     settings = Settings(_env_file=None, database_url=database_url, log_level="warning")
     report = await run_demo(
-        settings, calls=200, extensions=4, seed=5, chaos=True, database_label="test"
+        settings, calls=200, extensions=4, seed=5, chaos=True, database_label="test", timeout_s=240
     )
     assert report.mismatches == []
     assert report.classified == report.sessions >= 200

@@ -1,0 +1,266 @@
+"""Ingest side by side: the same payloads and the same harness against five servers.
+
+(a) bare ASGI, (b) FastAPI no-op, (c) FastAPI + SQLAlchemy ORM with a commit per request on
+PostgreSQL, (d) callsift's webhook on PostgreSQL, (e) callsift's webhook on SQLite. For each:
+warm up with wrk, measure the saturation rate with wrk (median of runs), then measure latency with
+the open-loop paced generator at 70% of that server's own saturation rate (median of runs).
+callsift runs with its in-process processor off here (`CALLSIFT_PROCESSOR_ENABLED=false`, as on a
+receive-only replica); the processing section measures the two together.
+
+    python -m bench.ingest [--targets a,b,c,d,e] [--runs 3] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench.harness import (
+    CONNECTIONS,
+    DEFAULT_POSTGRES_URL,
+    TMP,
+    Server,
+    callsift_command,
+    callsift_env,
+    create_database,
+    drop_database,
+    fetchval,
+    log,
+    measured_quietly,
+    run_paced,
+    run_wrk,
+    running,
+    spread,
+    uvicorn_command,
+)
+from bench.payloads import ingest_templates
+
+LATENCY_LOAD = 0.70
+
+
+@dataclass(frozen=True)
+class Target:
+    key: str
+    label: str
+    # yields a Server ready to start, and the SQL (or None) counting stored rows afterwards
+    prepare: Callable[[str], Any]
+
+
+@contextmanager
+def _postgres(admin_url: str, label: str) -> Iterator[str]:
+    url = asyncio.run(create_database(admin_url, label))
+    try:
+        yield url
+    finally:
+        asyncio.run(drop_database(admin_url, url))
+
+
+@contextmanager
+def target_server(key: str, admin_url: str, **callsift_extra: str) -> Iterator[Server]:
+    """The server of target `key`, running; its stored rows can be counted with `stored_rows`.
+
+    `d` and `e` run `callsift run` exactly as it ships."""
+    command = callsift_command()
+    if key == "a":
+        server = Server("bare-asgi", uvicorn_command("bench.peers:bare_app"), health_path="/")
+        with running(server):
+            yield server
+    elif key == "b":
+        with running(Server("fastapi-noop", uvicorn_command("bench.peers:fastapi_app"))) as s:
+            yield s
+    elif key == "c":
+        with _postgres(admin_url, "orm") as url:
+            server = Server(
+                "fastapi-orm",
+                uvicorn_command("bench.peers:orm_app", factory=True),
+                env={"BENCH_PEER_DATABASE_URL": url},
+                database_url=url,
+            )
+            with running(server):
+                yield server
+    elif key in ("d", "e"):
+        with _callsift_database(key, admin_url) as url:
+            env = callsift_env(url, processor=False, **callsift_extra)
+            name = "callsift-postgresql" if key == "d" else "callsift-sqlite"
+            server = Server(name, command, env=env, database_url=url)
+            with running(server):
+                yield server
+    else:
+        msg = f"unknown target {key!r}"
+        raise ValueError(msg)
+
+
+@contextmanager
+def _callsift_database(key: str, admin_url: str) -> Iterator[str]:
+    if key == "d":
+        with _postgres(admin_url, "ingest") as url:
+            yield url
+    else:
+        with tempfile.TemporaryDirectory(dir=TMP) as directory:
+            yield f"sqlite+aiosqlite:///{Path(directory) / 'bench.db'}"
+
+
+LABELS = {
+    "a": "(a) bare ASGI, read body, 200",
+    "b": "(b) FastAPI, read body, 200",
+    "c": "(c) FastAPI + SQLAlchemy ORM session, INSERT + COMMIT per request (PostgreSQL)",
+    "d": "(d) callsift webhook on PostgreSQL",
+    "e": "(e) callsift webhook on SQLite",
+}
+
+
+def label(key: str) -> str:
+    return LABELS.get(key, f"({key}) callsift variant")
+
+
+def stored_rows(server: Server) -> int | None:
+    url = server.database_url
+    if url is None:
+        return None
+    if url.startswith("sqlite"):
+        import sqlite3
+
+        path = url.split("///", 1)[1]
+        with sqlite3.connect(path) as connection:
+            count: int = connection.execute("SELECT count(*) FROM raw_events").fetchone()[0]
+            return count
+    table = "webhook_events" if server.name == "fastapi-orm" else "raw_events"
+    return int(asyncio.run(fetchval(url, f"SELECT count(*) FROM {table}")))  # noqa: S608
+
+
+def measure_target(
+    key: str,
+    *,
+    admin_url: str,
+    templates: Path,
+    runs: int,
+    seconds: float,
+    warmup: float,
+) -> dict[str, Any]:
+    """Saturation, then latency at 70% of it."""
+    log(f"ingest {label(key)}")
+    with target_server(key, admin_url) as server:
+        run_wrk(server.webhook_url, templates, seconds=warmup)
+        saturation, paced, foreign = [], [], []
+        for _ in range(runs):
+            figures, cores = measured_quietly(
+                lambda: run_wrk(server.webhook_url, templates, seconds=seconds), server.pid
+            )
+            saturation.append(figures)
+            foreign.append(cores)
+            log(f"  saturation {figures['rps']:,.0f} rps (errors {figures['errors']})")
+        rps = spread([s["rps"] for s in saturation])
+        rate = rps["median"] * LATENCY_LOAD
+        for _ in range(runs):
+            figures, cores = measured_quietly(
+                lambda: run_paced(server.webhook_url, templates, rate=rate, seconds=seconds),
+                server.pid,
+            )
+            paced.append(figures)
+            foreign.append(cores)
+            log(
+                f"  at {rate:,.0f} rps: p50 {figures['p50_ms']:.2f} ms, "
+                f"p99 {figures['p99_ms']:.2f} ms (achieved {figures['achieved_rps']:,.0f}, "
+                f"non-2xx {figures['non2xx']}, errors {figures['errors']})"
+            )
+        completed = sum(s["requests"] for s in saturation) + sum(p["completed"] for p in paced)
+        stored = stored_rows(server)
+    return {
+        "key": key,
+        "label": label(key),
+        "rps": rps,
+        "latency_rate": rate,
+        "p50_ms": spread([p["p50_ms"] for p in paced]),
+        "p99_ms": spread([p["p99_ms"] for p in paced]),
+        "p999_ms": spread([p["p999_ms"] for p in paced]),
+        "achieved_rps": spread([p["achieved_rps"] for p in paced]),
+        "errors": sum(s["errors"] for s in saturation)
+        + sum(p["errors"] + p["non2xx"] + p["unfinished"] for p in paced),
+        "wrk": saturation,
+        "paced": paced,
+        "stored_rows": stored,
+        "foreign_cpu_cores": foreign,
+        "acknowledged_in_measured_runs": completed,
+    }
+
+
+def ratios(results: dict[str, dict[str, Any]]) -> dict[str, float]:
+    def rps(key: str) -> float:
+        return float(results[key]["rps"]["median"])
+
+    found = {}
+    pairs = [("a", "b"), ("d", "b"), ("d", "c"), ("e", "b"), ("e", "c"), ("d", "a"), ("c", "b")]
+    for top, bottom in pairs:
+        if top in results and bottom in results:
+            found[f"{top}/{bottom}"] = rps(top) / rps(bottom)
+    return found
+
+
+def run(
+    targets: list[str],
+    *,
+    admin_url: str = DEFAULT_POSTGRES_URL,
+    runs: int = 3,
+    seconds: float = 10,
+    warmup: float = 5,
+) -> dict[str, Any]:
+    templates = ingest_templates(TMP)
+    results: dict[str, dict[str, Any]] = {}
+    for key in targets:
+        results[key] = measure_target(
+            key,
+            admin_url=admin_url,
+            templates=templates,
+            runs=runs,
+            seconds=seconds,
+            warmup=warmup,
+        )
+    return {
+        "targets": results,
+        "ratios": ratios(results),
+        "body_bytes": len(templates.read_bytes().splitlines()[0]),
+        "seconds": seconds,
+        "warmup_s": warmup,
+        "runs": runs,
+        "latency_load": LATENCY_LOAD,
+        "connections": CONNECTIONS,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--targets", default="a,b,c,d,e")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--warmup", type=float, default=5)
+    parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL)
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    result = run(
+        args.targets.split(","),
+        admin_url=args.postgres_url,
+        runs=args.runs,
+        seconds=args.seconds,
+        warmup=args.warmup,
+    )
+    for key, figures in result["targets"].items():
+        print(
+            f"{key}: {figures['rps']['median']:>9,.0f} rps  "
+            f"p50 {figures['p50_ms']['median']:.2f} ms  p99 {figures['p99_ms']['median']:.2f} ms"
+        )
+    for name, value in result["ratios"].items():
+        print(f"{name}: {value:.2f}")
+    if args.json:
+        args.json.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,391 @@
+"""Turn the results of one `python -m bench` run into bench/results/latest.md."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+MiB = 1024 * 1024
+
+
+def _n(value: float | None, digits: int = 0) -> str:
+    if value is None or math.isnan(value):
+        return "n/a"
+    return f"{value:,.{digits}f}"
+
+
+def _spread(figure: dict[str, Any] | None, digits: int = 0, unit: str = "") -> str:
+    if not figure:
+        return "n/a"
+    middle = _n(figure["median"], digits)
+    low, high = _n(figure["min"], digits), _n(figure["max"], digits)
+    if len(figure.get("runs", [])) <= 1:
+        return f"{middle}{unit}"
+    return f"{middle}{unit} ({low}–{high})"
+
+
+def _yes(met: bool | None) -> str:
+    return {True: "**met**", False: "**not met**", None: "not measured"}[met]
+
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every target of issue 8, with the figure it is judged on."""
+    ingest = results.get("ingest", {}).get("targets", {})
+    ratios = results.get("ingest", {}).get("ratios", {})
+    processing = results.get("processing", {})
+    queries = results.get("queries", {}).get("results", {})
+    memory = results.get("memory", {})
+    found: list[dict[str, Any]] = []
+
+    def add(name: str, value: float | None, rule: str, met: bool | None, unit: str = "") -> None:
+        found.append({"target": name, "value": value, "rule": rule, "met": met, "unit": unit})
+
+    d_over_b = ratios.get("d/b")
+    add("(d) >= 0.8 x (b) rps", d_over_b, ">= 0.8", None if d_over_b is None else d_over_b >= 0.8)
+    d_over_c = ratios.get("d/c")
+    add("(d) >= 4 x (c) rps", d_over_c, ">= 4", None if d_over_c is None else d_over_c >= 4)
+    p99 = ingest.get("d", {}).get("p99_ms", {}).get("median")
+    add(
+        "p99 of (d) at 70% of its saturation",
+        p99,
+        "< 25 ms",
+        None if p99 is None else p99 < 25,
+        " ms",
+    )
+    backlog = processing.get("backlog", {}).get("events_per_s", {}).get("median")
+    d_rps = ingest.get("d", {}).get("rps", {}).get("median")
+    add(
+        "processor events/s >= (d) rps",
+        None if backlog is None or d_rps is None else backlog / d_rps,
+        ">= 1.0 (ratio)",
+        None if backlog is None or d_rps is None else backlog >= d_rps,
+    )
+    lag = processing.get("lag", {}).get("lag_p99_ms")
+    add(
+        "lag p99 at 50% of (d)",
+        lag,
+        "< 1,000 ms",
+        None if lag is None else lag < 1000,
+        " ms",
+    )
+    unchanged = queries.get("abandoned_unchanged_304", {}).get("p95_ms")
+    add(
+        "/v1/abandoned unchanged (304) p95",
+        unchanged,
+        "< 2 ms",
+        None if unchanged is None else unchanged < 2,
+        " ms",
+    )
+    changed = queries.get("abandoned_changed_200", {}).get("p95_ms")
+    add(
+        "/v1/abandoned changed p95",
+        changed,
+        "< 20 ms",
+        None if changed is None else changed < 20,
+        " ms",
+    )
+    day = queries.get("stats_day_by_hour", {}).get("p95_ms")
+    add(
+        "/v1/stats/outcomes for a day p95",
+        day,
+        "< 100 ms",
+        None if day is None else day < 100,
+        " ms",
+    )
+    rss = memory.get("peak_rss_mib")
+    add("peak RSS, 60 s saturation", rss, "< 300 MiB", None if rss is None else rss < 300, " MiB")
+    return found
+
+
+def _machine(machine: dict[str, Any]) -> list[str]:
+    pg = machine.get("postgresql", {})
+    fsync = machine.get("pg_test_fsync", {})
+    packages = ", ".join(f"{k} {v}" for k, v in machine.get("packages", {}).items())
+    fsync_text = (
+        f"{_n(fsync.get('fdatasync_us'))} µs per fdatasync "
+        f"({_n(fsync.get('fdatasync_ops_per_s'))} ops/s, pg_test_fsync, one 8 kB write)"
+        if fsync.get("fdatasync_us")
+        else "pg_test_fsync not available"
+    )
+    return [
+        "## Machine",
+        "",
+        f"- {machine.get('cores')} cores, {machine.get('cpu_model')}, "
+        f"{machine.get('memory_gib')} GiB RAM, {machine.get('kernel')}",
+        f"- Python {machine.get('python')}; {packages}",
+        f"- PostgreSQL {pg.get('version')} on the same machine: shared_buffers "
+        f"{pg.get('shared_buffers')}, synchronous_commit {pg.get('synchronous_commit')}, fsync "
+        f"{pg.get('fsync')}, wal_sync_method {pg.get('wal_sync_method')}, commit_delay "
+        f"{pg.get('commit_delay')}, max_connections {pg.get('max_connections')}",
+        f"- Disk: {fsync_text}",
+        f"- Load generator: {machine.get('wrk')}; bench/loadgen/paced.c (compiled with cc -O2)",
+        "- Servers, load generators and PostgreSQL share the machine's cores.",
+        "",
+    ]
+
+
+def _ingest(ingest: dict[str, Any]) -> list[str]:
+    rows = ingest.get("targets", {})
+    if not rows:
+        return []
+    b = rows.get("b", {}).get("rps", {}).get("median")
+    lines = [
+        "## Ingest, side by side",
+        "",
+        f"Same payload (one {ingest.get('body_bytes')}-byte telephony notification per "
+        "request, each with its own uuid and session id), same harness, one run. Saturation: "
+        f"wrk, {ingest.get('connections')} keep-alive connections, "
+        f"{ingest.get('warmup_s'):g} s warm-up, "
+        f"then {ingest.get('runs')} runs of {ingest.get('seconds'):g} s (median, min–max). "
+        "Latency: the open-loop paced generator at 70% of each server's own median saturation "
+        f"rate, {ingest.get('runs')} runs of {ingest.get('seconds'):g} s after 2 s unrecorded, "
+        "latency counted from each request's scheduled send time (no coordinated omission).",
+        "",
+        "| server | requests/s at saturation | × (b) | rate at 70% | p50 | p99 | p99.9 | "
+        "non-2xx + errors | stored rows ≥ acknowledged |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows.values():
+        rps = row["rps"]["median"]
+        stored = row.get("stored_rows")
+        acknowledged = row.get("acknowledged_in_measured_runs")
+        check = "–" if stored is None else ("yes" if stored >= acknowledged else "**NO**")
+        lines.append(
+            f"| {row['label']} | {_spread(row['rps'])} | "
+            f"{_n(rps / b if b else None, 2)} | {_n(row['latency_rate'])}/s | "
+            f"{_spread(row['p50_ms'], 2, ' ms')} | {_spread(row['p99_ms'], 2, ' ms')} | "
+            f"{_spread(row['p999_ms'], 2, ' ms')} | {row['errors']} | {check} |"
+        )
+    lines += ["", "Ratios (medians of this run):", ""]
+    for name, value in ingest.get("ratios", {}).items():
+        lines.append(f"- {name} = {value:.2f}")
+    lines += [
+        "",
+        "Notes: (c) uses a fixed pool of 20 connections (SQLAlchemy's default 5 + 10 overflow "
+        "opens and closes connections under this load and ran about 500 requests/s); callsift "
+        "uses its default pool of 10 and its group commit (one statement per batch). callsift "
+        "runs here with its in-process processor off, as a receive-only replica "
+        "(`CALLSIFT_PROCESSOR_ENABLED=false`); the processing section runs both together. "
+        "`stored rows ≥ acknowledged` checks that every 200 of the measured runs is in the "
+        "database.",
+        "",
+    ]
+    return lines
+
+
+def _processing(processing: dict[str, Any]) -> list[str]:
+    backlog = processing.get("backlog")
+    lag = processing.get("lag")
+    lines = ["## Processing", ""]
+    if backlog:
+        run = backlog["runs"][0] if backlog.get("runs") else {}
+        lines += [
+            f"Backlog: {backlog['events']:,} stored events ({backlog['sessions']:,} ten-event "
+            f"calls, mean body {backlog['mean_body_bytes']:.0f} bytes, stored in event-time "
+            "order, about 20 calls overlapping) drained by the service's processor "
+            f"(batch size {run.get('batch_size')}, one process, uvloop) on PostgreSQL, "
+            f"{len(backlog['runs'])} runs.",
+            "",
+            "| figure | value |",
+            "|---|---|",
+            f"| events/s | {_spread(backlog['events_per_s'])} |",
+            f"| calls (sessions)/s | {_spread(backlog['sessions_per_s'])} |",
+            f"| sessions recomputed per run | {_n(run.get('sessions_recomputed'))} |",
+            f"| processor CPU / wall time | {_n(run.get('process_cpu_s'), 1)} s / "
+            f"{_n(run.get('seconds'), 1)} s |",
+            "",
+        ]
+    if lag:
+        load = lag["load"]
+        lines += [
+            f"Lag: `callsift run` (processor on) receiving {_n(lag['rate'])} notifications/s "
+            "(50% of (d)'s median saturation rate; ten-event calls, each call's events sent "
+            f"back to back), one run of {lag['seconds']:g} s after {lag['warmup_s']:g} s of "
+            "warm-up. "
+            "Lag = time a poller (every 10 ms) first sees the event processed − the event's "
+            "`received_at`.",
+            "",
+            "| figure | value |",
+            "|---|---|",
+            f"| lag p50 / p90 / p99 / max | {_n(lag['lag_p50_ms'])} / {_n(lag['lag_p90_ms'])} / "
+            f"{_n(lag['lag_p99_ms'])} / {_n(lag['lag_max_ms'])} ms |",
+            f"| events measured | {lag['lag_samples']:,} |",
+            f"| webhook latency meanwhile p50 / p99 | {_n(load['p50_ms'], 2)} / "
+            f"{_n(load['p99_ms'], 2)} ms (non-2xx {load['non2xx']}, errors {load['errors']}) |",
+            f"| backlog left when the load stopped, drained after | "
+            f"{_n(lag['backlog_drained_after_s'], 2)} s |",
+            f"| events stored / outcomes | {lag['events_stored']:,} / {lag['outcomes']:,} |",
+            "",
+        ]
+    return lines
+
+
+def _classifier(classifier: dict[str, Any]) -> list[str]:
+    if not classifier:
+        return []
+    lines = [
+        "## Classifier alone",
+        "",
+        f"bench/classifier.py, {classifier['sessions']:,} ten-event sessions per run, one process "
+        f"pinned to one core ({'taskset' if classifier['pinned_to_one_core'] else 'not pinned'}), "
+        f"3 runs. Outcome mix: {classifier['outcomes']}.",
+        "",
+        "| path | sessions/s | events/s |",
+        "|---|---|---|",
+    ]
+    for label, figure in classifier["paths"].items():
+        events = {k: v * 10 for k, v in figure.items() if k != "runs"}
+        lines.append(f"| {label} | {_spread(figure)} | {_n(events['median'])} |")
+    return [*lines, ""]
+
+
+QUERY_LABELS = {
+    "abandoned_unchanged_304": "GET /v1/abandoned, caught up, If-None-Match (304)",
+    "abandoned_changed_200": "GET /v1/abandoned, 50 changes behind (200)",
+    "calls_day_abandoned": "GET /v1/calls: a day, is_abandoned=true, limit 100",
+    "calls_extension_week": "GET /v1/calls: an extension's week, limit 100",
+    "calls_month_category": "GET /v1/calls: a category over the month, limit 100",
+    "calls_day_queue_inbound": "GET /v1/calls: a day, inbound, one queue, limit 100",
+    "stats_day_by_hour": "GET /v1/stats/outcomes: a day by hour",
+    "stats_day_by_queue": "GET /v1/stats/outcomes: a day by queue",
+    "stats_month_by_day": "GET /v1/stats/outcomes: the month by day",
+    "stats_month_by_extension": "GET /v1/stats/outcomes: the month by extension",
+}
+
+
+def _queries(queries: dict[str, Any]) -> list[str]:
+    if not queries or "results" not in queries:
+        note = queries.get("error", "") if queries else ""
+        return [
+            "## Queries",
+            "",
+            f"**Not measured in this run.** {note}",
+            "",
+        ]
+    data = queries["data"]
+    lines = [
+        "## Queries (PostgreSQL)",
+        "",
+        f"{data['outcomes']:,} outcomes and {data['legs']:,} legs over the 30 days before the run. "
+        f"{data['base_outcomes']:,} of them were computed by the real processor from "
+        f"{data['base_events']:,} stored events of {data['base_calls']:,} recorded fixture calls "
+        "(bench/api_latency.py's mix); the rest are SQL copies of those processor-written rows "
+        f"({data['copies']} copies each, new session ids, start times moved to random times of "
+        "the month, fresh change numbers). `callsift run` serves it; one keep-alive connection "
+        "(http.client) sends the requests one after another; percentiles over n requests.",
+        "",
+        "| request | p50 | p95 | p99 | max | n | body |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, figure in queries["results"].items():
+        extra = f" ({figure['changes']} changes)" if "changes" in figure else ""
+        lines.append(
+            f"| {QUERY_LABELS.get(name, name)}{extra} | {_n(figure['p50_ms'], 2)} ms | "
+            f"{_n(figure['p95_ms'], 2)} ms | {_n(figure['p99_ms'], 2)} ms | "
+            f"{_n(figure['max_ms'], 2)} ms | {figure['n']} | {_n(figure['body_bytes'])} B |"
+        )
+    return [*lines, ""]
+
+
+def _memory(memory: dict[str, Any]) -> list[str]:
+    if not memory:
+        return []
+    return [
+        "## Memory",
+        "",
+        f"`callsift run` on PostgreSQL (processor on) under wrk at saturation, one run of "
+        f"{memory['seconds']:g} s ({_n(memory['rps'])} requests/s, errors {memory['errors']}): "
+        f"peak RSS (VmHWM) **{_n(memory['peak_rss_mib'], 1)} MiB**; RSS at start "
+        f"{_n(memory['rss_at_start_mib'], 1)} MiB, largest 1-second sample "
+        f"{_n(memory['max_sampled_rss_mib'], 1)} MiB, after the run "
+        f"{_n(memory['rss_after_mib'], 1)} MiB.",
+        "",
+    ]
+
+
+def _profile(
+    title: str, profile: dict[str, Any] | None, *, total: bool, top: int = 15
+) -> list[str]:
+    if not profile or not profile.get("samples"):
+        return []
+    lines = [f"### {title}", "", f"{profile['samples']:,} samples.", ""]
+    if not total:
+        lines += ["| self | function |", "|---|---|"]
+        lines += [f"| {share:.1%} | `{name}` |" for name, share in profile["self"][:top]]
+        return [*lines, ""]
+    lines += ["| self | function | | total | function |", "|---|---|---|---|---|"]
+    for (own_name, own), (total_name, share) in zip(
+        profile["self"][:top], profile["total"][:top], strict=False
+    ):
+        lines.append(f"| {own:.1%} | `{own_name}` | | {share:.1%} | `{total_name}` |")
+    return [*lines, ""]
+
+
+def render(results: dict[str, Any], notes: str) -> str:
+    found = targets(results)
+    lines = [
+        "# callsift benchmarks",
+        "",
+        f"Written by `make bench` (`python -m bench`) on {results['finished_at']} in "
+        f"{results['duration_s'] / 60:.0f} minutes, from commit {results.get('commit', '?')}"
+        + (" with uncommitted changes" if results.get("dirty") else "")
+        + ". Raw figures: bench/results/latest.json.",
+        "",
+        "## Targets (issue 8, ratios from this run)",
+        "",
+        "| target | measured | threshold | |",
+        "|---|---|---|---|",
+    ]
+    for target in found:
+        digits = 2 if target["unit"] == "" else (2 if (target["value"] or 0) < 10 else 0)
+        lines.append(
+            f"| {target['target']} | {_n(target['value'], digits)}{target['unit']} | "
+            f"{target['rule']} | {_yes(target['met'])} |"
+        )
+    lines.append("")
+    lines += _machine(results.get("machine", {}))
+    quiet = results.get("quiet", {})
+    lines += [
+        "## Method",
+        "",
+        "- Every server is its own process: one uvicorn worker with uvloop and httptools "
+        "(`callsift run` for callsift). Saturation load comes from wrk with "
+        "bench/wrk/notifications.lua, which makes every request a distinct notification; the "
+        "fixed-rate load comes from bench/loadgen/paced.c (wrk2 is not packaged for Debian), an "
+        "open-loop generator that fills the same templates and measures from each request's "
+        "scheduled send time.",
+        "- Each figure is the median of 3 runs with min and max, unless marked otherwise.",
+        "- This machine may be shared. Before each measured run the harness waits until the "
+        "machine is nearly idle, measures the CPU that other processes used during the run, and "
+        "repeats a run disturbed by more than 0.1 core (up to 3 times, keeping the quietest). "
+        f"Largest foreign CPU in a kept ingest run: {_n(quiet.get('max_foreign_cores'), 2)} "
+        "cores. The host is shared too, which the harness cannot see: the same CPU-bound work "
+        "can take 20% longer from one run to the next (see the notes at the end).",
+        "",
+    ]
+    lines += _ingest(results.get("ingest", {}))
+    lines += _processing(results.get("processing", {}))
+    lines += _classifier(results.get("classifier", {}))
+    lines += _queries(results.get("queries", {}))
+    lines += _memory(results.get("memory", {}))
+    profiles = results.get("profiles", {})
+    if profiles:
+        lines += [
+            "## Profiles (py-spy, CPU samples)",
+            "",
+            "Self time: the function itself was running (a collection by the garbage collector "
+            "is charged to the function that allocated). Waiting for PostgreSQL is not a sample.",
+            "",
+        ]
+        lines += _profile(
+            "(d) callsift webhook on PostgreSQL at saturation, as `callsift run` ships",
+            profiles.get("d"),
+            total=False,
+        )
+        lines += _profile(
+            "The processor draining a backlog (stacks under process_new_events)",
+            profiles.get("processor"),
+            total=True,
+        )
+    lines += [notes.strip(), ""]
+    return "\n".join(lines)
