@@ -41,6 +41,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 bench: $(STAMP) ## run the benchmarks (~20 min, needs PostgreSQL) and write bench/results/latest.md
 	@command -v wrk >/dev/null 2>&1 || $(SUDO) apt-get install -y wrk
 	@command -v cc >/dev/null 2>&1 || $(SUDO) apt-get install -y gcc libc6-dev
+	@test -x $(BIN)/py-spy || $(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean: ## remove the virtual environment and caches

@@ -168,6 +168,25 @@ async def last_change_seq(connection: AsyncConnection) -> int:
     return int(result.scalar_one_or_none() or 0)
 
 
+POSTGRES_LAST_CHANGE_SEQ = "SELECT last_seq FROM outcome_changes WHERE id = 1"
+
+
+async def last_change_seq_outside_transaction(connection: AsyncConnection) -> int:
+    """`last_change_seq` on a connection that runs nothing else. On PostgreSQL it goes straight
+    to the asyncpg connection: one round trip, where SQLAlchemy would send BEGIN, the SELECT and
+    ROLLBACK (under READ COMMITTED a lone statement sees the same either way)."""
+    if connection.dialect.name != "postgresql":
+        return await last_change_seq(connection)
+    pooled = await connection.get_raw_connection()
+    driver: Any = pooled.driver_connection
+    try:
+        value = await driver.fetchval(POSTGRES_LAST_CHANGE_SEQ)
+    except BaseException:
+        pooled.invalidate()  # SQLAlchemy did not see this connection fail: do not pool it
+        raise
+    return int(value or 0)
+
+
 _CHANGE_COLUMNS = (
     call_outcomes.c.change_seq,
     call_outcomes.c.is_abandoned,

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from starlette.types import Receive, Scope, Send
 
+from service.api import queries
 from service.api.cursors import encode_changes_cursor
 from service.api.poll_shortcut import PollShortcut
 from service.state import Services
@@ -161,3 +162,13 @@ async def test_other_requests_pass_through_untouched(shortcut: Shortcut) -> None
     assert (await shortcut.client.get("/healthz")).status_code == 200
     assert (await shortcut.client.post("/v1/abandoned")).status_code == 405
     assert len(shortcut.behind.seen) == 2
+
+
+async def test_its_change_number_read_agrees_with_the_route_s(shortcut: Shortcut) -> None:
+    async with shortcut.services.engine.connect() as connection:
+        outside = await queries.last_change_seq_outside_transaction(connection)
+        inside = await queries.last_change_seq(connection)
+    assert outside == inside > 0
+    # the connection went back to the pool fit for use
+    async with shortcut.services.engine.connect() as connection:
+        assert await queries.last_change_seq(connection) == inside
