@@ -93,11 +93,17 @@ async def run_demo(
         try:
             await register_company(services, platform, users=extensions)
             started = time.monotonic()
-            play = await platform.play(calls, seed=seed, chaos=chaos, realtime=False)
-            truths = [truth for call in play.calls for truth in call.truths]
-            report.calls = len(play.calls)
-            report.sessions = len(truths)
-            await _wait_for_outcomes(services.engine, truths, progress, timeout_s)
+            waiting = _Waiting()
+            try:
+                async with asyncio.timeout(timeout_s):
+                    play = await platform.play(calls, seed=seed, chaos=chaos, realtime=False)
+                    truths = [truth for call in play.calls for truth in call.truths]
+                    report.calls = len(play.calls)
+                    report.sessions = waiting.wanted = len(truths)
+                    waiting.phase = "waiting for the outcomes"
+                    await _wait_for_outcomes(services.engine, truths, progress, waiting)
+            except TimeoutError:
+                raise TimeoutError(waiting.describe(timeout_s, platform)) from None
             report.elapsed_s = time.monotonic() - started
             await _score(services.engine, truths, report)
         finally:
@@ -105,45 +111,56 @@ async def run_demo(
     return report
 
 
+@dataclass
+class _Waiting:
+    """How far a run got, for the message when it times out."""
+
+    phase: str = "the emulator was delivering the calls"
+    wanted: int = 0
+    done: int = 0
+    stored: int = 0
+    pending: int = 0
+
+    def describe(self, timeout_s: float, platform: DemoPlatform) -> str:
+        deliveries = Counter(
+            record.outcome
+            for record in platform.emulator.deliveries()
+            if record.kind == "notification"
+        )
+        return (
+            f"no result after {timeout_s:.0f} s, {self.phase}: {self.done} of {self.wanted} "
+            f"calls have a final outcome; {self.stored} events stored, {self.pending} of them "
+            f"not yet processed; the emulator's notification deliveries: {dict(deliveries)}"
+        )
+
+
 async def _wait_for_outcomes(
     engine: AsyncEngine,
     truths: list[SessionTruth],
     progress: Callable[[int, int], None],
-    timeout_s: float,
+    waiting: _Waiting,
 ) -> None:
     """Until every session has a final outcome and no stored event awaits processing."""
     wanted = [truth.telephony_session_id for truth in truths]
-    done = pending = stored = 0
-    try:
-        async with asyncio.timeout(timeout_s):
-            while True:
-                async with engine.connect() as connection:
-                    done = await _count(
-                        connection,
-                        select(func.count())
-                        .select_from(call_outcomes)
-                        .where(
-                            call_outcomes.c.telephony_session_id.in_(wanted),
-                            call_outcomes.c.final,
-                        ),
-                    )
-                    pending = await _count(
-                        connection,
-                        select(func.count())
-                        .select_from(raw_events)
-                        .where(raw_events.c.processed_at.is_(None)),
-                    )
-                    stored = await _count(connection, select(func.count()).select_from(raw_events))
-                progress(done, len(wanted))
-                if done == len(wanted) and not pending:
-                    return
-                await asyncio.sleep(POLL_INTERVAL_S)
-    except TimeoutError:
-        msg = (
-            f"after {timeout_s:.0f} s only {done} of {len(wanted)} calls have a final outcome "
-            f"({stored} events stored, {pending} of them not yet processed)"
-        )
-        raise TimeoutError(msg) from None
+    while True:
+        async with engine.connect() as connection:
+            waiting.done = await _count(
+                connection,
+                select(func.count())
+                .select_from(call_outcomes)
+                .where(call_outcomes.c.telephony_session_id.in_(wanted), call_outcomes.c.final),
+            )
+            waiting.pending = await _count(
+                connection,
+                select(func.count())
+                .select_from(raw_events)
+                .where(raw_events.c.processed_at.is_(None)),
+            )
+            waiting.stored = await _count(connection, select(func.count()).select_from(raw_events))
+        progress(waiting.done, len(wanted))
+        if waiting.done == len(wanted) and not waiting.pending:
+            return
+        await asyncio.sleep(POLL_INTERVAL_S)
 
 
 async def _count(connection: AsyncConnection, statement: Select[int]) -> int:

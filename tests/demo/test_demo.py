@@ -121,3 +121,50 @@ async def _poll_until_abandoned(client: httpx.AsyncClient, key: str) -> list[obj
             if changes:
                 return changes
             await asyncio.sleep(0.5)
+
+
+async def test_a_run_that_cannot_finish_says_how_far_it_got(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, database_url=f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}")
+    with pytest.raises(TimeoutError) as raised:
+        await run_demo(
+            settings,
+            calls=20,
+            extensions=2,
+            seed=3,
+            chaos=False,
+            database_label="sqlite",
+            timeout_s=0.001,
+        )
+    message = str(raised.value)
+    assert message.startswith("no result after 0 s, the emulator was delivering the calls")
+    assert "calls have a final outcome" in message
+    assert "the emulator's notification deliveries" in message
+
+
+async def test_a_run_whose_outcomes_never_come_says_what_is_missing(tmp_path: Path) -> None:
+    settings = Settings(
+        _env_file=None,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}",
+        processor_enabled=False,
+    )
+    with pytest.raises(TimeoutError) as raised:
+        await run_demo(
+            settings,
+            calls=3,
+            extensions=2,
+            seed=3,
+            chaos=False,
+            database_label="sqlite",
+            timeout_s=8,
+        )
+    message = str(raised.value)
+    found = re.search(
+        r"waiting for the outcomes: 0 of (\d+) calls have a final outcome; (\d+) events stored, "
+        r"(\d+) of them not yet processed; the emulator's notification deliveries: "
+        r"\{'delivered': (\d+)\}",
+        message,
+    )
+    assert found is not None, message
+    sessions, stored, pending, delivered = (int(group) for group in found.groups())
+    assert sessions >= 3
+    assert stored == pending == delivered > sessions
