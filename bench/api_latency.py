@@ -27,7 +27,6 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -35,11 +34,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import asyncpg
 import httpx
 import orjson
 from fastapi import FastAPI
 
+from bench.harness import create_database, drop_database
 from classifiers import Thresholds
 from service.api.cursors import encode_changes_cursor
 from service.api.queries import last_change_seq
@@ -113,28 +112,6 @@ def _healthy(base_url: str) -> bool:
         return httpx.get(f"{base_url}/healthz").status_code == 200
     except httpx.TransportError:
         return False
-
-
-def _asyncpg_dsn(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://")
-
-
-async def create_postgres_database(admin_url: str) -> str:
-    name = f"callsift_bench_api_{uuid.uuid4().hex[:8]}"
-    connection = await asyncpg.connect(_asyncpg_dsn(admin_url))
-    try:
-        await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
-    return admin_url.rsplit("/", 1)[0] + f"/{name}"
-
-
-async def drop_postgres_database(admin_url: str, url: str) -> None:
-    connection = await asyncpg.connect(_asyncpg_dsn(admin_url))
-    try:
-        await connection.execute(f'DROP DATABASE "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
-    finally:
-        await connection.close()
 
 
 class Placer:
@@ -315,7 +292,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=100_000)
     parser.add_argument("--keep", action="store_true", help="Keep the database afterwards.")
     args = parser.parse_args()
-    url = asyncio.run(create_postgres_database(args.postgres_url))
+    url = asyncio.run(create_database(args.postgres_url, "api"))
     try:
         print(f"loading {args.calls} calls of {DAY.date()} into {url.rsplit('/', 1)[1]}")
         settings, key = asyncio.run(prepare(url, args.calls))
@@ -327,7 +304,7 @@ def main() -> None:
         if args.keep:
             print(f"kept {url}")
         else:
-            asyncio.run(drop_postgres_database(args.postgres_url, url))
+            asyncio.run(drop_database(args.postgres_url, url))
 
 
 if __name__ == "__main__":

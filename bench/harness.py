@@ -306,13 +306,14 @@ def callsift_env(database_url: str, *, processor: bool, **extra: str) -> dict[st
 # --- databases -----------------------------------------------------------------------------
 
 
-def _dsn(url: str) -> str:
+def asyncpg_dsn(url: str) -> str:
+    """A SQLAlchemy PostgreSQL URL as asyncpg takes it."""
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 async def create_database(admin_url: str, label: str) -> str:
     name = f"callsift_bench_{label}_{random.randrange(16**8):08x}"
-    connection = await asyncpg.connect(_dsn(admin_url))
+    connection = await asyncpg.connect(asyncpg_dsn(admin_url))
     try:
         await connection.execute(f'CREATE DATABASE "{name}"')
     finally:
@@ -327,7 +328,7 @@ async def create_database(admin_url: str, label: str) -> str:
 
 async def drop_database(admin_url: str, url: str) -> None:
     name = make_url(url).database
-    connection = await asyncpg.connect(_dsn(admin_url))
+    connection = await asyncpg.connect(asyncpg_dsn(admin_url))
     try:
         await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
@@ -335,7 +336,7 @@ async def drop_database(admin_url: str, url: str) -> None:
 
 
 async def fetchval(url: str, query: str, *args: Any) -> Any:
-    connection = await asyncpg.connect(_dsn(url))
+    connection = await asyncpg.connect(asyncpg_dsn(url))
     try:
         return await connection.fetchval(query, *args)
     finally:
@@ -343,16 +344,12 @@ async def fetchval(url: str, query: str, *args: Any) -> Any:
 
 
 async def execute(url: str, *statements: str) -> None:
-    connection = await asyncpg.connect(_dsn(url))
+    connection = await asyncpg.connect(asyncpg_dsn(url))
     try:
         for statement in statements:
             await connection.execute(statement)
     finally:
         await connection.close()
-
-
-def asyncpg_dsn(url: str) -> str:
-    return _dsn(url)
 
 
 # --- load generators -----------------------------------------------------------------------

@@ -23,9 +23,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import asyncpg
 import httpx
 import orjson
+
+from bench.harness import create_database, drop_database
 
 TOKEN = "bench-verification-token"
 REQUESTS = 1000
@@ -137,20 +138,6 @@ def measure(base_url: str) -> dict[str, str]:
     return results
 
 
-async def create_postgres_database(admin_url: str) -> str:
-    name = f"callsift_bench_{uuid.uuid4().hex[:8]}"
-    connection = await asyncpg.connect(admin_url.replace("+asyncpg", ""))
-    await connection.execute(f'CREATE DATABASE "{name}"')
-    await connection.close()
-    return admin_url.rsplit("/", 1)[0] + f"/{name}"
-
-
-async def drop_postgres_database(admin_url: str, url: str) -> None:
-    connection = await asyncpg.connect(admin_url.replace("+asyncpg", ""))
-    await connection.execute(f'DROP DATABASE "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
-    await connection.close()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -162,13 +149,13 @@ def main() -> None:
         with running_service(sqlite_url) as base_url:
             for kind, figure in measure(base_url).items():
                 print(f"sqlite      {kind:<13} {figure}")
-    postgres_url = asyncio.run(create_postgres_database(args.postgres_url))
+    postgres_url = asyncio.run(create_database(args.postgres_url, "latency"))
     try:
         with running_service(postgres_url) as base_url:
             for kind, figure in measure(base_url).items():
                 print(f"postgresql  {kind:<13} {figure}")
     finally:
-        asyncio.run(drop_postgres_database(args.postgres_url, postgres_url))
+        asyncio.run(drop_database(args.postgres_url, postgres_url))
 
 
 if __name__ == "__main__":

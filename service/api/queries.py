@@ -14,6 +14,7 @@ from sqlalchemy import Select, and_, exists, false, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.api.cursors import CallsCursor
+from service.db.driver import asyncpg_connection
 from service.db.tables import call_legs, call_outcomes, outcome_changes, raw_events
 
 SHORT_ABANDON = "short_abandon"
@@ -177,13 +178,8 @@ async def last_change_seq_outside_transaction(connection: AsyncConnection) -> in
     ROLLBACK (under READ COMMITTED a lone statement sees the same either way)."""
     if connection.dialect.name != "postgresql":
         return await last_change_seq(connection)
-    pooled = await connection.get_raw_connection()
-    driver: Any = pooled.driver_connection
-    try:
+    async with asyncpg_connection(connection) as driver:
         value = await driver.fetchval(POSTGRES_LAST_CHANGE_SEQ)
-    except BaseException:
-        pooled.invalidate()  # SQLAlchemy did not see this connection fail: do not pool it
-        raise
     return int(value or 0)
 
 

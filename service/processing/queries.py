@@ -87,20 +87,6 @@ _CLAIMED_COLUMNS = (
 )
 
 
-async def claim_unprocessed(connection: AsyncConnection, limit: int) -> list[ClaimedEvent]:
-    """The oldest unprocessed events, locked for this transaction (skipping ones others hold)."""
-    statement = (
-        select(*_CLAIMED_COLUMNS)
-        .where(raw_events.c.processed_at.is_(None))
-        .order_by(raw_events.c.id)
-        .limit(limit)
-    )
-    if _is_postgres(connection):
-        statement = statement.with_for_update(skip_locked=True)
-    result = await connection.execute(statement)
-    return [ClaimedEvent(*row) for row in result]
-
-
 async def claim_and_mark_processed(
     connection: AsyncConnection, limit: int, now: datetime
 ) -> list[ClaimedEvent]:
@@ -122,15 +108,6 @@ async def claim_and_mark_processed(
         .returning(*_CLAIMED_COLUMNS)
     )
     return [ClaimedEvent(*row) for row in result]
-
-
-async def mark_processed(connection: AsyncConnection, ids: Sequence[int], now: datetime) -> None:
-    if ids:
-        await connection.execute(
-            update(raw_events)
-            .where(_ids_in(connection, raw_events.c.id, ids))
-            .values(processed_at=now)
-        )
 
 
 async def lock_sessions(connection: AsyncConnection, session_ids: Collection[str]) -> None:

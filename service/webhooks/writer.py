@@ -22,6 +22,7 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from service.db.driver import asyncpg_connection
 from service.webhooks import queries
 
 log = structlog.get_logger(__name__)
@@ -184,23 +185,13 @@ class GroupCommitWriter:
     ) -> set[str]:
         """The batch on the asyncpg connection under SQLAlchemy's pooled one: one statement (one
         round trip, committed when it returns) or, with quarantined bodies, one transaction."""
-        async with self._engine.connect() as connection:
-            pooled = await connection.get_raw_connection()
-            driver = pooled.driver_connection
-            if driver is None:  # a pooled connection always has one; this keeps the types honest
-                msg = "the pooled connection has no driver connection"
-                raise RuntimeError(msg)
-            try:
-                if not quarantined:
-                    return await queries.postgres_insert_raw_events(driver, rows)
-                async with driver.transaction():
-                    inserted = await queries.postgres_insert_raw_events(driver, rows)
-                    await queries.postgres_insert_quarantined(driver, quarantined)
-                    return inserted
-            except BaseException:
-                # SQLAlchemy did not see this connection fail: drop it rather than pool it
-                pooled.invalidate()
-                raise
+        async with self._engine.connect() as connection, asyncpg_connection(connection) as driver:
+            if not quarantined:
+                return await queries.postgres_insert_raw_events(driver, rows)
+            async with driver.transaction():
+                inserted = await queries.postgres_insert_raw_events(driver, rows)
+                await queries.postgres_insert_quarantined(driver, quarantined)
+                return inserted
 
     def _report(self, report: BatchReport) -> None:
         if self._on_batch is not None:
