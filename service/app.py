@@ -23,7 +23,7 @@ from service.processing.worker import utc_now
 from service.settings import Settings
 from service.state import Companion, build_services
 from service.webhooks.endpoint import WebhookEndpoint
-from service.webhooks.fastpath import WEBHOOK_PATH, webhook_fast_path
+from service.webhooks.fastpath import WEBHOOK_PATH, WebhookFastPath, webhook_endpoint_of
 
 
 def create_app(
@@ -73,5 +73,7 @@ def create_app(
 def with_fast_paths(app: FastAPI) -> ASGIApp:
     """`app` as `callsift run` serves it: the webhook and the caught-up dashboard poll are
     answered without FastAPI's stack (`service.webhooks.fastpath`, `service.api.poll_shortcut`);
-    every other request, and the lifespan, reach `app` unchanged."""
-    return PollShortcut(webhook_fast_path(app), app.state.services)
+    every other request, and the lifespan, reach `app` unchanged. The webhook's check comes
+    first: it is the hot path."""
+    behind = PollShortcut(app, app.state.services)
+    return WebhookFastPath(behind, webhook_endpoint_of(app))

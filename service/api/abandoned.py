@@ -32,6 +32,8 @@ router = APIRouter(tags=["abandoned"])
 
 FIRST_POLL_LOOKBACK = timedelta(hours=24)
 NO_CACHE = {"Cache-Control": "no-cache"}
+# request state key: the last change number, when the poll shortcut already read it
+LAST_CHANGE_SEQ_STATE = "last_change_seq"
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +176,9 @@ async def poll_abandoned(
     services = services_of(request)
     now = services.clock()
     position = parse_since(since, now)
-    last_seq = await queries.last_change_seq(connection)
+    last_seq = getattr(request.state, LAST_CHANGE_SEQ_STATE, None)
+    if last_seq is None:
+        last_seq = await queries.last_change_seq(connection)
     summary = await services.api.summaries.get(connection, last_seq=last_seq, now=now)
     etag = make_etag(last_seq, summary.digest, include_short)
     caught_up = position.after_seq is not None and position.after_seq >= last_seq

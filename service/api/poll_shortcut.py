@@ -14,7 +14,8 @@ functions the route uses and hands every other request to the app unchanged:
 - the poll must be caught up and its `If-None-Match` must match the ETag.
 
 It reads the last change number outside a transaction (on PostgreSQL one round trip instead of
-three), which is all the database work a caught-up poll needs.
+three), which is all the database work a caught-up poll needs; a poll it passes on after that
+read carries the number in its request state, so the route does not read it again.
 
 Anything else, including a database error, goes to the route, which answers as it always does.
 """
@@ -27,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.api import queries
-from service.api.abandoned import NO_CACHE, etag_matches, make_etag
+from service.api.abandoned import LAST_CHANGE_SEQ_STATE, NO_CACHE, etag_matches, make_etag
 from service.api.cursors import BadCursor, decode_changes_cursor
 from service.apikeys.keys import digest_of
 from service.state import Services
@@ -82,6 +83,8 @@ class PollShortcut:
             last_seq = await _last_change_seq(self.services.engine)
         except Exception:  # the route meets the same failure and answers it properly
             return None
+        # a poll that goes on to the route uses this number instead of reading it again
+        scope.setdefault("state", {})[LAST_CHANGE_SEQ_STATE] = last_seq
         if after_seq < last_seq:
             return None
         summary = self.services.api.summaries.peek(last_seq=last_seq, now=self.services.clock())

@@ -38,12 +38,17 @@ class WebhookFastPath:
         await self.app(scope, receive, send)
 
 
+def webhook_endpoint_of(app: Starlette, *, path: str = WEBHOOK_PATH) -> ASGIApp:
+    """The endpoint object of `app`'s `POST <path>` route."""
+    for route in app.router.routes:
+        if isinstance(route, Route) and route.path == path and route.methods == {"POST"}:
+            return route.app
+    msg = f"the app has no POST route at {path}"
+    raise LookupError(msg)
+
+
 def webhook_fast_path(app: Starlette, *, path: str = WEBHOOK_PATH) -> WebhookFastPath:
     """Wrap `app` so its webhook route's endpoint is reached without the middleware stack.
 
     The route stays registered in the app (405 for other methods, the same endpoint object)."""
-    for route in app.router.routes:
-        if isinstance(route, Route) and route.path == path and route.methods == {"POST"}:
-            return WebhookFastPath(app, route.app, path=path)
-    msg = f"the app has no POST route at {path}"
-    raise LookupError(msg)
+    return WebhookFastPath(app, webhook_endpoint_of(app, path=path), path=path)
