@@ -66,7 +66,7 @@ async def process_new_events(
 ) -> BatchStats:
     """Claim up to `batch_size` unprocessed events (marked done in the same statement, final
     when the caller commits), recompute what they touch."""
-    claimed = await queries.claim_and_mark_processed(connection, batch_size, context.now)
+    claimed = await queries.claim_unprocessed(connection, batch_size)
     if not claimed:
         return BatchStats()
     sessions = {
@@ -86,6 +86,7 @@ async def process_new_events(
             )
     changed = await recompute_sessions(connection, sessions, context=context)
     await _note_subscription_activity(connection, claimed, context.now)
+    await queries.mark_processed(connection, [event.id for event in claimed], context.now)
     return BatchStats(
         events=len(claimed),
         sessions=len(sessions),

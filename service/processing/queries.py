@@ -87,27 +87,30 @@ _CLAIMED_COLUMNS = (
 )
 
 
-async def claim_and_mark_processed(
-    connection: AsyncConnection, limit: int, now: datetime
-) -> list[ClaimedEvent]:
-    """Claim the oldest unprocessed events (skipping ones other processors hold) and mark them
-    processed at `now`, in one statement. The caller's transaction makes the mark final only
-    together with the outcomes computed from them: a rollback leaves them unprocessed."""
-    oldest = (
-        select(raw_events.c.id)
+async def claim_unprocessed(connection: AsyncConnection, limit: int) -> list[ClaimedEvent]:
+    """The oldest unprocessed events, locked for this transaction on PostgreSQL (skipping ones
+    other processors hold). A read: on SQLite the batch takes the database's write lock only
+    when it writes its results, not while it classifies."""
+    statement = (
+        select(*_CLAIMED_COLUMNS)
         .where(raw_events.c.processed_at.is_(None))
         .order_by(raw_events.c.id)
         .limit(limit)
     )
     if _is_postgres(connection):
-        oldest = oldest.with_for_update(skip_locked=True)
-    result = await connection.execute(
-        update(raw_events)
-        .where(raw_events.c.id.in_(oldest.scalar_subquery()))
-        .values(processed_at=now)
-        .returning(*_CLAIMED_COLUMNS)
-    )
+        statement = statement.with_for_update(skip_locked=True)
+    result = await connection.execute(statement)
     return [ClaimedEvent(*row) for row in result]
+
+
+async def mark_processed(connection: AsyncConnection, ids: Sequence[int], now: datetime) -> None:
+    """Final when the caller commits, together with the outcomes computed from the events."""
+    if ids:
+        await connection.execute(
+            update(raw_events)
+            .where(_ids_in(connection, raw_events.c.id, ids))
+            .values(processed_at=now)
+        )
 
 
 async def lock_sessions(connection: AsyncConnection, session_ids: Collection[str]) -> None:
