@@ -3,6 +3,7 @@
 Public API:
 - `classify_session(notifications, *, now, evidence, thresholds) -> Outcome`
 - `classify_events(events, *, now, evidence, thresholds) -> Outcome` (from `PartyEvent`s)
+- `classify_call_log(records, *, now, evidence, thresholds) -> Outcome` (no events, records only)
 - `parse_notification(raw) -> TelephonySessionNotification | ParseError`
 - `party_events(notification)`, `party_events_from_envelope(raw)` -> `PartyEvent`s
 - `build_timeline(events) -> Timeline`
@@ -11,7 +12,7 @@ Public API:
 """
 
 from classifiers.batch import BatchResult, classify_lines, load_call_log, load_directory
-from classifiers.classify import classify_events, classify_session
+from classifiers.classify import classify_call_log, classify_events, classify_session
 from classifiers.events import (
     ParseError,
     PartyEvent,
@@ -32,6 +33,8 @@ from classifiers.outcome import (
     LegOutcomeKind,
     Outcome,
     OwnedVoicemail,
+    Reconciliation,
+    Source,
     Stage,
     Thresholds,
 )
@@ -52,11 +55,14 @@ __all__ = [
     "ParseError",
     "PartyEvent",
     "ReasonKind",
+    "Reconciliation",
+    "Source",
     "Stage",
     "StatusCode",
     "Thresholds",
     "Timeline",
     "build_timeline",
+    "classify_call_log",
     "classify_events",
     "classify_lines",
     "classify_session",

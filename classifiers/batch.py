@@ -4,6 +4,8 @@ Input is JSON Lines, one notification envelope per line exactly as RingCentral P
 Telephony-session lines are grouped by `telephonySessionId` and classified; voicemail-message
 lines become evidence (mailbox = the extension in the event path, or `ownerId`); any other
 envelope (renewal reminders, presence, ...) is read and ignored; blank lines are skipped.
+Call-log records join the session they are about (by `telephonySessionId`, else by the older
+`sessionId` of its events); records of a session with no events give an outcome of their own.
 
 The loaders read the optional evidence files from their content (this package does no I/O):
 - call log: a JSON array of records, a call-log API response `{records: [...]}` (or an array of
@@ -23,7 +25,8 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from classifiers.classify import DEFAULT_THRESHOLDS, classify_session
+from classifiers.calllog import belongs_to, session_key
+from classifiers.classify import DEFAULT_THRESHOLDS, classify_call_log, classify_session
 from classifiers.events import parse_notification
 from classifiers.outcome import (
     DirectoryEntry,
@@ -77,11 +80,14 @@ def classify_lines(
             result.lines_read += 1
         else:
             result.errors.append((number, error))
-    records_by_session = _index_call_log(call_log)
+    linked: set[str] = set()
     for session_id, session in sessions.items():
+        names = _session_names(session_id, session.notifications)
+        records = [record for record in call_log if belongs_to(record, names)]
+        linked.update(session_key(record) for record in records)
         evidence = Evidence(
             voicemails=_mailbox_messages(voicemails, session.notifications),
-            call_log=records_by_session.get(session_id, ()),
+            call_log=records,
             directory=directory or {},
         )
         try:
@@ -92,8 +98,24 @@ def classify_lines(
             result.errors.append((session.first_line, f"session {session_id}: {exc}"))
             continue
         result.outcomes.append(outcome)
+    only_logged: dict[str, list[CallLogRecord]] = {}
+    for record in call_log:
+        key = session_key(record)
+        if key not in linked:
+            only_logged.setdefault(key, []).append(record)
+    log_evidence = Evidence(directory=directory or {})
+    for records in only_logged.values():
+        result.outcomes.append(
+            classify_call_log(records, now=now, evidence=log_evidence, thresholds=thresholds)
+        )
     result.outcomes.sort(key=_outcome_order)
     return result
+
+
+def _session_names(session_id: str, notifications: list[TelephonySessionNotification]) -> set[str]:
+    names = {session_id}
+    names.update(f"session:{n.body.session_id}" for n in notifications if n.body.session_id)
+    return names
 
 
 def _read_line(
@@ -137,18 +159,6 @@ def _mailbox_messages(
         party.extension_id for notification in notifications for party in notification.body.parties
     }
     return [vm for vm in voicemails if vm.extension_id is None or vm.extension_id in extensions]
-
-
-def _index_call_log(records: Sequence[CallLogRecord]) -> dict[str, list[CallLogRecord]]:
-    by_session: dict[str, list[CallLogRecord]] = {}
-    for record in records:
-        session_ids = {record.telephony_session_id} | {
-            leg.telephony_session_id for leg in record.legs
-        }
-        for session_id in session_ids:
-            if session_id:
-                by_session.setdefault(session_id, []).append(record)
-    return by_session
 
 
 def _outcome_order(outcome: Outcome) -> tuple[float, str]:

@@ -5,7 +5,8 @@ same set of events gives the same outcome whatever their order, duplication or d
 
 Pipeline: party events -> `Timeline` (ordered, deduplicated) -> `CallShape` (caller, direction,
 roles) -> `CallFacts` (answer, voicemail span, caller's end) -> `Verdict` (category, reason,
-stage, evidence, data gaps) -> legs and timings -> `Outcome`.
+stage, evidence, data gaps) -> reconciled with the call log (`Settled`) -> legs and timings ->
+`Outcome`. A session with call-log records and no events goes through `classify_call_log`.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from classifiers.calllog import read_call_log, session_key
 from classifiers.construct import construct
-from classifiers.decide import Verdict, call_numbers, decide
+from classifiers.decide import call_numbers, decide
 from classifiers.events import (
     ON_HOLD_STATUSES,
     PartyEvent,
@@ -24,17 +26,25 @@ from classifiers.events import (
     party_events,
     to_utc,
 )
-from classifiers.evidence import call_log_facts
 from classifiers.facts import CallFacts, gather_facts
 from classifiers.legs import leg_outcomes
 from classifiers.outcome import (
     RULES_VERSION,
     Direction,
     Evidence,
+    LegOutcome,
     Outcome,
+    Reconciliation,
     Thresholds,
 )
-from classifiers.payloads import TelephonySessionNotification
+from classifiers.payloads import CallLogRecord, TelephonySessionNotification
+from classifiers.reconcile import (
+    Settled,
+    leg_corrections,
+    outcome_from_call_log,
+    reconcile,
+    seconds_between,
+)
 from classifiers.roles import Role, shape_call
 from classifiers.timeline import PartyTrack, build_timeline
 from classifiers.timing import Interval, clip, merge, overlap, seconds, total
@@ -70,16 +80,56 @@ def classify_events(
 ) -> Outcome:
     """`classify_session` for party events already extracted (see `classifiers.events`)."""
     timeline = build_timeline(events)
-    session_id = timeline.telephony_session_id
     shape = shape_call(timeline, evidence.directory)
-    call_log = call_log_facts(evidence.call_log, session_id)
-    facts = gather_facts(timeline, shape, thresholds, evidence, call_log)
+    facts = gather_facts(timeline, shape, thresholds, evidence)
     verdict = decide(facts, to_utc(now).timestamp())
-    return _outcome(facts, verdict)
+    log = (
+        read_call_log(evidence.call_log, session_names(timeline.events), evidence.directory)
+        if evidence.call_log
+        else None
+    )
+    settled = reconcile(facts, verdict, log, awaiting=evidence.awaiting_call_log)
+    return _outcome(facts, settled)
 
 
-def _outcome(facts: CallFacts, verdict: Verdict) -> Outcome:
+def classify_call_log(
+    records: Iterable[CallLogRecord],
+    *,
+    now: datetime,
+    evidence: Evidence = NO_EVIDENCE,
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
+) -> Outcome:
+    """The outcome of a session known only from its call-log records (no telephony event).
+
+    The records must belong to one session (`calllog.session_key`); raises ValueError if there
+    are none or they belong to several.
+    """
+    given = list(records)
+    keys = {session_key(record) for record in given}
+    if len(keys) != 1:
+        problem = "no call-log record" if not keys else "records of several sessions"
+        raise ValueError(f"{problem} given to one call-log classification")
+    (session_id,) = keys
+    log = read_call_log(given, keys, evidence.directory)
+    assert log is not None  # every record belongs to the session
+    return outcome_from_call_log(log, session_id, now=now, thresholds=thresholds)
+
+
+def session_names(events: Iterable[PartyEvent]) -> set[str]:
+    """The ids a session's call-log records may carry: its `telephonySessionId`, and
+    `session:<sessionId>` for records that carry only the older id."""
+    names: set[str] = set()
+    for event in events:
+        names.add(event.telephony_session_id)
+        if event.session_id:
+            names.add(f"session:{event.session_id}")
+    return names
+
+
+def _outcome(facts: CallFacts, settled: Settled) -> Outcome:
     timeline = facts.timeline
+    verdict = settled.verdict
+    log = settled.log
     answer = facts.answer
     end = facts.end_event()
     end_ts = end.ts if end is not None else None
@@ -89,6 +139,19 @@ def _outcome(facts: CallFacts, verdict: Verdict) -> Outcome:
     talk_s, hold_s = _talk_and_hold(facts, answer_ts, limit)
     vm = facts.voicemail
     abandoned = verdict.category.is_abandoned
+    started_at = timeline.started_at
+    ended_at = end.event_time if end is not None and verdict.final else None
+    time_to_abandon = (
+        seconds(end_ts - timeline.first_ts) if abandoned and end_ts is not None else None
+    )
+    if log is not None and settled.log_times:
+        if log.started_at is not None and log.started_at < started_at:
+            started_at = log.started_at
+        if verdict.final and (ended_at is None or not timeline.all_ended):
+            ended_at = log.ended_at
+        time_to_abandon = log.duration_s if abandoned else None
+    elif abandoned and time_to_abandon is None and log is not None:
+        time_to_abandon = seconds_between(started_at, log.ended_at)
     values = {
         "telephony_session_id": timeline.telephony_session_id,
         "direction": facts.direction,
@@ -97,30 +160,47 @@ def _outcome(facts: CallFacts, verdict: Verdict) -> Outcome:
         "stage": verdict.stage,
         "is_abandoned": abandoned,
         "final": verdict.final,
-        "started_at": timeline.started_at,
+        "started_at": started_at,
         "answered_at": answer.event.event_time if answer is not None else None,
-        "ended_at": end.event_time if end is not None and verdict.final else None,
+        "ended_at": ended_at,
         "ring_s": _ring_s(facts, answer_ts, limit),
         "wait_s": _wait_s(facts, answer_ts, limit),
         "talk_s": talk_s,
         "hold_s": hold_s,
         "voicemail_s": seconds(vm.end - vm.start) if vm is not None else None,
-        "time_to_abandon_s": seconds(end_ts - timeline.first_ts)
-        if abandoned and end_ts is not None
-        else None,
-        "queue": _queue_name(facts),
+        "time_to_abandon_s": time_to_abandon,
+        "queue": _queue_name(facts) or (log.queue if log is not None else None),
         "extension_ids": sorted({p.extension_id for p in timeline.parties if p.extension_id}),
         "from_number": from_number,
         "to_number": to_number,
         "evidence": verdict.evidence,
-        "data_gaps": verdict.data_gaps,
-        "legs": leg_outcomes(facts, verdict),
+        "data_gaps": list(dict.fromkeys(verdict.data_gaps)),
+        "sources": settled.sources,
+        "reconciliation": settled.reconciliation,
+        "legs": _legs(facts, settled),
         "rules_version": RULES_VERSION,
         "thresholds": _thresholds_dict(facts.thresholds),
         "revision": 0,
         "updated_at": None,
     }
     return construct(Outcome, values)
+
+
+def _legs(facts: CallFacts, settled: Settled) -> list[LegOutcome]:
+    """The events' leg outcomes; where the first events are missing or the call log corrected
+    the session, an extension's own call-log record says what happened to its leg."""
+    legs = leg_outcomes(facts, settled.verdict)
+    log = settled.log
+    overrule = settled.missing_start or settled.reconciliation is Reconciliation.CALL_LOG_CORRECTED
+    if log is None or not overrule:
+        return legs
+    by_extension = leg_corrections(log, settled.verdict)
+    return [
+        leg.model_copy(update={"outcome": by_extension[leg.extension_id]})
+        if leg.extension_id in by_extension
+        else leg
+        for leg in legs
+    ]
 
 
 @functools.lru_cache(maxsize=64)

@@ -5,10 +5,9 @@ Inbound and internal calls (internal calls are judged from the callee's side):
  2. a person answered: `answered` (`abandoned_hold` when the caller then hung up on hold and
     `hold_hangup_is_abandon` is on);
  3. voicemail reached: `voicemail_left` or `abandoned_voicemail`, on the strongest evidence
-    (call-log message or result, then a matching voicemail message, then time in voicemail);
- 4. a call-log record says `Callback requested`: `deflected` / `callback_requested`;
- 5. an external (PSTN) callee appeared: `deflected` / `exit_key` or `forwarded_external`;
- 6. why it ended: the caller hung up (`short_abandon` or `abandoned_<stage>`), or the system
+    (a matching voicemail message, then time in voicemail);
+ 4. an external (PSTN) callee appeared: `deflected` / `exit_key` or `forwarded_external`;
+ 5. why it ended: the caller hung up (`short_abandon` or `abandoned_<stage>`), or the system
     ended it (`missed`, `deflected` / `exit_key`, `failed`); otherwise `unknown`.
 Outbound calls: `outbound_connected`, `outbound_failed`, `outbound_unanswered`.
 
@@ -16,6 +15,8 @@ Who hung up: with the caller's party observed, the caller hung up if callee part
 active when the caller's party ended, or if the last callee to end gave no system reason.
 Without it (extension views), the last callee party to end decides: a system reason says why,
 and `missedCall: true` without one means the caller hung up.
+
+This is what the events alone say; `reconcile` then weighs it against the call log.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import re
 from dataclasses import dataclass, field
 
 from classifiers.events import ON_HOLD_STATUSES, PartyEvent, ReasonKind, StatusCode
-from classifiers.evidence import CALLBACK_RESULT, VOICEMAIL_RESULTS, match_voicemail
+from classifiers.evidence import match_voicemail
 from classifiers.facts import Answer, CallFacts, VoicemailSpan
 from classifiers.outcome import Category, Direction, Stage
 from classifiers.roles import Role
@@ -41,13 +42,13 @@ _SYSTEM_ENDS = frozenset(
         ReasonKind.EXIT_KEY,
     }
 )
-_ABANDON_BY_STAGE = {
+ABANDON_BY_STAGE = {
     Stage.IVR: Category.ABANDONED_IVR,
     Stage.QUEUE: Category.ABANDONED_QUEUE,
     Stage.RINGING: Category.ABANDONED_RINGING,
 }
 # Categories that say "nobody answered": wrong if the missing events held an answer.
-_NO_ANSWER_CATEGORIES = frozenset(
+NO_ANSWER_CATEGORIES = frozenset(
     {
         Category.SHORT_ABANDON,
         Category.ABANDONED_IVR,
@@ -56,14 +57,6 @@ _NO_ANSWER_CATEGORIES = frozenset(
         Category.MISSED,
         Category.OUTBOUND_UNANSWERED,
     }
-)
-_CONNECTED_RESULTS = ("accepted", "call connected")
-_FAILED_RESULTS = (
-    "call failed",
-    "call failure",
-    "internal error",
-    "wrong number",
-    "ip phone offline",
 )
 
 
@@ -87,10 +80,6 @@ def decide(facts: CallFacts, now_ts: float) -> Verdict:
         verdict = _outbound(facts)
     else:
         verdict = _inbound(facts)
-    if verdict.category is Category.UNKNOWN:
-        verdict = _from_call_log(facts, verdict)
-    elif verdict.category in _NO_ANSWER_CATEGORIES and facts.shape.caller is None:
-        verdict = _answered_out_of_view(facts, verdict)
     verdict.data_gaps = _view_gaps(facts) + verdict.data_gaps
     _check_sequence(facts, verdict)
     verdict.data_gaps = list(dict.fromkeys(verdict.data_gaps))
@@ -120,10 +109,6 @@ def _inbound(facts: CallFacts) -> Verdict:
         return _answered(facts, facts.answer)
     if facts.voicemail is not None:
         return _voicemail(facts, facts.voicemail)
-    callback = facts.call_log.has_result(CALLBACK_RESULT)
-    if callback is not None:
-        evidence = [f"call_log:result={callback}"]
-        return Verdict(Category.DEFLECTED, facts.end_stage(), "callback_requested", evidence)
     external = [party for party in facts.callees if facts.role(party) is Role.EXTERNAL]
     if external:
         return _forwarded(facts, external[0])
@@ -161,23 +146,11 @@ def _caller_left_on_hold(facts: CallFacts) -> bool:
 
 
 def _voicemail(facts: CallFacts, span: VoicemailSpan) -> Verdict:
-    """Message left or not, on the strongest evidence: call log, voicemail message, time."""
+    """Message left or not, on the strongest evidence the events have: a voicemail message,
+    then the time spent in voicemail (the call log, stronger still, comes in `reconcile`)."""
     evidence = [f"voicemail_status:{span.party.party_id}"]
-    verdict = _voicemail_by_call_log(facts, evidence) or _voicemail_by_message(
-        facts, span, evidence
-    )
+    verdict = _voicemail_by_message(facts, span, evidence)
     return verdict or _voicemail_by_time(facts, span, evidence)
-
-
-def _voicemail_by_call_log(facts: CallFacts, evidence: list[str]) -> Verdict | None:
-    log = facts.call_log
-    if log.message_id is not None:
-        found = f"call_log:message={log.message_id}"
-    elif (result := log.has_result(*VOICEMAIL_RESULTS)) is not None:
-        found = f"call_log:result={result}"
-    else:
-        return None
-    return Verdict(Category.VOICEMAIL_LEFT, Stage.VOICEMAIL, evidence=[*evidence, found])
 
 
 def _voicemail_by_message(
@@ -290,7 +263,7 @@ def _caller_hung_up(facts: CallFacts, end_ts: float, evidence: list[str]) -> Ver
     if waited < limit:
         evidence.append(f"short_abandon={waited:.3f}s<{_number(limit)}s")
         return Verdict(Category.SHORT_ABANDON, stage, evidence=evidence, caller_hung_up=True)
-    category = _ABANDON_BY_STAGE.get(stage)
+    category = ABANDON_BY_STAGE.get(stage)
     if category is None:
         return Verdict(Category.UNKNOWN, stage, evidence=evidence, data_gaps=["end_cause_unknown"])
     return Verdict(category, stage, evidence=evidence, caller_hung_up=True)
@@ -368,46 +341,6 @@ def _outbound_unanswered(facts: CallFacts, ends: list[PartyEvent], stage: Stage)
     return Verdict(Category.OUTBOUND_UNANSWERED, stage, "no_answer", evidence)
 
 
-# --- evidence beyond the events ------------------------------------------------------------------
-
-
-def _answered_out_of_view(facts: CallFacts, verdict: Verdict) -> Verdict:
-    """An extension view says nobody answered, but the session's call log says someone did (a
-    colleague we do not watch, the first agent of a transfer): the call log wins."""
-    result = facts.call_log.has_result(*_CONNECTED_RESULTS)
-    if result is None:
-        return verdict
-    evidence = [f"events_suggest:{verdict.category.value}", f"call_log:result={result}"]
-    gaps = [*verdict.data_gaps, "answering_party_not_observed"]
-    return Verdict(Category.ANSWERED, verdict.stage, None, [*verdict.evidence, *evidence], gaps)
-
-
-def _from_call_log(facts: CallFacts, verdict: Verdict) -> Verdict:
-    """An `unknown` verdict settled by the session's call-log record, when it has one."""
-    log = facts.call_log
-    if not log.present:
-        return verdict
-    outbound = facts.direction is Direction.OUTBOUND
-    reason: str | None = None
-    result = log.has_result(*_CONNECTED_RESULTS)
-    if result is not None:
-        category = Category.OUTBOUND_CONNECTED if outbound else Category.ANSWERED
-    elif not outbound and (log.message_id is not None or log.has_result(*VOICEMAIL_RESULTS)):
-        result = log.has_result(*VOICEMAIL_RESULTS) or f"message={log.message_id}"
-        category = Category.VOICEMAIL_LEFT
-    elif not outbound and log.has_result(CALLBACK_RESULT):
-        result = log.has_result(CALLBACK_RESULT)
-        category, reason = Category.DEFLECTED, "callback_requested"
-    elif (failed := log.has_result(*_FAILED_RESULTS)) is not None:
-        result = failed
-        category = Category.OUTBOUND_FAILED if outbound else Category.FAILED
-        reason = snake_case(failed)
-    else:
-        return verdict
-    evidence = [*verdict.evidence, f"call_log:result={result}"]
-    return Verdict(category, verdict.stage, reason, evidence, verdict.data_gaps)
-
-
 # --- sequence checks ---------------------------------------------------------------------------
 
 
@@ -422,11 +355,26 @@ def _check_sequence(facts: CallFacts, verdict: Verdict) -> None:
     if facts.answer is not None or not _gap_before(facts, before):
         return
     verdict.data_gaps.append("answer_events_missing")
-    if verdict.category in _NO_ANSWER_CATEGORIES:
+    if verdict.category in NO_ANSWER_CATEGORIES:
         verdict.evidence.append(f"events_suggest:{verdict.category.value}")
         verdict.category = Category.UNKNOWN
         verdict.reason = None
         verdict.caller_hung_up = False
+
+
+FIRST_SEQUENCE_MAX = 3  # RingCentral numbers a session's events from 2 (some views from 1)
+_START_STATUSES = frozenset({StatusCode.SETUP, StatusCode.PROCEEDING})
+
+
+def start_events_missing(facts: CallFacts) -> bool:
+    """Whether the session's first events never reached us: a party first seen already past
+    ringing (Answered, Hold, VoiceMail, Disconnected, ...), or, in a view that sees every party,
+    a first sequence number well after the session's start."""
+    timeline = facts.timeline
+    if any(party.first.status not in _START_STATUSES for party in timeline.parties):
+        return True
+    first_sequence = min(event.sequence for event in timeline.events)
+    return _sees_every_party(facts) and first_sequence > FIRST_SEQUENCE_MAX
 
 
 def _sees_every_party(facts: CallFacts) -> bool:

@@ -155,6 +155,7 @@ class PartyEvent:
     to_name: str | None
     to_extension_id: str | None
     queue_name: str | None  # `uiCallInfo` QueueName value
+    session_id: str | None  # the older `sessionId` (call-log records may carry only this one)
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +208,7 @@ def party_events(notification: TelephonySessionNotification) -> list[PartyEvent]
     event_time = to_utc(body.event_time)
     ts = event_time.timestamp()
     uuid, session_id, sequence = notification.uuid, body.telephony_session_id, body.sequence
+    legacy_id = body.session_id or None
     events: list[PartyEvent] = []
     for party in body.parties:
         status = party.status
@@ -240,6 +242,7 @@ def party_events(notification: TelephonySessionNotification) -> list[PartyEvent]
                 to.name if to is not None else None,
                 (to.extension_id or None) if to is not None else None,
                 _queue_name(primary.type, primary.value) if primary is not None else None,
+                legacy_id,
             )
         )
     return events
@@ -286,12 +289,15 @@ def party_events_from_envelope(raw: object) -> list[PartyEvent] | ParseError:
         return ParseError("body.parties is not a list")
     uuid = raw.get("uuid")
     uuid = uuid if isinstance(uuid, str) else ""
+    legacy_id = _as_str(body.get("sessionId")) or None
     ts = event_time.timestamp()
     events: list[PartyEvent] = []
     for party in parties:
         if not isinstance(party, dict) or not isinstance(party.get("id"), str):
             return ParseError("a party without an id")
-        events.append(_event_from_mapping(party, uuid, session_id, sequence, event_time, ts))
+        events.append(
+            _event_from_mapping(party, uuid, session_id, sequence, event_time, ts, legacy_id)
+        )
     return events
 
 
@@ -302,6 +308,7 @@ def _event_from_mapping(
     sequence: int,
     event_time: datetime,
     ts: float,
+    legacy_id: str | None,
 ) -> PartyEvent:
     status = _mapping(party.get("status"))
     from_ = _mapping(party.get("from"))
@@ -331,6 +338,7 @@ def _event_from_mapping(
         _as_str(to.get("name")),
         _as_str(to.get("extensionId")) or None,
         _queue_name(primary.get("type"), primary.get("value")),
+        legacy_id,
     )
 
 

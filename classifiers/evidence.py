@@ -1,6 +1,5 @@
-"""Evidence beside the telephony events: call-log records and voicemail messages for a session.
+"""Voicemail messages as evidence beside the telephony events (call-log records: `calllog`).
 
-Call-log records link to a session by `telephonySessionId` (on the record or on one of its legs).
 A voicemail message has no session id, so it is matched to a call by mailbox (the extension whose
 party reached voicemail), caller number and time: its `creationTime` (when the recording ended)
 must fall between the start of voicemail and `VOICEMAIL_MATCH_AFTER_S` after it ended.
@@ -8,67 +7,15 @@ must fall between the start of voicemail and `VOICEMAIL_MATCH_AFTER_S` after it 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from classifiers.events import to_utc
 from classifiers.outcome import OwnedVoicemail
-from classifiers.payloads import CallLogRecord, VoicemailMessage
+from classifiers.payloads import VoicemailMessage
 
 VOICEMAIL_MATCH_BEFORE_S = 60.0  # a message created this long before voicemail began still matches
 VOICEMAIL_MATCH_AFTER_S = 600.0  # ... and this long after the voicemail span ended
-
-CALLBACK_RESULT = "callback requested"
-VOICEMAIL_RESULTS = frozenset({"voicemail"})
-
-
-@dataclass(frozen=True, slots=True)
-class CallLogFacts:
-    """What the call-log records linked to one session say."""
-
-    results: tuple[str, ...]  # raw `result` values of the records and their legs, in order
-    message_id: str | None  # the linked voicemail message, if any record has one
-
-    @property
-    def present(self) -> bool:
-        return bool(self.results) or self.message_id is not None
-
-    def has_result(self, *wanted: str) -> str | None:
-        """The first raw result whose lower-cased value is one of `wanted`."""
-        for result in self.results:
-            if result.lower() in wanted:
-                return result
-        return None
-
-
-NO_CALL_LOG = CallLogFacts((), None)
-
-
-def call_log_facts(records: Sequence[CallLogRecord], telephony_session_id: str) -> CallLogFacts:
-    """Results and voicemail link of the records (or legs) that belong to the session."""
-    results: list[str] = []
-    message_id: str | None = None
-    found = False
-    for record in records:
-        linked_legs = [
-            leg for leg in record.legs if leg.telephony_session_id == telephony_session_id
-        ]
-        if record.telephony_session_id != telephony_session_id and not linked_legs:
-            continue
-        found = True
-        for item in (record, *linked_legs):
-            if item.result:
-                results.append(item.result)
-            message = item.message
-            if message_id is None and message is not None and _is_voicemail_link(message.type):
-                message_id = str(message.id) if message.id is not None else "linked"
-    if not found:
-        return NO_CALL_LOG
-    return CallLogFacts(tuple(results), message_id)
-
-
-def _is_voicemail_link(kind: str | None) -> bool:
-    return kind is None or kind.lower() == "voicemail"
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,6 @@ from classifiers.events import (
     ReasonKind,
     StatusCode,
 )
-from classifiers.evidence import CallLogFacts
 from classifiers.outcome import Direction, Evidence, Stage, Thresholds
 from classifiers.roles import CallShape, Role
 from classifiers.timeline import PartyTrack, Timeline
@@ -61,7 +60,6 @@ class CallFacts:
     shape: CallShape
     thresholds: Thresholds
     evidence: Evidence
-    call_log: CallLogFacts
     answers: list[Answer]  # every qualifying answer, first one first
     voicemail: VoicemailSpan | None
     caller_end: PartyEvent | None  # the caller party's Disconnected/Gone, when observed
@@ -228,7 +226,6 @@ def gather_facts(
     shape: CallShape,
     thresholds: Thresholds,
     evidence: Evidence,
-    call_log: CallLogFacts,
 ) -> CallFacts:
     caller = shape.caller
     caller_end = caller.end_event if caller is not None else None
@@ -237,7 +234,6 @@ def gather_facts(
         shape=shape,
         thresholds=thresholds,
         evidence=evidence,
-        call_log=call_log,
         answers=_answers(timeline, shape, thresholds),
         voicemail=_voicemail_span(timeline, shape, caller_end),
         caller_end=caller_end,

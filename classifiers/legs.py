@@ -88,6 +88,8 @@ def _callee_leg(facts: CallFacts, party: PartyTrack, verdict: Verdict) -> LegOut
         return LegOutcomeKind.ANSWERED_ELSEWHERE
     if _caller_left_while_active(facts, party):
         return LegOutcomeKind.CALLER_ABANDONED
+    if verdict.caller_hung_up and len(party.events) == 1 and end.reason_kind is ReasonKind.NONE:
+        return LegOutcomeKind.CALLER_ABANDONED  # seen only at its end: the caller's hang-up
     if facts.role(party) in (Role.ROUTING, Role.QUEUE) and facts.first_appearance_after(
         end.sequence
     ):

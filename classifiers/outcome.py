@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 
 from classifiers.payloads import CallLogRecord, VoicemailMessage
 
-RULES_VERSION = "1"
+RULES_VERSION = "2"
 
 
 class Direction(StrEnum):
@@ -68,6 +68,23 @@ class Stage(StrEnum):
     HOLD = "hold"
     CONNECTED = "connected"
     UNKNOWN = "unknown"
+
+
+class Source(StrEnum):
+    """Where an outcome's data came from."""
+
+    WEBHOOK = "webhook"
+    CALL_LOG = "call_log"
+
+
+class Reconciliation(StrEnum):
+    """How the telephony events and the call log agreed on a session (docs/outcomes.md 8)."""
+
+    AGREED = "agreed"  # both sources, same final result
+    CALL_LOG_CORRECTED = "call_log_corrected"  # both, they disagreed: the call log won
+    EVENTS_ONLY = "events_only"  # events, and no call-log record is expected (or it says nothing)
+    CALL_LOG_ONLY = "call_log_only"  # a call-log record, and no telephony event
+    AWAITING_CALL_LOG = "awaiting_call_log"  # events; the call-log record is still to come
 
 
 class LegOutcomeKind(StrEnum):
@@ -136,6 +153,9 @@ class Evidence:
     voicemails: Sequence[OwnedVoicemail] = ()
     call_log: Sequence[CallLogRecord] = ()
     directory: Mapping[str, DirectoryEntry] = field(default_factory=dict)
+    # a call-log record of this session is expected and has not arrived yet (the service knows
+    # which call logs it syncs and how far; offline classification never waits)
+    awaiting_call_log: bool = False
 
 
 class LegOutcome(BaseModel):
@@ -177,6 +197,8 @@ class Outcome(BaseModel):
     to_number: str | None
     evidence: list[str]
     data_gaps: list[str]
+    sources: list[Source]
+    reconciliation: Reconciliation
     legs: list[LegOutcome]
     rules_version: str
     thresholds: dict[str, Any]

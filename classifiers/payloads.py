@@ -184,6 +184,14 @@ class CallLogParty(RCModel):
     name: str | None = None
 
 
+class CallLogDelegate(RCModel):
+    """`delegate` of a record: the extension a call came through (the queue, for
+    `delegationType: QueueForwarding`)."""
+
+    id: str | int | None = None
+    name: str | None = None
+
+
 class CallLogLeg(RCModel):
     start_time: datetime | None = None
     duration: float | None = None
@@ -203,6 +211,8 @@ class CallLogLeg(RCModel):
     to: CallLogParty | None = None
     extension: dict[str, Any] | None = None
     message: CallLogMessage | None = None
+    delegation_type: str | None = None
+    delegate: CallLogDelegate | None = None
 
 
 class CallLogRecord(CallLogLeg):

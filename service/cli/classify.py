@@ -59,9 +59,12 @@ def _load_evidence_file(
 
 def classify(
     files: Annotated[
-        list[str],
-        typer.Argument(help="JSON Lines of notification envelopes; - reads standard input."),
-    ],
+        list[str] | None,
+        typer.Argument(
+            help="JSON Lines of notification envelopes; - reads standard input. May be left "
+            "out with --call-log: the calls are then classified from their records alone."
+        ),
+    ] = None,
     call_log: Annotated[
         Path | None, typer.Option("--call-log", help="Call-log records (JSON or JSON Lines).")
     ] = None,
@@ -77,7 +80,8 @@ def classify(
         typer.Option(help="Classify as of this time (ISO 8601) [default: the current time]."),
     ] = None,
 ) -> None:
-    """Classify RingCentral notification dumps offline; one outcome per session, as JSON Lines."""
+    """Classify RingCentral notification dumps (and call-log records) offline; one outcome per
+    call, as JSON Lines."""
     at = parse_time(now, "--now") or datetime.now(UTC)
     defaults = Thresholds()
     thresholds = Thresholds(
@@ -92,7 +96,9 @@ def classify(
     )
     records = _load_evidence_file(call_log, "--call-log", load_call_log) or []
     extensions = _load_evidence_file(directory, "--directory", load_directory) or {}
-    lines, origins = _read_inputs(files)
+    if not files and call_log is None:
+        fail("give notification files (or -), or --call-log with call-log records")
+    lines, origins = _read_inputs(files or [])
     result = classify_lines(
         lines,
         now=at,
@@ -102,7 +108,7 @@ def classify(
     )
     for line_number, message in result.errors:
         typer.echo(f"{_where(line_number, origins)}: skipped: {message}", err=True)
-    if result.lines_read == 0:
+    if result.lines_read == 0 and not records:
         fail("no line could be read as a notification")
     out = sys.stdout.buffer
     for outcome in result.outcomes:

@@ -16,11 +16,13 @@ from classifiers import (
     Outcome,
     OwnedVoicemail,
     Thresholds,
+    classify_call_log,
     classify_session,
     load_call_log,
     load_directory,
     parse_notification,
 )
+from classifiers.calllog import session_key
 from classifiers.payloads import (
     CallLogRecord,
     TelephonySessionNotification,
@@ -65,6 +67,16 @@ class Fixture:
             now=changes.get("now", self.now),
             evidence=changes.get("evidence", self.evidence()),
             thresholds=changes.get("thresholds", self.thresholds),
+        )
+
+    def classify_call_log(self, session_id: str) -> Outcome:
+        """The outcome of a session known only from the fixture's call-log records."""
+        records = [record for record in self.call_log if session_key(record) == session_id]
+        return classify_call_log(
+            records,
+            now=self.now,
+            evidence=Evidence(directory=self.directory),
+            thresholds=self.thresholds,
         )
 
 

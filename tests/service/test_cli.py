@@ -86,12 +86,32 @@ def test_classify_reads_stdin_reports_bad_lines_and_keeps_the_good_ones() -> Non
         (["classify", "/nonexistent/file.jsonl"], None),
         (["classify", "-", "--now", "yesterday"], b""),
         (["classify", "-", "--call-log", "/nonexistent/log.json"], b""),
+        (["classify"], None),
     ],
 )
 def test_classify_exits_2_on_unusable_input(args: list[str], stdin: bytes | None) -> None:
     result = _callsift(*args, stdin=stdin)
     assert result.returncode == 2
     assert b"error" in result.stderr
+
+
+def test_classify_settles_calls_from_the_call_log_alone() -> None:
+    """No notification file: every call comes from its call-log records (the webhooks of these
+    calls were lost)."""
+    expected = orjson.loads((SESSIONS / "calllog-only-results.expected.json").read_bytes())
+    result = _callsift(
+        "classify", "--call-log", str(SESSIONS / expected["call_log"]), *_fixture_args(expected)
+    )
+    assert result.returncode == 0, result.stderr
+    printed = {
+        outcome["telephony_session_id"]: outcome
+        for outcome in map(orjson.loads, result.stdout.splitlines())
+    }
+    assert len(printed) == len(expected["outcomes"]) >= 25
+    for outcome in expected["outcomes"]:
+        got = printed[outcome["telephony_session_id"]]
+        assert (got["category"], got["reason"]) == (outcome["category"], outcome["reason"])
+        assert got["reconciliation"] == "call_log_only"
 
 
 def test_the_emulator_command_serves_the_platform_until_terminated(tmp_path: Path) -> None:
