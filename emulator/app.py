@@ -18,6 +18,7 @@ from emulator.api import accounts, admin, calllog, oauth, subscriptions
 from emulator.api.common import rc_error_handler
 from emulator.config import EmulatorConfig
 from emulator.directory import DirectoryError, UnknownEntityError
+from emulator.dispatch import OutageError
 from emulator.errors import RCError
 from emulator.scenarios import ScenarioError
 from emulator.state import Emulator
@@ -51,6 +52,7 @@ def create_emulator_app(config: EmulatorConfig | None = None) -> FastAPI:
     app.add_exception_handler(RCError, rc_error_handler)
     app.add_exception_handler(DirectoryError, _admin_error)
     app.add_exception_handler(ScenarioError, _admin_error)
+    app.add_exception_handler(OutageError, _admin_error)
     for module in (oauth, subscriptions, accounts, calllog, admin):
         app.include_router(module.router)
     return app

@@ -1,11 +1,17 @@
-"""The call log: records appear `call_log_delay_s` after a call ends; list queries and sync.
+"""The call log: record versions, list queries and sync.
+
+Each record has two versions: "In Progress" from the call's start plus
+`call_log_in_progress_delay_s` (never when negative), then the final one from the call's end plus
+`call_log_delay_s`; neither before the record was registered (a call played in the past shows
+only its final version). Queries see the version current at `now`; the id never changes.
 
 List (`readUserCallLog` / `readCompanyCallLog`): `dateFrom`/`dateTo` (default the last 24 h),
 `view` Simple|Detailed, `perPage` 1-1000 or `max`, `page`, `direction`, `type`,
 `telephonySessionId`, `sessionId`; newest first, with `paging` and `navigation`.
 Sync (`call-log-sync`): FSync needs `recordCount` (1-250) and sets the sync frame; ISync returns
-records that appeared since the token, refuses more than 250 (a full resync is then needed), and
-tokens minted before an admin reset answer the chosen CLG-10x error.
+records whose current version appeared since the token (a record comes once In Progress and
+again final), refuses more than 250 (a full resync is then needed), and tokens minted before an
+admin reset answer the chosen CLG-10x error. `statusGroup=Missed` looks at final versions only.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from emulator.clock import iso, parse_iso
 from emulator.config import EmulatorConfig
 from emulator.errors import RCError, api_error, invalid_parameter
 from emulator.ids import Ids
-from emulator.scenarios.model import CallLogEntry
+from emulator.scenarios.model import CallLogEntry, RecordVersion
 
 MISSED_RESULTS = frozenset({"Missed", "Hang Up", "Voicemail", "Rejected", "Busy", "No Answer"})
 SYNC_RESET_CODES = frozenset({"CLG-101", "CLG-102", "CLG-103", "CLG-104", "CLG-105"})
@@ -44,6 +50,40 @@ class Scope:
         return self.extension_id is None or entry.extension_id == self.extension_id
 
 
+@dataclass(frozen=True, slots=True)
+class LoggedRecord:
+    """A registered record and when its versions become visible."""
+
+    entry: CallLogEntry
+    final_from: datetime
+    in_progress_from: datetime | None  # None: the In Progress version is never visible
+
+    def current(self, now: datetime) -> RecordVersion | None:
+        """The version visible at `now`, if any."""
+        if self.final_from <= now:
+            return RecordVersion(self.final_from)
+        if self.in_progress_from is not None and self.in_progress_from <= now:
+            return RecordVersion(self.in_progress_from, in_progress_as_of=now)
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class VisibleRecord:
+    """A record in the version a query at some moment sees."""
+
+    entry: CallLogEntry
+    version: RecordVersion
+
+    @property
+    def is_final(self) -> bool:
+        return self.version.in_progress_as_of is None
+
+    def render(self, base: str, view: str, scope: Scope) -> dict[str, Any]:
+        return self.entry.render(
+            base, view=view, account_level=scope.extension_id is None, version=self.version
+        )
+
+
 @dataclass(slots=True)
 class SyncState:
     scope: Scope
@@ -57,30 +97,36 @@ class SyncState:
 class CallLogStore:
     config: EmulatorConfig
     ids: Ids
-    entries: list[CallLogEntry] = field(default_factory=list)
+    records: list[LoggedRecord] = field(default_factory=list)
     _tokens: dict[str, SyncState] = field(default_factory=dict)
     _generation: dict[str, int] = field(default_factory=dict)
     _reset_code: dict[str, str] = field(default_factory=dict)
 
-    def add(self, entry: CallLogEntry, now: datetime) -> None:
-        """Register a record; it appears `call_log_delay_s` after its call ended, and never
-        before it was registered (calls played in the past appear now, as new changes)."""
-        if entry.visible_at is None:
-            delayed = entry.end_time + timedelta(seconds=self.config.call_log_delay_s)
-            entry.visible_at = max(delayed, now)
-        self.entries.append(entry)
+    def add(self, entry: CallLogEntry, now: datetime) -> LoggedRecord:
+        """Register a record at `now`; its versions become visible no earlier than that."""
+        final_from = max(entry.end_time + timedelta(seconds=self.config.call_log_delay_s), now)
+        in_progress_from: datetime | None = None
+        delay = self.config.call_log_in_progress_delay_s
+        if delay >= 0:
+            shown_from = max(entry.start_time + timedelta(seconds=delay), now)
+            in_progress_from = shown_from if shown_from < final_from else None
+        record = LoggedRecord(entry, final_from, in_progress_from)
+        self.records.append(record)
+        return record
 
-    def visible(self, scope: Scope, now: datetime) -> list[CallLogEntry]:
-        """Records of `scope` that have appeared by `now`, newest first."""
-        found = [
-            e
-            for e in self.entries
-            if scope.covers(e) and e.visible_at is not None and e.visible_at <= now
-        ]
-        return sorted(found, key=lambda e: (e.start_time, e.id), reverse=True)
+    def visible(self, scope: Scope, now: datetime) -> list[VisibleRecord]:
+        """Records of `scope` visible at `now` in their current version, newest first."""
+        found = []
+        for record in self.records:
+            if not scope.covers(record.entry):
+                continue
+            version = record.current(now)
+            if version is not None:
+                found.append(VisibleRecord(record.entry, version))
+        return sorted(found, key=lambda r: (r.entry.start_time, r.entry.id), reverse=True)
 
     def clear(self) -> None:
-        self.entries.clear()
+        self.records.clear()
         self._tokens.clear()
         self._generation.clear()
         self._reset_code.clear()
@@ -96,9 +142,9 @@ class CallLogStore:
         per_page = _per_page(query)
         page = _positive(query, "page", 1)
         records = [
-            e
-            for e in self.visible(scope, now)
-            if date_from <= e.start_time <= date_to and _matches(e, query)
+            record
+            for record in self.visible(scope, now)
+            if date_from <= record.entry.start_time <= date_to and _matches(record.entry, query)
         ]
         start = (page - 1) * per_page
         chunk = records[start : start + per_page]
@@ -120,9 +166,7 @@ class CallLogStore:
             navigation["previousPage"] = page_uri(page - 1)
         return {
             "uri": page_uri(page)["uri"],
-            "records": [
-                e.render(base, view=view, account_level=scope.extension_id is None) for e in chunk
-            ],
+            "records": [record.render(base, view, scope) for record in chunk],
             "paging": paging,
             "navigation": navigation,
         }
@@ -141,12 +185,9 @@ class CallLogStore:
             raise invalid_parameter("syncType", sync_type)
         token = self.ids.b64(24)
         self._tokens[token] = state
-        account_level = scope.extension_id is None
         return {
             "uri": f"{base}{scope.path()}/call-log-sync?{urlencode({'syncType': sync_type})}",
-            "records": [
-                e.render(base, view=state.view, account_level=account_level) for e in records
-            ],
+            "records": [record.render(base, state.view, scope) for record in records],
             "syncInfo": {"syncType": sync_type, "syncToken": token, "syncTime": iso(now)},
         }
 
@@ -160,15 +201,15 @@ class CallLogStore:
 
     def _fsync(
         self, scope: Scope, query: Mapping[str, list[str]], now: datetime
-    ) -> tuple[list[CallLogEntry], SyncState]:
+    ) -> tuple[list[VisibleRecord], SyncState]:
         count = _record_count(query, self.config.call_log_sync_max_records, required=True)
         oldest = now - timedelta(days=30)
         date_from = max(_date(query, "dateFrom") or oldest, oldest)
         missed_only = "Missed" in query.get("statusGroup", [])
         records = [
-            e
-            for e in self.visible(scope, now)
-            if e.start_time >= date_from and (not missed_only or e.result in MISSED_RESULTS)
+            record
+            for record in self.visible(scope, now)
+            if record.entry.start_time >= date_from and (not missed_only or _missed(record))
         ]
         state = SyncState(
             scope, self._generation.get(scope.account_id, 0), now, missed_only, _view(query)
@@ -177,7 +218,7 @@ class CallLogStore:
 
     def _isync(
         self, scope: Scope, query: Mapping[str, list[str]], now: datetime
-    ) -> tuple[list[CallLogEntry], SyncState]:
+    ) -> tuple[list[VisibleRecord], SyncState]:
         token = _first(query, "syncToken")
         state = self._tokens.get(token or "")
         if state is None or state.scope != scope:
@@ -188,16 +229,19 @@ class CallLogStore:
                 "Sync token expired, call log was reset",
             )
         fresh = [
-            e
-            for e in self.visible(scope, now)
-            if e.visible_at is not None
-            and state.synced_at < e.visible_at
-            and (not state.missed_only or e.result in MISSED_RESULTS)
+            record
+            for record in self.visible(scope, now)
+            if state.synced_at < record.version.visible_at
+            and (not state.missed_only or _missed(record))
         ]
         if len(fresh) > self.config.call_log_sync_max_records:
             raise _sync_error("CMN-101", "max sync record number limit is exceeded")
         view = _first(query, "view") or state.view
         return fresh, SyncState(scope, state.generation, now, state.missed_only, view)
+
+
+def _missed(record: VisibleRecord) -> bool:
+    return record.is_final and record.entry.result in MISSED_RESULTS
 
 
 def _sync_error(code: str, detail: str) -> RCError:

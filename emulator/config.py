@@ -40,15 +40,21 @@ DEFAULT_RATE_LIMITS: Mapping[RateGroup, RateLimit] = {
 
 @dataclass(frozen=True, slots=True)
 class ChaosConfig:
-    """Delivery faults to inject: duplicates, reordering, extra latency and drops."""
+    """Delivery faults to inject: duplicates, reordering, extra latency, drops and lost calls.
+
+    Drops are drawn per notification; `lose_calls` and `lose_starts` per call, so a call loses
+    all its notifications or the beginning of its main session while the call log stays whole.
+    """
 
     duplicate: float = 0.0  # probability that a notification is delivered twice (same uuid)
     reorder_window: int = 0  # shuffle notifications within consecutive windows of this size
     delay_s: float = 0.0  # extra delay per delivery, uniform in [0, delay_s] (real seconds)
     drop: float = 0.0  # probability that a notification is never delivered
+    lose_calls: float = 0.0  # probability that a call loses every notification of every session
+    lose_starts: float = 0.0  # probability that a call loses the first events of its main session
 
     def __post_init__(self) -> None:
-        for name in ("duplicate", "drop"):
+        for name in ("duplicate", "drop", "lose_calls", "lose_starts"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 msg = f"chaos {name} must be a probability in [0, 1], got {value}"
@@ -96,8 +102,10 @@ class EmulatorConfig:
     chaos: ChaosConfig = ChaosConfig()
     max_delivery_records: int = 100_000
 
-    # Call log (DOC:voice/call-log/*)
+    # Call log (DOC:voice/call-log/*). A record shows as "In Progress" from the call's start plus
+    # `call_log_in_progress_delay_s` (< 0: never) until its final version appears.
     call_log_delay_s: float = 20.0
+    call_log_in_progress_delay_s: float = 5.0
     call_log_sync_max_records: int = 250
 
     # Rate limits (DOC:basics/rate-limits); off unless enabled here or through the admin API

@@ -55,7 +55,7 @@ class DeliveryRecord:
     telephony_session_id: str | None
     sequence: int | None
     at: datetime
-    outcome: str  # "delivered", "failed", "dropped", "suppressed"
+    outcome: str  # "delivered", "failed", "dropped", "lost", "suppressed"
     status: int | None
     error: str | None
     latency_ms: float | None

@@ -1,9 +1,13 @@
-"""Sending one notification to one subscription: headers, delivery record, blacklist accounting."""
+"""Sending one notification to one subscription: headers, delivery record, blacklist accounting,
+and the delivery outage window (nothing due inside it is sent; it is recorded as `lost`).
+"""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
 
 import structlog
 
@@ -13,6 +17,28 @@ from emulator.delivery import DeliveryLog, DeliveryRecord, HttpPoster, encode
 from emulator.subscriptions import Subscription, SubscriptionStore
 
 log = structlog.get_logger(__name__)
+
+NotSent = Literal["dropped", "lost"]
+
+
+class OutageError(ValueError):
+    """An outage window that cannot be set (it ends before it starts)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outage:
+    """Delivery is down from `starts_at` until `ends_at` (None: until cleared)."""
+
+    starts_at: datetime
+    ends_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.ends_at is not None and self.ends_at <= self.starts_at:
+            msg = "an outage must end after it starts"
+            raise OutageError(msg)
+
+    def covers(self, moment: datetime) -> bool:
+        return self.starts_at <= moment and (self.ends_at is None or moment < self.ends_at)
 
 
 class Dispatcher:
@@ -30,6 +56,7 @@ class Dispatcher:
         self._store = store
         self._records = records
         self._slots = asyncio.Semaphore(config.delivery_concurrency)
+        self.outage: Outage | None = None
 
     async def deliver(
         self,
@@ -49,9 +76,15 @@ class Dispatcher:
         self, subscription: Subscription, envelope: dict[str, Any], kind: str, duplicate: bool
     ) -> DeliveryRecord:
         fields = self._fields(subscription, envelope, kind, duplicate)
-        if not subscription.deliverable(self._clock.now()):
+        now = self._clock.now()
+        if not subscription.deliverable(now):
             return self._records.add(
                 self._clock, outcome="suppressed", status=None, error=None, latency_ms=None,
+                response_bytes=None, **fields,
+            )  # fmt: skip
+        if self.outage is not None and self.outage.covers(now):
+            return self._records.add(
+                self._clock, outcome="lost", status=None, error=None, latency_ms=None,
                 response_bytes=None, **fields,
             )  # fmt: skip
         headers = {}
@@ -77,11 +110,12 @@ class Dispatcher:
             **fields,
         )
 
-    def dropped(
-        self, subscription: Subscription, envelope: dict[str, Any], kind: str
+    def not_sent(
+        self, subscription: Subscription, envelope: dict[str, Any], kind: str, outcome: NotSent
     ) -> DeliveryRecord:
+        """Record a notification that chaos keeps from being sent."""
         return self._records.add(
-            self._clock, outcome="dropped", status=None, error=None, latency_ms=None,
+            self._clock, outcome=outcome, status=None, error=None, latency_ms=None,
             response_bytes=None, **self._fields(subscription, envelope, kind, False),
         )  # fmt: skip
 

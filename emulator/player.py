@@ -3,7 +3,10 @@
 Pacing `instant` places the whole batch in the recent past (it ends just before `now`) and
 delivers everything at once; `realtime` starts the batch now and waits for each event's time on
 the simulated clock (`speed` > 1 makes simulated time run faster; advancing the clock skips ahead).
-Chaos knobs apply per delivery: drop, duplicate (same uuid), extra delay, reordering in windows.
+Chaos knobs apply per delivery (drop, duplicate with the same uuid, extra delay, reordering in
+windows) and per call, decided when the play is planned: `lose_calls` loses every notification of
+a call, `lose_starts` the first events of its main session. Lost and dropped notifications are
+recorded, never sent; the call log is not affected.
 """
 
 from __future__ import annotations
@@ -73,6 +76,7 @@ class Play:
     delivered: int = 0
     failed: int = 0
     dropped: int = 0
+    lost: int = 0
     duplicates: int = 0
     suppressed: int = 0
     error: str | None = None
@@ -95,6 +99,7 @@ class Play:
             "delivered": self.delivered,
             "failed": self.failed,
             "dropped": self.dropped,
+            "lost": self.lost,
             "duplicates": self.duplicates,
             "suppressed": self.suppressed,
             "error": self.error,
@@ -137,9 +142,12 @@ class Player:
             last = max(_last_moment(c) for c in trial)
             anchor -= last - now + timedelta(seconds=1)
         calls = self._build(kinds, seeds, offsets, topology, anchor)
+        losses = random.Random(f"{self._config.seed}:{play_number}:{seed}:losses")
+        chaos = options.chaos or self._config.chaos
         for number, call in enumerate(calls, start=1):
             call.play_id = play_id
             call.call_id = f"{play_id}-{number:04d}"
+            assign_webhook_fate(call, chaos, losses)
         return Play(play_id, options, calls, skipped, now)
 
     def _kinds(
@@ -199,11 +207,11 @@ class Player:
             for start in range(0, len(items), window):
                 chunk = items[start : start + window]
                 if options.pacing == "realtime":
-                    await self._clock.sleep_until(_moment(chunk[-1]), speed=options.speed)
+                    await self._clock.sleep_until(_moment(chunk[-1][0]), speed=options.speed)
                 if window > 1:
                     rng.shuffle(chunk)
-                for item in chunk:
-                    pending.extend(self._fan_out(play, item, chaos, rng, ids))
+                for item, call in chunk:
+                    pending.extend(self._fan_out(play, item, call, chaos, rng, ids))
             await asyncio.gather(*pending)
             play.status = "done"
         except asyncio.CancelledError:
@@ -219,6 +227,7 @@ class Player:
         self,
         play: Play,
         item: TimelineItem,
+        call: GeneratedCall,
         chaos: ChaosConfig,
         rng: random.Random,
         ids: Ids,
@@ -229,8 +238,12 @@ class Player:
         tasks = []
         for subscription, message, kind in self._render(item, now, stamp, ids):
             play.notifications += 1
+            if call.webhook_lost(item):
+                self._dispatcher.not_sent(subscription, message, kind, "lost")
+                play.lost += 1
+                continue
             if rng.random() < chaos.drop:
-                self._dispatcher.dropped(subscription, message, kind)
+                self._dispatcher.not_sent(subscription, message, kind, "dropped")
                 play.dropped += 1
                 continue
             duplicate = rng.random() < chaos.duplicate
@@ -280,8 +293,23 @@ class Player:
                 play.delivered += 1
             elif record.outcome == "failed":
                 play.failed += 1
+            elif record.outcome == "lost":
+                play.lost += 1
             else:
                 play.suppressed += 1
+
+
+def assign_webhook_fate(call: GeneratedCall, chaos: ChaosConfig, rng: random.Random) -> None:
+    """Draw whether the call loses all its notifications, the start of its main session (below
+    a cut among its sequence numbers: the first event is lost, the last one delivered), or none."""
+    if rng.random() < chaos.lose_calls:
+        call.webhooks = "lost"
+        return
+    if rng.random() < chaos.lose_starts:
+        sequences = sorted(e.sequence for e in call.events_of(call.truth.telephony_session_id))
+        if len(sequences) > 1:
+            call.webhooks = "lost_start"
+            call.lost_below_sequence = rng.choice(sequences[1:])
 
 
 def _moment(item: TimelineItem) -> datetime:
@@ -293,10 +321,11 @@ def _last_moment(call: GeneratedCall) -> datetime:
     return max(moments)
 
 
-def _timeline(calls: list[GeneratedCall]) -> list[TimelineItem]:
+def _timeline(calls: list[GeneratedCall]) -> list[tuple[TimelineItem, GeneratedCall]]:
+    """Every notification source of the play, with its call, in time order."""
     keyed: list[tuple[datetime, int, int, TimelineItem]] = []
     for index, call in enumerate(calls):
         keyed.extend((e.event_time, index, e.sequence, e) for e in call.events)
         keyed.extend((d.at, index, 10**9, d) for d in call.voicemails)
     keyed.sort(key=lambda k: (k[0], k[1], k[2]))
-    return [k[3] for k in keyed]
+    return [(k[3], calls[k[1]]) for k in keyed]

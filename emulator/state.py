@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import random
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -20,7 +20,7 @@ from emulator.clock import SimClock, iso
 from emulator.config import ChaosConfig, EmulatorConfig, RateGroup, RateLimit
 from emulator.delivery import DeliveryLog, DeliveryRecord, HttpPoster
 from emulator.directory import DEMO_EXTENSIONS, Account, App, Directory, Extension, ExtensionSpec
-from emulator.dispatch import Dispatcher
+from emulator.dispatch import Dispatcher, Outage, OutageError
 from emulator.ids import Ids
 from emulator.notifications import envelope
 from emulator.oauth import OAuthService
@@ -32,6 +32,13 @@ from emulator.subscriptions import Subscription, SubscriptionStore
 log = structlog.get_logger(__name__)
 
 FALLBACK_BASE = "http://127.0.0.1"
+
+
+def outage_json(outage: Outage | None) -> dict[str, Any] | None:
+    if outage is None:
+        return None
+    ends_at = iso(outage.ends_at) if outage.ends_at is not None else None
+    return {"startsAt": iso(outage.starts_at), "endsAt": ends_at}
 
 
 class Emulator:
@@ -198,6 +205,31 @@ class Emulator:
     def deliveries(self, subscription_id: str | None = None) -> list[DeliveryRecord]:
         return self.delivery_log.records(subscription_id)
 
+    def set_outage(
+        self,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        *,
+        duration_s: float | None = None,
+    ) -> Outage:
+        """Lose every notification due (by the simulated clock) from `start` (default now) until
+        `end`, or for `duration_s`, or until `clear_outage`. Replaces any earlier window."""
+        if end is not None and duration_s is not None:
+            msg = "give the outage's end or its duration, not both"
+            raise OutageError(msg)
+        if duration_s is not None and duration_s <= 0:
+            msg = f"an outage's duration must be positive, got {duration_s}"
+            raise OutageError(msg)
+        starts_at = start if start is not None else self.now()
+        if duration_s is not None:
+            end = starts_at + timedelta(seconds=duration_s)
+        self.dispatcher.outage = Outage(starts_at, end)
+        return self.dispatcher.outage
+
+    def clear_outage(self) -> None:
+        """End the outage window, if any: what is due from now on is delivered."""
+        self.dispatcher.outage = None
+
     # rate limits and call log ----------------------------------------------------------------
 
     def set_rate_limits(
@@ -283,5 +315,6 @@ class Emulator:
             "calls": len(self.calls),
             "plays": len(self.plays),
             "deliveries": len(self.delivery_log.records()),
+            "outage": outage_json(self.dispatcher.outage),
             "rateLimitsEnabled": self.rate_limiter.enabled,
         }

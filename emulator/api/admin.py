@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from emulator.api.common import base_of, emulator_of
@@ -18,6 +18,7 @@ from emulator.config import ChaosConfig, RateGroup, RateLimit
 from emulator.directory import Account, App, Extension, ExtensionSpec, UnknownEntityError
 from emulator.player import Play
 from emulator.scenarios import KINDS
+from emulator.state import outage_json
 
 router = APIRouter(prefix="/_emulator", tags=["admin"])
 
@@ -79,6 +80,14 @@ class ChaosIn(AdminModel):
     reorder_window: int = Field(default=0, ge=0)
     delay_s: float = Field(default=0.0, ge=0)
     drop: float = Field(default=0.0, ge=0, le=1)
+    lose_calls: float = Field(default=0.0, ge=0, le=1)
+    lose_starts: float = Field(default=0.0, ge=0, le=1)
+
+
+class OutageIn(AdminModel):
+    starts_at: AwareDatetime | None = None  # default: now
+    ends_at: AwareDatetime | None = None  # neither this nor durationS: until DELETE
+    duration_s: float | None = Field(default=None, gt=0)
 
 
 class PlayIn(AdminModel):
@@ -275,6 +284,25 @@ async def deliveries(
         r for r in emulator_of(request).deliveries(subscription_id) if kind in (None, r.kind)
     ]
     return [r.as_dict() for r in records[-limit:]]
+
+
+@router.get("/delivery/outage")
+async def outage(request: Request) -> dict[str, Any]:
+    return {"outage": outage_json(emulator_of(request).dispatcher.outage)}
+
+
+@router.post("/delivery/outage")
+async def start_outage(request: Request, body: OutageIn) -> dict[str, Any]:
+    window = emulator_of(request).set_outage(
+        body.starts_at, body.ends_at, duration_s=body.duration_s
+    )
+    return {"outage": outage_json(window)}
+
+
+@router.delete("/delivery/outage")
+async def end_outage(request: Request) -> dict[str, Any]:
+    emulator_of(request).clear_outage()
+    return {"outage": None}
 
 
 @router.get("/scenarios")

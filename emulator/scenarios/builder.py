@@ -8,6 +8,7 @@ shaped like the captures (`rcc: false`, `park: {}`, `missedCall`, `standAlone`, 
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -123,6 +124,11 @@ def pstn(number: str, name: str | None = None) -> dict[str, str]:
 def reached(number: str, extension: Extension) -> dict[str, str]:
     """A `to` that names the extension a dialled number reached."""
     return {"phoneNumber": number, "name": extension.name, "extensionId": extension.id}
+
+
+def log_party(participant: dict[str, str]) -> dict[str, str]:
+    """A participant as the call log names it (`CallLogFromParty` / `CallLogToParty`)."""
+    return {k: v for k, v in participant.items() if k in ("phoneNumber", "name", "extensionId")}
 
 
 def caller_ext(extension: Extension) -> dict[str, str]:
@@ -362,38 +368,29 @@ class CallBuilder:
         transport: str = "PSTN",
         leg_type: str = "Accept",
         message: dict[str, str] | None = None,
+        queue: Extension | None = None,
+        master_leg: Mapping[str, Any] | None = None,
+        other_legs: Sequence[dict[str, Any]] = (),
     ) -> None:
-        """A call-log record of `owner` for `session`."""
-        start = self.at(start_t).replace(microsecond=0)
-        duration_ms = max(0, int((end_t - start_t) * 1000))
-        action = "Phone Call" if direction == "Inbound" else "VoIP Call"
-        fields: dict[str, Any] = {
+        """A call-log record of `owner` for `session`. `queue`: the owner rang as an agent of
+        that queue (`delegationType` QueueForwarding). The master leg mirrors the record, with
+        `master_leg` overriding fields; `other_legs` (see `leg`) follow it in the Detailed view."""
+        fields = {
             "sessionId": session.session_id,
-            "telephonySessionId": session.telephony_session_id,
-            "startTime": iso(start),
-            "duration": duration_ms // 1000,
-            "durationMs": duration_ms,
-            "type": "Voice",
-            "internalType": "Usual" if transport == "VoIP" else "Local",
-            "direction": direction,
-            "action": action,
-            "result": result,
-            "to": {k: v for k, v in to.items() if k in ("phoneNumber", "name", "extensionId")},
-            "from": {k: v for k, v in from_.items() if k in ("phoneNumber", "name", "extensionId")},
-            "extension": {
-                "uri": f"{BASE}{API}/account/{self.account.id}/extension/{owner.id}",
-                "id": int(owner.id),
-            },
-            "transport": transport,
-        }
-        if party is not None:
-            fields["partyId"] = party.id
-        if reason:
-            fields["reason"] = reason
+            **self._leg_fields(
+                owner=owner, session=session, party=party, start_t=start_t, end_t=end_t,
+                direction=direction, result=result, reason=reason, from_=from_, to=to,
+                transport=transport,
+            ),
+        }  # fmt: skip
         if message:
             fields["message"] = message
-        leg = {k: v for k, v in fields.items() if k != "sessionId"}
-        leg.update(legType=leg_type, master=True)
+        if queue is not None:
+            fields["delegationType"] = "QueueForwarding"
+            fields["delegate"] = {"id": queue.id, "name": queue.name}
+        master = {k: v for k, v in fields.items() if k != "sessionId"}
+        master.update(legType=leg_type, master=True)
+        master.update(master_leg or {})
         self._log.append(
             CallLogEntry(
                 id=self.ids.call_log_record_id(),
@@ -405,9 +402,76 @@ class CallBuilder:
                 result=result,
                 direction=direction,
                 fields=fields,
-                legs=[leg],
+                legs=[master, *other_legs],
             )
         )
+
+    def leg(
+        self,
+        *,
+        owner: Extension,
+        session: SessionBuilder,
+        party: Party | None,
+        start_t: float,
+        end_t: float,
+        direction: str,
+        action: str,
+        result: str,
+        leg_type: str,
+        from_: dict[str, str],
+        to: dict[str, str],
+        reason: str | None = None,
+    ) -> dict[str, Any]:
+        """A non-master leg of `owner`'s Detailed record: what else happened to the call."""
+        leg = self._leg_fields(
+            owner=owner, session=session, party=party, start_t=start_t, end_t=end_t,
+            direction=direction, result=result, reason=reason, from_=from_, to=to,
+            transport="PSTN", action=action,
+        )  # fmt: skip
+        leg.update(legType=leg_type, master=False)
+        return leg
+
+    def _leg_fields(
+        self,
+        *,
+        owner: Extension,
+        session: SessionBuilder,
+        party: Party | None,
+        start_t: float,
+        end_t: float,
+        direction: str,
+        result: str,
+        reason: str | None,
+        from_: dict[str, str],
+        to: dict[str, str],
+        transport: str,
+        action: str | None = None,
+    ) -> dict[str, Any]:
+        start = self.at(start_t).replace(microsecond=0)
+        duration_ms = max(0, int((end_t - start_t) * 1000))
+        fields: dict[str, Any] = {
+            "telephonySessionId": session.telephony_session_id,
+            "startTime": iso(start),
+            "duration": duration_ms // 1000,
+            "durationMs": duration_ms,
+            "type": "Voice",
+            "internalType": "Usual" if transport == "VoIP" else "Local",
+            "direction": direction,
+            "action": action or ("Phone Call" if direction == "Inbound" else "VoIP Call"),
+            "result": result,
+            "to": log_party(to),
+            "from": log_party(from_),
+            "extension": {
+                "uri": f"{BASE}{API}/account/{self.account.id}/extension/{owner.id}",
+                "id": int(owner.id),
+            },
+            "transport": transport,
+        }
+        if party is not None:
+            fields["partyId"] = party.id
+        if reason:
+            fields["reason"] = reason
+        return fields
 
     def build(self) -> GeneratedCall:
         if not self._truths or not self._events:

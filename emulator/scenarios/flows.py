@@ -41,6 +41,10 @@ class Inbound:
             self.s.emit(self.caller, self.t.tick(), "Answered", to=reached(self.dialled, callee))
         return party
 
+    def caller_id(self) -> dict[str, str]:
+        """The caller as the call log shows it: number and caller-id name."""
+        return pstn(self.number, self.caller_name)
+
     def ring(self, party: Party) -> None:
         self.s.emit(party, self.t.tick(), "Proceeding", pickup=True)
 

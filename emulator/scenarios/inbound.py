@@ -7,6 +7,9 @@ voicemail greeting hang-ups stay under `vm_min_message_s` and left messages well
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from classifiers.outcome import Category, Stage
 from emulator.directory import Extension
 from emulator.scenarios.builder import CallBuilder, Party, pstn, reached
@@ -24,11 +27,23 @@ def log_inbound(
     reason: str | None = None,
     *,
     message: dict[str, str] | None = None,
+    queue: Extension | None = None,
+    other_legs: Sequence[dict[str, Any]] = (),
 ) -> None:
+    """`owner`'s record of the inbound call, from its start to now."""
     inb.b.log(
         owner=owner, session=inb.s, party=party, start_t=0.0, end_t=inb.t.now,
-        direction="Inbound", result=result, reason=reason,
-        from_=pstn(inb.number, inb.caller_name), to=reached(inb.dialled, owner), message=message,
+        direction="Inbound", result=result, reason=reason, from_=inb.caller_id(),
+        to=reached(inb.dialled, owner), message=message, queue=queue, other_legs=other_legs,
+    )  # fmt: skip
+
+
+def voicemail_leg(inb: Inbound, mailbox: Extension, party: Party, since_t: float) -> dict[str, Any]:
+    """The leg that says the call was sent to `mailbox`'s voicemail at `since_t`."""
+    return inb.b.leg(
+        owner=mailbox, session=inb.s, party=party, start_t=since_t, end_t=inb.t.now,
+        direction="Inbound", action="Phone Call", result="Sent to Voicemail", leg_type="Accept",
+        from_=inb.caller_id(), to={"name": mailbox.name, "extensionId": mailbox.id},
     )  # fmt: skip
 
 
@@ -96,23 +111,24 @@ def hold_hangup(b: CallBuilder) -> None:
     b.primary(inb.s)
 
 
-def to_voicemail(b: CallBuilder) -> tuple[Inbound, Extension, Party]:
+def to_voicemail(b: CallBuilder) -> tuple[Inbound, Extension, Party, float]:
+    """A direct call that rings out to the user's voicemail; also returns when it got there."""
     inb, user, party = ring_user(b)
     inb.s.emit(party, inb.t.step(15, 30), "VoiceMail", missed=True)
-    return inb, user, party
+    return inb, user, party, inb.t.now
 
 
 @kind("voicemail_left", category=Category.VOICEMAIL_LEFT, stage=Stage.VOICEMAIL, weight=6)
 def voicemail_left(b: CallBuilder) -> None:
     """Nobody answers; the call goes to voicemail and the caller leaves a message."""
-    inb, user, party = to_voicemail(b)
-    started = inb.t.now
+    inb, user, party, started = to_voicemail(b)
     inb.caller_hangs_up(inb.t.step(15, 90))
     greeting = b.rng.uniform(4, 8)
     duration = max(3, int(inb.t.now - started - greeting))
     link = b.voicemail(mailbox=user, caller=inb.number, ended_t=inb.t.now, duration_s=duration)
     inb.s.emit(party, inb.t.tick(), "Disconnected", missed=True)
-    log_inbound(inb, user, party, "Voicemail", message=link)
+    sent = voicemail_leg(inb, user, party, started)
+    log_inbound(inb, user, party, "Voicemail", message=link, other_legs=[sent])
     b.primary(inb.s)
 
 
@@ -122,10 +138,11 @@ def voicemail_left(b: CallBuilder) -> None:
 )  # fmt: skip
 def voicemail_greeting_hangup(b: CallBuilder) -> None:
     """The call reaches voicemail and the caller hangs up during the greeting (no message)."""
-    inb, user, party = to_voicemail(b)
+    inb, user, party, started = to_voicemail(b)
     inb.caller_hangs_up(inb.t.step(2, 7))
     inb.s.emit(party, inb.t.tick(), "Disconnected", missed=True)
-    log_inbound(inb, user, party, "Missed", "Hang Up")
+    sent = voicemail_leg(inb, user, party, started)
+    log_inbound(inb, user, party, "Missed", "Hang Up", other_legs=[sent])
     b.primary(inb.s)
 
 
@@ -209,7 +226,7 @@ def missed_closed(b: CallBuilder) -> None:
     party = inb.route(callee)
     inb.s.emit(party, inb.t.step(5, 15), "Disconnected", reason="CallFinished")
     inb.caller_hangs_up(inb.t.step(0.2, 2.0))
-    log_inbound(inb, callee, party, "Missed")
+    log_inbound(inb, callee, party, "Missed", "Calls Not Accepted")
     b.primary(inb.s)
 
 
@@ -220,8 +237,8 @@ def missed_closed(b: CallBuilder) -> None:
     weight=2,
 )
 def deflected_forwarded_external(b: CallBuilder) -> None:
-    """The user's rules forward the call to an outside number, which answers (no call-log
-    record: what the platform logs for it is not known)."""
+    """The user's rules forward the call to an outside number, which answers. The user's record
+    says Accepted; its master leg (FollowMe) names the outside number."""
     user = b.pick(b.topology.users)[0]
     inb = start_inbound(b, did(user))
     inb.s.emit(inb.caller, inb.t.tick(), "Answered", to=reached(inb.dialled, user))
@@ -230,6 +247,11 @@ def deflected_forwarded_external(b: CallBuilder) -> None:
     inb.s.emit(far, inb.t.step(0.3, 1.5), "Proceeding")
     inb.answer(far, 5, 15)
     inb.talk_and_finish(far, 20, 120)
+    b.log(
+        owner=user, session=inb.s, party=far, start_t=0.0, end_t=inb.t.now, direction="Inbound",
+        result="Accepted", reason="Accepted", from_=inb.caller_id(), to=reached(inb.dialled, user),
+        leg_type="FollowMe", master_leg={"action": "FollowMe", "to": pstn(outside)},
+    )  # fmt: skip
     b.primary(inb.s)
 
 

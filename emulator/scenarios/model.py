@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from classifiers.outcome import (
     Category,
@@ -18,6 +18,7 @@ from classifiers.outcome import (
     Evidence,
     Outcome,
     OwnedVoicemail,
+    Source,
     Stage,
 )
 from classifiers.payloads import CallLogRecord, TelephonySessionNotification, VoicemailMessage
@@ -98,9 +99,22 @@ class VoicemailDrop:
         return voicemail_path(self.account_id, self.extension_id)
 
 
+@dataclass(frozen=True, slots=True)
+class RecordVersion:
+    """Which version of a call-log record to render: the final one, or the "In Progress" one as
+    of `in_progress_as_of`. `visible_at` is when that version appeared (`lastModifiedTime`)."""
+
+    visible_at: datetime
+    in_progress_as_of: datetime | None = None
+
+
+IN_PROGRESS_DROPS = frozenset({"reason", "reasonDescription", "message"})
+
+
 @dataclass(slots=True)
 class CallLogEntry:
-    """One call-log record of one extension; it appears once the clock passes `visible_at`."""
+    """One call-log record of one extension, as it reads once final. `legs` holds the master
+    leg first; the call log decides when each version is visible (`emulator.calllog`)."""
 
     id: str
     account_id: str
@@ -112,24 +126,45 @@ class CallLogEntry:
     direction: str
     fields: dict[str, Any]
     legs: list[dict[str, Any]]
-    visible_at: datetime | None = None
 
     def render(
-        self, base: str, *, view: str = "Simple", account_level: bool = False
+        self,
+        base: str,
+        *,
+        view: str = "Simple",
+        account_level: bool = False,
+        version: RecordVersion | None = None,
     ) -> dict[str, Any]:
+        """The record as the API returns it; without `version`, the final one."""
+        fields, legs = self.fields, self.legs
+        if version is not None and version.in_progress_as_of is not None:
+            fields, legs = self._in_progress(version.in_progress_as_of)
         owner = f"{API}/account/{self.account_id}"
         if not account_level:
             owner += f"/extension/{self.extension_id}"
         record: dict[str, Any] = {
             "uri": f"{base}{owner}/call-log/{self.id}?view={view}",
             "id": self.id,
-            **with_base(self.fields, base),
+            **with_base(fields, base),
         }
         if view == "Detailed":
-            record["legs"] = with_base(self.legs, base)
-            modified = self.visible_at or self.end_time
+            record["legs"] = with_base(legs, base)
+            modified = version.visible_at if version is not None else self.end_time
             record["lastModifiedTime"] = iso(modified)
         return record
+
+    def _in_progress(self, as_of: datetime) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The record while the call is up: no outcome yet, the duration so far (never past the
+        call's end); only the master leg, mirroring the record."""
+        elapsed = (min(as_of, self.end_time) - self.start_time).total_seconds()
+        duration_ms = max(0, int(elapsed * 1000))
+
+        def ongoing(item: dict[str, Any]) -> dict[str, Any]:
+            kept = {k: v for k, v in item.items() if k not in IN_PROGRESS_DROPS}
+            kept.update(result="In Progress", duration=duration_ms // 1000, durationMs=duration_ms)
+            return kept
+
+        return ongoing(self.fields), [ongoing(leg) for leg in self.legs if leg.get("master")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +198,7 @@ class SessionTruth:
         ]
         if self.category in REASONED_CATEGORIES:
             expected.append(("reason", self.reason, outcome.reason))
-        if self.stage is not None:
+        if self.stage is not None and self.stage_observable(outcome):
             expected.append(("stage", self.stage, outcome.stage))
         if self.queue is not None:
             expected.append(("queue", self.queue, outcome.queue))
@@ -171,6 +206,12 @@ class SessionTruth:
             if want != got:
                 problems.append(f"{name}: expected {want!s}, got {got!s}")
         return problems
+
+    def stage_observable(self, outcome: Outcome) -> bool:
+        """Hold and park leave no trace in the call log: an outcome made from the call log alone,
+        or from events whose first part was lost, cannot always show that stage."""
+        seen_whole = Source.WEBHOOK in outcome.sources and MISSING_START not in outcome.data_gaps
+        return seen_whole or self.stage not in CALL_LOG_BLIND_STAGES
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -207,6 +248,12 @@ class Expect:
 
 
 REASONED_CATEGORIES = frozenset({Category.MISSED, Category.DEFLECTED, Category.ABANDONED_VOICEMAIL})
+CALL_LOG_BLIND_STAGES = frozenset({Stage.HOLD})
+MISSING_START = "missing_start_events"
+
+# What a play does with a call's notifications: all delivered (chaos per notification aside),
+# all lost, or the beginning of the main session lost (the call log is complete in every case).
+WebhookFate = Literal["delivered", "lost", "lost_start"]
 
 
 @dataclass(slots=True)
@@ -224,10 +271,23 @@ class GeneratedCall:
     directory: dict[str, DirectoryEntry] = field(default_factory=dict)
     call_id: str = ""
     play_id: str = ""
+    webhooks: WebhookFate = "delivered"
+    lost_below_sequence: int = 0  # with "lost_start": main-session events numbered below are lost
 
     @property
     def truth(self) -> SessionTruth:
         return self.truths[0]
+
+    def webhook_lost(self, item: PartyEvent | VoicemailDrop) -> bool:
+        """Whether the play loses this notification (see `webhooks`)."""
+        if self.webhooks == "lost":
+            return True
+        return (
+            self.webhooks == "lost_start"
+            and isinstance(item, PartyEvent)
+            and item.telephony_session_id == self.truth.telephony_session_id
+            and item.sequence < self.lost_below_sequence
+        )
 
     def events_of(self, telephony_session_id: str) -> list[PartyEvent]:
         return [e for e in self.events if e.telephony_session_id == telephony_session_id]
@@ -298,4 +358,5 @@ class GeneratedCall:
             "events": len(self.events),
             "voicemails": len(self.voicemails),
             "callLogRecords": [e.id for e in self.call_log],
+            "webhooks": self.webhooks,
         }

@@ -2,14 +2,16 @@
 
 The queue's party goes Setup and holds the call; agents appear with `queueCall: true` and first
 state Proceeding. On accept the queue party Disconnects (no reason) and the other agents get
-reason `Pickup`. Every member who rang and did not answer gets a `Missed` call-log record.
+reason `Pickup`. Every member who rang and did not answer gets a `Missed` call-log record, and
+every agent's record names the queue (`delegationType` QueueForwarding, `delegate`); the queue's
+own record is addressed to the queue.
 """
 
 from __future__ import annotations
 
 from classifiers.outcome import Category, Stage
 from emulator.directory import Extension
-from emulator.scenarios.builder import CallBuilder, Party
+from emulator.scenarios.builder import CallBuilder, Party, pstn
 from emulator.scenarios.flows import Inbound, start_inbound
 from emulator.scenarios.inbound import log_inbound
 from emulator.scenarios.registry import kind
@@ -30,11 +32,16 @@ def alert_agents(inb: Inbound, queue: Extension, count: int) -> list[tuple[Exten
     return [(agent, inb.agent(agent, queue)) for agent in inb.b.pick(inb.b.topology.agents, count)]
 
 
-def log_missed_agents(
-    inb: Inbound, agents: list[tuple[Extension, Party]], reason: str | None
+def log_agents(
+    inb: Inbound,
+    queue: Extension,
+    agents: list[tuple[Extension, Party]],
+    result: str,
+    reason: str | None,
 ) -> None:
+    """The records of agents who rang for `queue`."""
     for agent, party in agents:
-        log_inbound(inb, agent, party, "Missed", reason)
+        log_inbound(inb, agent, party, result, reason, queue=queue)
 
 
 @kind(
@@ -51,8 +58,8 @@ def answered_queue(b: CallBuilder) -> None:
     for _, party in others:
         inb.s.emit(party, inb.t.tick(), "Disconnected", reason="Pickup", missed=True)
     inb.talk_and_finish(answering)
-    log_inbound(inb, winner, answering, "Accepted", "Accepted")
-    log_missed_agents(inb, others, "Stopped")
+    log_agents(inb, queue, [(winner, answering)], "Accepted", "Accepted")
+    log_agents(inb, queue, others, "Missed", "Stopped")
     b.primary(inb.s, queue=queue)
 
 
@@ -71,7 +78,7 @@ def abandoned_queue(b: CallBuilder) -> None:
         inb.s.emit(party, inb.t.tick(), "Disconnected", missed=True)
     inb.s.emit(held, inb.t.tick(), "Disconnected")
     log_inbound(inb, queue, held, "Missed", "Hang Up")
-    log_missed_agents(inb, agents, "Hang Up")
+    log_agents(inb, queue, agents, "Missed", "Hang Up")
     b.primary(inb.s, queue=queue)
 
 
@@ -89,7 +96,7 @@ def missed_queue_timeout(b: CallBuilder) -> None:
     inb.s.emit(held, inb.t.tick(), "Disconnected", reason="Timeout")
     inb.caller_hangs_up(inb.t.step(0.1, 1.0))
     log_inbound(inb, queue, held, "Missed", "No Answer")
-    log_missed_agents(inb, agents, "No Answer")
+    log_agents(inb, queue, agents, "Missed", "No Answer")
     b.primary(inb.s, queue=queue)
 
 
@@ -112,11 +119,18 @@ def missed_no_agents(b: CallBuilder) -> None:
 )  # fmt: skip
 def deflected_exit_key(b: CallBuilder) -> None:
     """The caller presses the queue's exit key and leaves our parties (e.g. to a mailbox
-    outside the account); the caller's leg ends a little later."""
+    outside the account); the caller's leg ends a little later. The queue's record is Missed,
+    with a TransferCall leg to the outside number."""
     inb, queue, held = enter_queue(b)
-    inb.s.emit(held, inb.t.step(10, 60), "Disconnected", reason="DtmfTransfer")
+    left = inb.t.step(10, 60)
+    inb.s.emit(held, left, "Disconnected", reason="DtmfTransfer")
     inb.caller_hangs_up(inb.t.step(1, 30))
-    log_inbound(inb, queue, held, "Missed")
+    transfer = b.leg(
+        owner=queue, session=inb.s, party=held, start_t=left, end_t=inb.t.now,
+        direction="Inbound", action="Transfer", result="Accepted", leg_type="TransferCall",
+        from_=inb.caller_id(), to=pstn(b.ids.external_number()),
+    )  # fmt: skip
+    log_inbound(inb, queue, held, "Missed", other_legs=[transfer])
     b.primary(inb.s, queue=queue)
 
 

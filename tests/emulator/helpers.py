@@ -6,6 +6,7 @@ import asyncio
 import base64
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -18,6 +19,9 @@ JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 TELEPHONY_ACCOUNT = "/restapi/v1.0/account/~/telephony/sessions"
 TELEPHONY_EXTENSION = "/restapi/v1.0/account/~/extension/~/telephony/sessions"
 VOICEMAIL = "/restapi/v1.0/account/~/extension/~/voicemail"
+ACCOUNT_CALL_LOG = "/restapi/v1.0/account/~/call-log"
+ACCOUNT_CALL_LOG_SYNC = "/restapi/v1.0/account/~/call-log-sync"
+USERS = ("Alice Adams", "Bob Brown", "Carol Chen", "Dan Diaz", "Erin Evans")
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -158,6 +162,20 @@ class Platform:
 
     async def refresh(self, refresh_token: str) -> httpx.Response:
         return await self.token({"grant_type": "refresh_token", "refresh_token": refresh_token})
+
+    async def rest(self, login: Login, path: str, **params: Any) -> httpx.Response:
+        """A GET on the RingCentral API as `login`."""
+        return await self.client.get(path, params=params, headers=login.headers)
+
+    async def records(self, login: Login, path: str = ACCOUNT_CALL_LOG, **params: Any) -> Any:
+        """The `records` of a call-log list or sync answer (which must be 200)."""
+        response = await self.rest(login, path, **params)
+        assert response.status_code == 200, response.text
+        return response.json()["records"]
+
+    async def advance_to(self, moment: datetime) -> None:
+        """Move the simulated clock to `moment` (if it is still ahead)."""
+        await self.emulator.advance(max(0.0, (moment - self.emulator.now()).total_seconds()))
 
     async def subscribe(
         self,

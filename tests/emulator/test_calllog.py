@@ -17,14 +17,26 @@ async def get(platform: Platform, login: Login, path: str, **params: Any) -> htt
     return await platform.client.get(path, params=params, headers=login.headers)
 
 
-async def test_records_appear_after_the_call_log_delay(platform: Platform, alice: Login) -> None:
+async def test_records_are_final_after_the_call_log_delay(platform: Platform, alice: Login) -> None:
     play = await platform.emulator.play(["answered_direct"])
-    record_ids = {e.id for e in play.calls[0].call_log}
+    (record_id,) = {e.id for e in play.calls[0].call_log}
+    # the call ended ~1 s ago and the final version is due 20 s after the end: until then the
+    # record shows In Progress (visible since it was registered)
     early = (await get(platform, alice, ACCOUNT_LOG)).json()["records"]
-    assert not record_ids & {r["id"] for r in early}  # the call ended ~1 s ago; delay is 20 s
+    assert [(r["id"], r["result"]) for r in early] == [(record_id, "In Progress")]
     await platform.emulator.advance(25)
     records = (await get(platform, alice, ACCOUNT_LOG)).json()["records"]
-    assert record_ids <= {r["id"] for r in records}
+    assert [(r["id"], r["result"]) for r in records] == [(record_id, "Accepted")]
+
+
+async def test_no_in_progress_version_when_disabled(make_platform: PlatformFactory) -> None:
+    platform = await make_platform(call_log_in_progress_delay_s=-1)
+    alice = await platform.login(platform.extension("Alice Adams"))
+    play = await platform.emulator.play(["answered_direct"])
+    assert (await get(platform, alice, ACCOUNT_LOG)).json()["records"] == []
+    await platform.emulator.advance(25)
+    records = (await get(platform, alice, ACCOUNT_LOG)).json()["records"]
+    assert [r["id"] for r in records] == [play.calls[0].call_log[0].id]
 
 
 async def test_simple_and_detailed_views(platform: Platform, alice: Login) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -92,9 +93,17 @@ def caller_hangup(call: GeneratedCall) -> float:
 def test_short_abandons_are_short_and_other_abandons_are_not() -> None:
     for call in calls_of("short_abandon"):
         assert 1.5 <= caller_hangup(call) < CALLER_ENDS
-    for kind in ("abandoned_ringing", "abandoned_ivr", "abandoned_queue"):
+    long_abandons = {
+        name
+        for name, spec in KINDS.items()
+        if spec.expect.category.is_abandoned and spec.expect.category is not Category.SHORT_ABANDON
+    }
+    assert {"abandoned_ringing", "abandoned_ivr", "abandoned_queue", "internal_abandoned"} <= (
+        long_abandons
+    )
+    for kind in sorted(long_abandons):
         for call in calls_of(kind):
-            assert caller_hangup(call) > CALLER_ENDS + 1
+            assert caller_hangup(call) > CALLER_ENDS + 1, kind
 
 
 def voicemail_span(call: GeneratedCall) -> float:
@@ -181,3 +190,88 @@ def test_account_without_a_queue_cannot_play_queue_kinds() -> None:
         build_call("answered_queue", Topology.of(account), seed=1, start=START)
     with pytest.raises(ScenarioError, match="unknown scenario kind"):
         build_call("juggling", Topology.of(account), seed=1, start=START)
+
+
+FAILURE_RESULTS = frozenset(
+    {"Call Failed", "Internal Error", "Wrong Number", "International Disabled", "No Calling Credit"}
+)
+
+
+def record_reading(record: dict[str, Any]) -> str:
+    """What a Detailed record says happened, read the way the classifier is meant to read it."""
+    result, reason = record["result"], record.get("reason")
+    master, *others = record["legs"]
+    if master["legType"] == "FollowMe" and "extensionId" not in master["to"]:
+        return "forwarded_out"
+    if any(leg["legType"] == "TransferCall" for leg in others):
+        return "transferred_out"
+    readings = {
+        ("Accepted", "Accepted"): "answered",
+        ("Call connected", None): "answered",
+        ("Missed", "Stopped"): "answered_elsewhere",
+        ("Missed", "Hang Up"): "caller_gave_up",
+        ("Hang Up", None): "caller_gave_up",
+        ("Hang Up", "Hang Up"): "caller_gave_up",
+        ("Missed", "No Answer"): "timeout",
+        ("No Answer", "Not Answered"): "timeout",
+        ("Busy", "Line Busy"): "busy_or_rejected",
+        ("Rejected", "Calls Not Accepted"): "busy_or_rejected",
+        ("Missed", "Calls Not Accepted"): "closed",
+        ("Callback requested", None): "callback",
+    }
+    if "message" in record or result == "Voicemail":
+        return "message_left"
+    if result in FAILURE_RESULTS:
+        return "failed"
+    return readings.get((result, reason), f"unreadable {result}/{reason}")
+
+
+# per kind: the readings its records may have, and the one at least one record must have
+EXPECTED_READINGS: dict[str, tuple[set[str], str]] = {
+    **{
+        kind: ({"answered"}, "answered")
+        for kind in (
+            "answered_direct", "answered_ivr", "answered_hold", "hold_hangup", "blind_transfer",
+            "attended_transfer", "park_pickup", "park_hangup", "internal_answered",
+            "outbound_connected",
+        )
+    },
+    "answered_queue": ({"answered", "answered_elsewhere"}, "answered"),
+    "blind_transfer_unanswered": ({"answered", "caller_gave_up"}, "answered"),
+    "voicemail_left": ({"message_left"}, "message_left"),
+    **{
+        kind: ({"caller_gave_up"}, "caller_gave_up")
+        for kind in (
+            "voicemail_greeting_hangup", "short_abandon", "abandoned_ivr", "abandoned_queue",
+            "abandoned_ringing", "internal_abandoned", "outbound_caller_gave_up",
+        )
+    },
+    **{
+        kind: ({"timeout"}, "timeout")
+        for kind in (
+            "missed_ring_timeout", "missed_queue_timeout", "missed_no_agents", "outbound_no_answer"
+        )
+    },
+    "missed_busy_or_rejected": ({"busy_or_rejected"}, "busy_or_rejected"),
+    "outbound_busy": ({"busy_or_rejected"}, "busy_or_rejected"),
+    "missed_closed": ({"closed"}, "closed"),
+    "deflected_exit_key": ({"transferred_out"}, "transferred_out"),
+    "deflected_forwarded_external": ({"forwarded_out"}, "forwarded_out"),
+    "deflected_callback_requested": ({"callback"}, "callback"),
+    "failed": ({"failed"}, "failed"),
+    "outbound_failed": ({"failed"}, "failed"),
+}  # fmt: skip
+
+
+def test_every_kind_has_an_expected_reading() -> None:
+    assert set(EXPECTED_READINGS) == set(KINDS)
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_call_log_results_read_as_the_ground_truth(kind: str) -> None:
+    allowed, required = EXPECTED_READINGS[kind]
+    for call in calls_of(kind):
+        assert call.call_log, f"{kind}: no call-log record"
+        readings = {record_reading(e.render("https://x", view="Detailed")) for e in call.call_log}
+        assert readings <= allowed, (kind, readings)
+        assert required in readings, (kind, readings)

@@ -103,6 +103,32 @@ async def test_call_log_and_sync(spec: Spec, platform: Platform, alice: Login) -
     assert spec.schema_errors("CallLogSyncResponse", synced) == []
 
 
+async def test_in_progress_records(spec: Spec, platform: Platform, alice: Login) -> None:
+    play = await platform.emulator.play(["all"], pacing="realtime", spacing_s=0, wait=False, seed=2)
+    start = min(c.started_at for c in play.calls)
+    await platform.emulator.advance((start - platform.emulator.now()).total_seconds() + 8)
+    for view in ("Simple", "Detailed"):
+        page = ok(
+            await platform.client.get(
+                "/restapi/v1.0/account/~/call-log",
+                params={"view": view, "perPage": 1000},
+                headers=alice.headers,
+            )
+        )
+        assert len(page["records"]) > 30
+        assert {r["result"] for r in page["records"]} == {"In Progress"}
+        assert spec.schema_errors("CallLogResponse", page) == []
+    synced = ok(
+        await platform.client.get(
+            "/restapi/v1.0/account/~/call-log-sync",
+            params={"recordCount": 250, "view": "Detailed"},
+            headers=alice.headers,
+        )
+    )
+    assert synced["records"]
+    assert spec.schema_errors("CallLogSyncResponse", synced) == []
+
+
 async def test_telephony_notifications(
     spec: Spec, platform: Platform, make_receiver: ReceiverFactory
 ) -> None:
