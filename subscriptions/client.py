@@ -4,13 +4,16 @@ One method per endpoint callsift uses. Retries only where they are safe: 429 and
 `Retry-After` (the request was not processed), and connection errors with exponential backoff (the
 request never arrived). A read timeout is retried only for idempotent calls, and for the refresh
 grant, whose repetition RingCentral answers with the same token pair during its grace window.
-Other 4xx answers are never retried. Every call has a timeout.
+Other 4xx answers are never retried. Every call has a timeout. A 429 also holds back every other
+request of the same user and rate group until its `Retry-After` has passed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import json
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -19,12 +22,14 @@ import httpx
 import structlog
 from pydantic import ValidationError
 
-from subscriptions.errors import ApiError, TransportError, api_error
-from subscriptions.ratelimit import RateGroup, RateLimiter
+from subscriptions.errors import ApiError, TransportError, UntrustedPageUri, api_error
+from subscriptions.ratelimit import RateGroup, RateLimiter, RateSlot
 from subscriptions.schemas import (
+    CallLogPage,
     ErrorBody,
     ExtensionList,
     ExtensionRecord,
+    Paging,
     SubscriptionInfo,
     SubscriptionList,
     TokenInfo,
@@ -38,6 +43,12 @@ JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 RETRYABLE_STATUS = frozenset({429, 503})
 NO_RETRY_AFTER_WAIT_S = 30.0  # RingCentral: without Retry-After, wait at least 30 s
+EXTENSION_CALL_LOG = "/restapi/v1.0/account/~/extension/~/call-log"
+ACCOUNT_CALL_LOG = "/restapi/v1.0/account/~/call-log"
+# the paths RingCentral's paging links use: `~` or the real account and extension ids
+_ID = r"[A-Za-z0-9~_-]+"
+_EXTENSION_CALL_LOG_PATH = re.compile(rf"/restapi/v1\.0/account/{_ID}/extension/{_ID}/call-log")
+_ACCOUNT_CALL_LOG_PATH = re.compile(rf"/restapi/v1\.0/account/{_ID}/call-log")
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +230,71 @@ class RingCentralClient:
                 return records
             page += 1
 
+    # Call log ----------------------------------------------------------------------------
+
+    async def read_call_log(
+        self,
+        *,
+        auth: httpx.Auth,
+        rate_key: str,
+        account_level: bool,
+        params: Mapping[str, str] | None = None,
+        page_uri: str | None = None,
+    ) -> CallLogPage:
+        """One page of the extension's (or, `account_level`, the account's) call log: the first
+        page of a query given by `params`, or the page a previous page's `next_page_uri` names.
+
+        A `page_uri` is followed only if it is this server's call-log path of the same level;
+        anything else raises `UntrustedPageUri` without a request.
+        """
+        if page_uri is not None and params is not None:
+            msg = "read_call_log takes params or page_uri, not both"
+            raise ValueError(msg)
+        if page_uri is not None:
+            path = self._call_log_page_path(page_uri, account_level=account_level)
+            query: dict[str, str] | None = None
+        else:
+            path = ACCOUNT_CALL_LOG if account_level else EXTENSION_CALL_LOG
+            query = dict(params or {})
+        response = await self._send(
+            "GET",
+            path,
+            group=RateGroup.HEAVY,
+            rate_key=rate_key,
+            auth=auth,
+            params=query,
+            replay_safe=True,
+        )
+        return _parse_call_log_page(response)
+
+    def _call_log_page_path(self, page_uri: str, *, account_level: bool) -> str:
+        """The request path (with query) of a paging link, relative to the server, after
+        checking that it stays on this server's call log."""
+        server = httpx.URL(self._server)
+        try:
+            target = httpx.URL(page_uri)
+        except httpx.InvalidURL as exc:
+            msg = "RingCentral returned a call-log page URI that is not a URL"
+            raise UntrustedPageUri(msg) from exc
+        prefix = server.path.rstrip("/")
+        pattern = _ACCOUNT_CALL_LOG_PATH if account_level else _EXTENSION_CALL_LOG_PATH
+        same_origin = (target.scheme, target.host, target.port) == (
+            server.scheme,
+            server.host,
+            server.port,
+        )
+        on_call_log = target.path.startswith(prefix) and pattern.fullmatch(
+            target.path[len(prefix) :]
+        )
+        if not same_origin or not on_call_log or target.userinfo or target.fragment:
+            level = "account" if account_level else "extension"
+            msg = (
+                f"refusing to follow a call-log page URI outside {self._server}'s {level} "
+                f"call log: {target.scheme}://{target.host}:{target.port}{target.path}"
+            )
+            raise UntrustedPageUri(msg)
+        return target.raw_path.decode("ascii")[len(prefix) :]
+
     # Transport ---------------------------------------------------------------------------
 
     async def _send(
@@ -233,13 +309,12 @@ class RingCentralClient:
         **kwargs: Any,
     ) -> httpx.Response:
         url = f"{self._server}{path}"
+        penalty_served: float | None = None
         for attempt in range(1, self._retry.attempts + 1):
-            await self._limiter.acquire(rate_key, group)
+            slot = await self._limiter.acquire(rate_key, group, penalty_served=penalty_served)
             last_attempt = attempt == self._retry.attempts
             try:
-                response = await self._http.request(
-                    method, url, auth=auth or httpx.USE_CLIENT_DEFAULT, **kwargs
-                )
+                response = await self._request(slot, method, url, auth, kwargs)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 if last_attempt:
                     raise TransportError(f"{method} {path}: {type(exc).__name__}") from exc
@@ -253,19 +328,38 @@ class RingCentralClient:
             if response.status_code < 400:
                 return response
             error = _error(response)
-            if response.status_code not in RETRYABLE_STATUS or last_attempt:
-                raise error
             wait = (
                 error.retry_after_s if error.retry_after_s is not None else self._backoff(attempt)
             )
-            if response.status_code == 429 and error.retry_after_s is None:
-                wait = NO_RETRY_AFTER_WAIT_S
+            if response.status_code == 429:
+                if error.retry_after_s is None:
+                    wait = NO_RETRY_AFTER_WAIT_S
+                # held for everyone, also when this caller gives up: a request sent during the
+                # penalty would restart it
+                penalty_served = self._limiter.penalize(rate_key, group, wait)
+            if response.status_code not in RETRYABLE_STATUS or last_attempt:
+                raise error
             if wait > self._retry.max_wait_s:
                 raise error
             log.info("ringcentral.retry", path=path, status=response.status_code, wait_s=wait)
             await self._retry.sleep(wait)
         msg = "unreachable: the retry loop always returns or raises"
         raise AssertionError(msg)
+
+    async def _request(
+        self,
+        slot: RateSlot,
+        method: str,
+        url: str,
+        auth: httpx.Auth | None,
+        kwargs: dict[str, Any],
+    ) -> httpx.Response:
+        try:
+            return await self._http.request(
+                method, url, auth=auth or httpx.USE_CLIENT_DEFAULT, **kwargs
+            )
+        finally:
+            self._limiter.answered(slot)
 
     def _backoff(self, attempt: int) -> float:
         return float(min(self._retry.backoff_base_s * 2 ** (attempt - 1), self._retry.max_wait_s))
@@ -295,3 +389,56 @@ def _parse(model: type[Model], response: httpx.Response) -> Model:
     except ValidationError as exc:
         msg = f"unexpected {model.__name__} from RingCentral: {exc.errors()[0]['msg']}"
         raise TransportError(msg) from exc
+
+
+def _parse_call_log_page(response: httpx.Response) -> CallLogPage:
+    """Check the page's shape; keep its well-formed records exactly as decoded."""
+    try:
+        body = json.loads(response.content)
+    except ValueError as exc:
+        msg = "unexpected call-log page from RingCentral: the body is not JSON"
+        raise TransportError(msg) from exc
+    raw_records = body.get("records") if isinstance(body, dict) else None
+    if not isinstance(raw_records, list):
+        msg = "unexpected call-log page from RingCentral: no `records` list"
+        raise TransportError(msg)
+    records = [
+        record
+        for record in raw_records
+        if isinstance(record, dict) and isinstance(record.get("id"), str) and record["id"]
+    ]
+    malformed = len(raw_records) - len(records)
+    if malformed:
+        log.warning("ringcentral.call_log_malformed_records", dropped=malformed)
+    return CallLogPage(
+        records=records,
+        next_page_uri=_next_page_uri(body.get("navigation")),
+        paging=_paging(body.get("paging")),
+        malformed=malformed,
+    )
+
+
+def _next_page_uri(navigation: Any) -> str | None:
+    unreadable = "unexpected call-log page from RingCentral: unreadable `navigation.nextPage`"
+    if navigation is None:
+        return None
+    if not isinstance(navigation, dict):
+        raise TransportError(unreadable)
+    next_page = navigation.get("nextPage")
+    if next_page is None:
+        return None
+    uri = next_page.get("uri") if isinstance(next_page, dict) else None
+    if not isinstance(uri, str) or not uri:
+        # a next page we cannot follow must not pass for the last page
+        raise TransportError(unreadable)
+    return uri
+
+
+def _paging(paging: Any) -> Paging | None:
+    """Paging is informational: an unreadable one is left out rather than failing the page."""
+    if not isinstance(paging, dict):
+        return None
+    try:
+        return Paging.model_validate(paging)
+    except ValidationError:
+        return None

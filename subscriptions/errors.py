@@ -1,7 +1,9 @@
 """Errors of the RingCentral side, carrying RingCentral's own error codes.
 
 RingCentralError
-├── TransportError        the request did not get an answer (after safe retries)
+├── TransportError        the request did not get an answer (after safe retries), or an answer
+│                         we cannot read
+├── UntrustedPageUri      a paging link that leaves RingCentral's call log; never followed
 ├── CredentialInvalid     the extension's JWT credential was refused; it needs a new one
 └── ApiError              RingCentral answered with an error status
     ├── InvalidGrant      400 invalid_grant (OAU-210 expired, OAU-211 revoked, OAU-213 ...)
@@ -20,7 +22,13 @@ class RingCentralError(Exception):
 
 
 class TransportError(RingCentralError):
-    """No answer: connection refused, timed out, reset."""
+    """No answer (connection refused, timed out, reset), or an answer that is not what the
+    endpoint returns (a body we cannot read)."""
+
+
+class UntrustedPageUri(RingCentralError):
+    """A `navigation` link that points outside our RingCentral server's call log. It is not
+    followed: the request would carry the extension's bearer token."""
 
 
 class CredentialInvalid(RingCentralError):

@@ -1,5 +1,5 @@
 """Pydantic models of the RingCentral REST payloads the subscriptions side reads and sends:
-OAuth token responses, subscriptions, the extension directory and error bodies.
+OAuth token responses, subscriptions, the extension directory, call-log pages and error bodies.
 
 (Notification payloads live in `classifiers.payloads`; no model is declared twice.)
 Models keep unknown fields and accept RingCentral's camelCase; enumerations stay strings.
@@ -7,6 +7,7 @@ Models keep unknown fields and accept RingCentral's camelCase; enumerations stay
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -85,12 +86,31 @@ class Paging(_CamelModel):
     page: int | None = None
     total_pages: int | None = None
     per_page: int | None = None
+    page_start: int | None = None
+    page_end: int | None = None
+    total_elements: int | None = None
 
 
 class ExtensionList(_CamelModel):
     records: list[ExtensionRecord] = []
     paging: Paging | None = None
     navigation: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallLogPage:
+    """One page of `GET .../call-log`.
+
+    `records` are the decoded JSON objects exactly as RingCentral sent them: the store keeps them
+    and the classifier reads them, so nothing in them is re-modelled or left out. Records that
+    are not objects or have no string `id` are dropped and counted in `malformed`.
+    `next_page_uri` is `navigation.nextPage.uri`, None on the last page.
+    """
+
+    records: list[dict[str, Any]]
+    next_page_uri: str | None = None
+    paging: Paging | None = None
+    malformed: int = 0
 
 
 class ErrorItem(_CamelModel):
