@@ -154,7 +154,7 @@ def _outcome(facts: CallFacts, settled: Settled) -> Outcome:
         time_to_abandon = seconds_between(started_at, log.ended_at)
     values = {
         "telephony_session_id": timeline.telephony_session_id,
-        "direction": facts.direction,
+        "direction": settled.direction,
         "category": verdict.category,
         "reason": verdict.reason,
         "stage": verdict.stage,

@@ -15,7 +15,7 @@ outcome for a session that has records and no events (`call_log_only`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from classifiers.calllog import CallLogView, LogItem, LogResult, strongest
@@ -71,10 +71,10 @@ class Settled:
     verdict: Verdict
     reconciliation: Reconciliation
     sources: list[Source]
+    direction: Direction
     log: CallLogView | None = None
     missing_start: bool = False
     log_times: bool = False  # timings of abandon and end come from the call log
-    notes: list[str] = field(default_factory=list)
 
 
 def event_result(verdict: Verdict) -> LogResult:
@@ -137,15 +137,20 @@ def reconcile(
             verdict.evidence.extend(log.evidence())
         if missing_start and verdict.category in _UNANSWERED_ON_EVENTS:
             verdict = _unsettled(verdict)
-        return Settled(verdict, state, sources, log, missing_start)
-    if verdict.final and agree(event_result(verdict), log.result):
+        return Settled(verdict, state, sources, facts.direction, log, missing_start)
+    direction = facts.direction
+    if facts.shape.caller is None and log.direction is not direction:
+        direction = log.direction  # without the caller's party the events only guessed it
+    elif verdict.final and agree(event_result(verdict), log.result):
         settled = _agreed(facts, verdict, log, missing_start)
-        return Settled(settled, Reconciliation.AGREED, sources, log, missing_start, missing_start)
-    corrected = log_verdict(log, facts.direction, facts.thresholds, facts=facts, events=verdict)
+        return Settled(
+            settled, Reconciliation.AGREED, sources, direction, log, missing_start, missing_start
+        )
+    corrected = log_verdict(log, direction, facts.thresholds, facts=facts, events=verdict)
     if verdict.final and refines(event_result(verdict), log.result):
         corrected.evidence = [*verdict.evidence, *log.evidence(), *corrected.evidence]
         corrected.data_gaps = [*verdict.data_gaps, *corrected.data_gaps]
-        return Settled(corrected, Reconciliation.AGREED, sources, log, missing_start)
+        return Settled(corrected, Reconciliation.AGREED, sources, direction, log, missing_start)
     corrected.evidence = [
         *verdict.evidence,
         f"events_suggest:{verdict.category.value}",
@@ -155,7 +160,13 @@ def reconcile(
     corrected.data_gaps = [*verdict.data_gaps, *corrected.data_gaps]
     times_from_log = missing_start or not verdict.final
     return Settled(
-        corrected, Reconciliation.CALL_LOG_CORRECTED, sources, log, missing_start, times_from_log
+        corrected,
+        Reconciliation.CALL_LOG_CORRECTED,
+        sources,
+        direction,
+        log,
+        missing_start,
+        times_from_log,
     )
 
 
@@ -168,11 +179,15 @@ def _agreed(facts: CallFacts, verdict: Verdict, log: CallLogView, missing_start:
     """The events' verdict, with the call log's evidence; when the first events are missing an
     abandon is timed by the call log (the events started late)."""
     verdict.evidence.extend(log.evidence())
-    if missing_start and verdict.caller_hung_up and facts.direction is not Direction.OUTBOUND:
-        retimed = _gave_up(log, facts.thresholds, verdict.stage, facts=facts)
+    if not missing_start:
+        return verdict
+    if verdict.caller_hung_up and facts.direction is not Direction.OUTBOUND:
+        retimed = _gave_up(log, facts.thresholds, _stage(log, facts, verdict), facts=facts)
         retimed.evidence = verdict.evidence
         retimed.data_gaps = verdict.data_gaps
         return retimed
+    if verdict.stage is Stage.UNKNOWN:
+        verdict.stage = log.stage()  # where the call was is in the events that were lost
     return verdict
 
 
@@ -249,6 +264,8 @@ def _gave_up(
 ) -> Verdict:
     """The caller hung up before an answer: in voicemail without a message, quickly (short
     abandon), or where the call was."""
+    if stage not in (Stage.VOICEMAIL, Stage.HOLD, *ABANDON_BY_STAGE):
+        stage = log.stage()
     if stage is Stage.VOICEMAIL:
         spent = _voicemail_seconds(facts)
         if spent is not None and spent >= thresholds.vm_min_message_s:

@@ -18,8 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.api.queries import last_change_seq, outcome_counts
 from service.webhooks.writer import BatchReport
+from subscriptions.calllog import SaveCounts
 
 if TYPE_CHECKING:
+    from service.calllog.queries import SyncOverview
     from service.processing.processor import BatchStats
     from service.ringcentral.queries import ExtensionHealth
 
@@ -148,6 +150,35 @@ class Metrics:
             buckets=LAG_BUCKETS,
             registry=self.registry,
         )
+        self.call_log_records_processed = Counter(
+            "callsift_call_log_records_processed",
+            "Stored call-log records (new or changed) the processor has taken into outcomes.",
+            registry=self.registry,
+        )
+        self.call_log_corrections = Counter(
+            "callsift_call_log_corrections",
+            "Outcomes the call log corrected (the events alone said something else).",
+            registry=self.registry,
+        )
+        self.call_log_records_stored = Counter(
+            "callsift_call_log_records_stored",
+            "Call-log records fetched from RingCentral, by what storing them did (new, changed, "
+            "unchanged).",
+            ["change"],
+            registry=self.registry,
+        )
+        self.call_log_sync_lag = Gauge(
+            "callsift_call_log_sync_lag_seconds",
+            "Per credential: seconds since the last moment its call log has been read up to.",
+            ["extension_id"],
+            registry=self.registry,
+        )
+        self.call_log_sync_failures = Gauge(
+            "callsift_call_log_sync_failures",
+            "Per credential: consecutive failed call-log syncs (0 when the last one worked).",
+            ["extension_id"],
+            registry=self.registry,
+        )
         self.processor_failures = Counter(
             "callsift_processor_failures",
             "Processor batches that failed and were rolled back (retried later).",
@@ -194,10 +225,12 @@ class Metrics:
         )
 
     def record_processing(self, stats: BatchStats, now: datetime) -> None:
-        if not stats.events:
+        if not stats.events and not stats.records:
             return
         self.events_processed.inc(stats.events)
         self.outcomes_changed.inc(stats.changed)
+        self.call_log_records_processed.inc(stats.records)
+        self.call_log_corrections.inc(stats.corrections)
         if stats.oldest_received_at is not None:
             self.processor_lag.observe(max(0.0, (now - stats.oldest_received_at).total_seconds()))
 
@@ -220,6 +253,25 @@ class Metrics:
             if row.access_expires_at is not None:
                 left = (row.access_expires_at - now).total_seconds()
                 self.access_token_expires_in.labels(row.extension_id).set(left)
+
+    def record_call_log_saved(self, counts: SaveCounts) -> None:
+        for change, count in (
+            ("new", counts.new),
+            ("changed", counts.changed),
+            ("unchanged", counts.unchanged),
+        ):
+            if count:
+                self.call_log_records_stored.labels(change).inc(count)
+
+    def record_call_log_syncs(self, rows: Sequence[SyncOverview], now: datetime) -> None:
+        """Set the per-credential sync gauges from the call-log loop's last pass."""
+        self.call_log_sync_lag.clear()
+        self.call_log_sync_failures.clear()
+        for row in rows:
+            self.call_log_sync_failures.labels(row.extension_id).set(row.failures)
+            if row.synced_through is not None:
+                lag = max(0.0, (now - row.synced_through).total_seconds())
+                self.call_log_sync_lag.labels(row.extension_id).set(lag)
 
     def record_batch(self, report: BatchReport) -> None:
         if report.failed:

@@ -112,6 +112,23 @@ class Settings(BaseSettings):
     directory_refresh_s: float = Field(
         default=6 * 3600.0, gt=0, description="How often the extension directory is re-read."
     )
+    calllog_sync_enabled: bool = Field(
+        default=True,
+        description="Run the call-log sync in this process (the call log settles outcomes the "
+        "webhooks alone get wrong or never deliver).",
+    )
+    calllog_sync_interval_s: float = Field(
+        default=300.0, ge=10, description="How often each credential's call log is read."
+    )
+    calllog_backfill_days: float = Field(
+        default=7.0, ge=0, le=365, description="History read when a credential first connects."
+    )
+    calllog_overlap_s: float = Field(
+        default=7200.0,
+        ge=0,
+        description="Each read starts this long before where the last one ended (records appear "
+        "late and change: In Progress first, final after the call).",
+    )
 
     short_abandon_s: float = Field(default=5.0, ge=0)
     vm_min_message_s: float = Field(default=10.0, ge=0)

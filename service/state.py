@@ -16,16 +16,24 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import HTTPConnection
 
 from service.api.state import ApiState
+from service.calllog.loop import CallLogLoop, call_log_expectation
 from service.db.engine import create_engine
 from service.metrics import Metrics
+from service.processing.processor import CallLogExpectation
 from service.processing.worker import ProcessorWorker, utc_now
 from service.ringcentral.directory import DirectoryCache
 from service.ringcentral.loop import SubscriptionLoop
-from service.ringcentral.runtime import RingCentralRuntime, build_runtime, policy
+from service.ringcentral.runtime import (
+    RingCentralRuntime,
+    build_runtime,
+    call_log_policy,
+    policy,
+)
 from service.ringcentral.stores import DatabaseTokenHashes
 from service.settings import Settings
 from service.webhooks.verification import TokenVerifier
 from service.webhooks.writer import BatchReport, GroupCommitWriter
+from subscriptions.calllog import SaveCounts
 
 log = structlog.get_logger(__name__)
 
@@ -51,6 +59,7 @@ class Services:
     api: ApiState
     ringcentral: RingCentralRuntime | None = None
     subscriptions: SubscriptionLoop | None = None
+    call_log: CallLogLoop | None = None
     companion: Companion | None = None
 
     async def start(self) -> None:
@@ -59,12 +68,16 @@ class Services:
             await self.processor.start()
         if self.subscriptions is not None and self.settings.subscription_loop_enabled:
             await self.subscriptions.start()
+        if self.call_log is not None and self.settings.calllog_sync_enabled:
+            await self.call_log.start()
         if self.companion is not None:
             await self.companion.start(self)
 
     async def stop(self) -> None:
         if self.companion is not None:
             await self.companion.stop()
+        if self.call_log is not None:
+            await self.call_log.stop()
         if self.subscriptions is not None:
             await self.subscriptions.stop()
         await self.writer.stop()
@@ -78,6 +91,13 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
     engine = create_engine(settings)
     metrics = Metrics()
     directory = DirectoryCache(engine)
+    syncs_call_log = settings.calllog_sync_enabled and bool(
+        settings.rc_client_id and settings.rc_client_secret is not None
+    )
+
+    async def expectation() -> CallLogExpectation:
+        return await call_log_expectation(engine, syncing=syncs_call_log)
+
     processor = ProcessorWorker(
         engine,
         thresholds=settings.thresholds(),
@@ -85,6 +105,7 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
         batch_size=settings.processor_batch_size,
         poll_interval_s=settings.processor_poll_interval_s,
         directory=directory.current,
+        call_log=expectation,
         clock=clock,
     )
 
@@ -106,6 +127,22 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
     )
     if settings.rc_client_id and settings.rc_client_secret is not None:
         services.ringcentral = build_runtime(settings, engine, clock=clock)
+        if syncs_call_log:
+
+            def records_saved(counts: SaveCounts) -> None:
+                metrics.record_call_log_saved(counts)
+                if counts.new or counts.changed:
+                    processor.wake()
+
+            services.call_log = CallLogLoop(
+                engine,
+                services.ringcentral,
+                policy=call_log_policy(settings),
+                interval_s=settings.calllog_sync_interval_s,
+                clock=clock,
+                on_records=records_saved,
+                on_pass=metrics.record_call_log_syncs,
+            )
         if settings.webhook_url:
             services.subscriptions = SubscriptionLoop(
                 engine,
@@ -116,6 +153,9 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
                 clock=clock,
                 on_directory_synced=directory.invalidate,
                 on_health=metrics.record_extension_health,
+                on_recreated=services.call_log.request_sync
+                if services.call_log is not None
+                else None,
             )
         else:
             log.warning("subscriptions.disabled", reason="CALLSIFT_WEBHOOK_URL is not set")

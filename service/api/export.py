@@ -48,6 +48,8 @@ COLUMNS = (
     "to_number",
     "evidence",
     "data_gaps",
+    "sources",
+    "reconciliation",
     "legs",
     "rules_version",
     "thresholds",

@@ -7,11 +7,13 @@ from typing import Annotated
 
 from fastapi import Query
 
-from classifiers.outcome import Category, Direction
+from classifiers.outcome import Category, Direction, Reconciliation, Source
 from service.api.queries import CallFilters
 from service.errors import ApiError
 
 CATEGORY_NAMES = tuple(category.value for category in Category)
+RECONCILIATION_NAMES = tuple(state.value for state in Reconciliation)
+SOURCE_NAMES = tuple(source.value for source in Source)
 
 TimeFrom = Annotated[
     datetime | None,
@@ -75,12 +77,28 @@ def call_filters(
     is_abandoned: Annotated[
         bool | None, Query(description="true: abandoned calls only; false: the others.")
     ] = None,
+    source: Annotated[
+        list[str] | None,
+        Query(
+            description="Only calls with data from this source (`webhook`, `call_log`); "
+            "repeat it for calls with both.",
+            examples=[["call_log"]],
+        ),
+    ] = None,
+    reconciliation: Annotated[
+        list[str] | None,
+        Query(
+            description="Only calls whose sources agreed this way; repeat for several. One of: "
+            + ", ".join(RECONCILIATION_NAMES)
+            + ".",
+            examples=[["call_log_corrected", "call_log_only"]],
+        ),
+    ] = None,
 ) -> CallFilters:
     """The filters of /v1/calls and /v1/calls.csv."""
-    categories = tuple(category or ())
-    unknown = sorted(set(categories) - set(CATEGORY_NAMES))
-    if unknown:
-        raise invalid("category", f"unknown category {unknown[0]!r}")
+    categories = _known("category", category, CATEGORY_NAMES)
+    sources = _known("source", source, SOURCE_NAMES)
+    reconciliations = _known("reconciliation", reconciliation, RECONCILIATION_NAMES)
     start = utc(started_from) if started_from else None
     end = utc(started_to) if started_to else None
     check_order(start, end)
@@ -92,4 +110,14 @@ def call_filters(
         direction=direction.value if direction else None,
         queue=queue,
         is_abandoned=is_abandoned,
+        sources=sources,
+        reconciliations=reconciliations,
     )
+
+
+def _known(parameter: str, values: list[str] | None, names: tuple[str, ...]) -> tuple[str, ...]:
+    given = tuple(dict.fromkeys(values or ()))
+    unknown = [value for value in given if value not in names]
+    if unknown:
+        raise invalid(parameter, f"unknown value {unknown[0]!r}; one of: {', '.join(names)}")
+    return given

@@ -31,6 +31,8 @@ class CallFilters:
     direction: str | None = None
     queue: str | None = None
     is_abandoned: bool | None = None
+    sources: tuple[str, ...] = ()  # calls with data from each of these sources
+    reconciliations: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,11 @@ def _filtered(filters: CallFilters) -> Select[Any]:
         statement = statement.where(
             outcome.is_abandoned == (true() if filters.is_abandoned else false())
         )
+    for source in filters.sources:
+        # the stored list is `webhook`, `call_log` or `webhook,call_log`
+        statement = statement.where(outcome.sources.contains(source, autoescape=True))
+    if filters.reconciliations:
+        statement = statement.where(outcome.reconciliation.in_(filters.reconciliations))
     if filters.extension_id is not None:
         statement = statement.where(
             exists().where(

@@ -56,10 +56,19 @@ def describe(
         "end": bounds[1].isoformat() if bounds else None,
         **rates(group),
         "answered_within_sla": group.answered_within_sla,
-        "service_level": _ratio(group.answered_within_sla, group.answered + group.long_abandons),
+        "service_level": _ratio(
+            group.answered_within_sla,
+            group.answered - group.answered_wait_unknown + group.long_abandons,
+        ),
         "average_speed_of_answer_s": _seconds(_average_speed_of_answer(group)),
         "time_to_abandon_p50_s": _seconds(group.tta_percentiles.get(0.5)),
         "time_to_abandon_p90_s": _seconds(group.tta_percentiles.get(0.9)),
         "time_to_abandon_max_s": _seconds(group.tta_max),
         "categories": group.categories,
+        "reconciliation": group.reconciliation,
+        "agreement_rate": _ratio(
+            group.reconciliation.get("agreed", 0),
+            group.reconciliation.get("agreed", 0)
+            + group.reconciliation.get("call_log_corrected", 0),
+        ),
     }

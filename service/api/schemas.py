@@ -8,7 +8,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from classifiers.outcome import Category, Direction, LegOutcomeKind, Stage
+from classifiers.outcome import (
+    Category,
+    Direction,
+    LegOutcomeKind,
+    Reconciliation,
+    Source,
+    Stage,
+)
 
 EXAMPLE_OUTCOME: dict[str, Any] = {
     "telephony_session_id": "s-52e839cb4ce5a9aa424d99ef43200490",
@@ -31,8 +38,14 @@ EXAMPLE_OUTCOME: dict[str, Any] = {
     "extension_ids": ["300300016", "300401016", "300402016"],
     "from_number": "+14155550123",
     "to_number": "+18005550199",
-    "evidence": ["caller_party_disconnected_first"],
+    "evidence": [
+        "caller_party_disconnected_first",
+        "call_log:result=Missed",
+        "call_log:reason=Hang Up",
+    ],
     "data_gaps": [],
+    "sources": ["webhook", "call_log"],
+    "reconciliation": "agreed",
     "legs": [
         {
             "party_id": "p-52e839cb4ce5a9aa424d99ef43200490-3",
@@ -40,7 +53,7 @@ EXAMPLE_OUTCOME: dict[str, Any] = {
             "outcome": "caller_abandoned",
         }
     ],
-    "rules_version": "1",
+    "rules_version": "2",
     "thresholds": {
         "hold_hangup_is_abandon": False,
         "min_talk_s": 0.5,
@@ -75,7 +88,7 @@ class Leg(BaseModel):
 
 
 class OutcomeOut(BaseModel):
-    """One call's outcome (DESIGN.md section 5), as stored, plus `revision` and `updated_at`."""
+    """One call's outcome (docs/outcomes.md), as stored, plus `revision` and `updated_at`."""
 
     model_config = ConfigDict(json_schema_extra={"example": EXAMPLE_OUTCOME})
 
@@ -106,6 +119,14 @@ class OutcomeOut(BaseModel):
     to_number: str | None
     evidence: list[str] = Field(description="Which signals decided the category.")
     data_gaps: list[str] = Field(description="What was missing, e.g. `no_final_event`.")
+    sources: list[Source] = Field(
+        description="Where the outcome's data came from: the telephony webhooks, the call log."
+    )
+    reconciliation: Reconciliation = Field(
+        description="How the two sources agreed: `agreed`, `call_log_corrected` (the call log "
+        "won; the events' verdict is in `evidence` as `events_suggest:`), `events_only`, "
+        "`call_log_only` (the webhooks never came), `awaiting_call_log`."
+    )
     legs: list[Leg]
     rules_version: str
     thresholds: dict[str, Any] = Field(description="Thresholds the call was classified with.")
@@ -213,7 +234,10 @@ class OutcomeStats(BaseModel):
     answered_within_sla: int = Field(description="Answered with wait_s <= sla_s.")
     abandon_rate: float | None = Field(description="L / (offered - S).")
     abandon_rate_gross: float | None = Field(description="(L + S) / offered.")
-    service_level: float | None = Field(description="answered_within_sla / (answered + L).")
+    service_level: float | None = Field(
+        description="answered_within_sla / (answered + L), leaving out answered calls known "
+        "only from the call log (their wait is unknown)."
+    )
     average_speed_of_answer_s: float | None = Field(description="Mean wait_s of answered calls.")
     time_to_abandon_p50_s: float | None = Field(
         description="Median time_to_abandon_s of abandons (L + S), linear interpolation."
@@ -221,6 +245,13 @@ class OutcomeStats(BaseModel):
     time_to_abandon_p90_s: float | None
     time_to_abandon_max_s: float | None
     categories: dict[str, int] = Field(description="Calls per category.")
+    reconciliation: dict[str, int] = Field(
+        description="Calls per reconciliation state (`agreed`, `call_log_corrected`, ...)."
+    )
+    agreement_rate: float | None = Field(
+        description="agreed / (agreed + call_log_corrected): how often the webhooks' verdict "
+        "matched the call log where both exist."
+    )
     time_to_abandon_histogram: list[HistogramBucket]
 
 

@@ -3,7 +3,8 @@
 The population is every final inbound or internal call whose `started_at` is in `[start, end)`.
 Two statements read it, on both databases:
 
-1. counts: `GROUP BY key, category, histogram bucket` with count, sum and count of `wait_s`,
+1. counts: `GROUP BY key, category, reconciliation, histogram bucket` with count, sum and count
+   of `wait_s`,
    answers within the SLA and the largest time to abandon. The category decides answered, short
    and long abandons, so a group's metrics are sums of these few rows (folded here in Python).
    A day of 100,000 calls gives a few hundred rows.
@@ -59,7 +60,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import Grouping
 
-from classifiers.outcome import ABANDONED_CATEGORIES, Category
+from classifiers.outcome import ABANDONED_CATEGORIES, Category, Reconciliation
+from service.db.sql import is_postgres
 from service.db.tables import call_legs, call_outcomes
 
 GroupBy = Literal["hour", "day", "extension", "queue", "all"]
@@ -76,6 +78,7 @@ OUTBOUND_CATEGORIES = frozenset(
 # The categories an offered (final, inbound or internal) call can have, in taxonomy order.
 REPORTED_CATEGORIES = tuple(c.value for c in Category if c not in OUTBOUND_CATEGORIES)
 ABANDONED = frozenset(category.value for category in ABANDONED_CATEGORIES)
+RECONCILIATIONS = tuple(state.value for state in Reconciliation)
 ANSWERED = Category.ANSWERED.value
 SHORT_ABANDON = Category.SHORT_ABANDON.value
 HISTOGRAM_EDGES = (0.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)  # the last bucket is 300+
@@ -116,8 +119,12 @@ class GroupAggregate:
     wait_sum: float | None = None
     wait_count: int = 0
     tta_max: float | None = None
+    answered_wait_unknown: int = 0  # answered calls known only from the call log: no wait
     categories: dict[str, int] = field(
         default_factory=lambda: dict.fromkeys(REPORTED_CATEGORIES, 0)
+    )
+    reconciliation: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(RECONCILIATIONS, 0)
     )
     histogram: list[int] = field(default_factory=lambda: [0] * len(HISTOGRAM_EDGES))
     tta_percentiles: dict[float, float | None] = field(
@@ -128,9 +135,12 @@ class GroupAggregate:
         """Fold one (category, histogram bucket) row of the counts statement into the group."""
         self.offered += row.calls
         self.categories[row.category] = self.categories.get(row.category, 0) + row.calls
+        state = row.reconciliation
+        self.reconciliation[state] = self.reconciliation.get(state, 0) + row.calls
         if row.category == ANSWERED:
             self.answered += row.calls
             self.answered_within_sla += row.within_sla
+            self.answered_wait_unknown += row.calls - row.wait_count
             self.wait_count += row.wait_count
             if row.wait_sum is not None:
                 self.wait_sum = (self.wait_sum or 0.0) + row.wait_sum
@@ -150,6 +160,7 @@ class GroupAggregate:
 class CountRow:
     key: Any
     category: str
+    reconciliation: str
     bucket: int | None
     calls: int
     wait_sum: float | None
@@ -167,10 +178,6 @@ def percentile_cont(values: dict[int, float], count: int, p: float) -> float | N
     if high == low:
         return values[low]
     return values[low] + (values[high] - values[low]) * (position - low)
-
-
-def _is_postgres(connection: AsyncConnection) -> bool:
-    return connection.dialect.name == "postgresql"
 
 
 def _offset(spans: Sequence[OffsetSpan]) -> ColumnElement[Any]:
@@ -208,6 +215,7 @@ def _population(query: StatsQuery, postgres: bool) -> Subquery:
     outcome = call_outcomes.c
     columns = (
         outcome.category,
+        outcome.reconciliation,
         outcome.wait_s,
         outcome.time_to_abandon_s,
         _histogram_bucket(outcome.time_to_abandon_s).label("bucket"),
@@ -253,13 +261,14 @@ def _counts(population: Subquery, sla_s: float) -> Select[Any]:
     return select(
         c.k,
         c.category,
+        c.reconciliation,
         c.bucket,
         func.count(),
         func.sum(c.wait_s),
         func.count(c.wait_s),
         func.sum(case((c.wait_s <= sla_s, 1), else_=0)),
         func.max(c.time_to_abandon_s),
-    ).group_by(c.k, c.category, c.bucket)
+    ).group_by(c.k, c.category, c.reconciliation, c.bucket)
 
 
 def _count_rows(rows: Iterable[Any]) -> list[CountRow]:
@@ -267,6 +276,7 @@ def _count_rows(rows: Iterable[Any]) -> list[CountRow]:
         CountRow(
             key=key,
             category=category,
+            reconciliation=reconciliation,
             bucket=None if bucket is None else int(bucket),
             calls=int(calls),
             wait_sum=None if wait_sum is None else float(wait_sum),
@@ -274,7 +284,17 @@ def _count_rows(rows: Iterable[Any]) -> list[CountRow]:
             within_sla=int(within_sla or 0),
             tta_max=None if tta_max is None else float(tta_max),
         )
-        for key, category, bucket, calls, wait_sum, wait_count, within_sla, tta_max in rows
+        for (
+            key,
+            category,
+            reconciliation,
+            bucket,
+            calls,
+            wait_sum,
+            wait_count,
+            within_sla,
+            tta_max,
+        ) in rows
     ]
 
 
@@ -286,7 +306,7 @@ async def aggregate(
     By extension a call counts once per extension it reached, so its total is computed over the
     calls themselves (each once); for the other groupings the total is the sum of the groups.
     """
-    postgres = _is_postgres(connection)
+    postgres = is_postgres(connection)
     population = _population(query, postgres)
     groups: dict[Any, GroupAggregate] = {}
     total = GroupAggregate(key=None)

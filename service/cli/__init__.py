@@ -6,6 +6,7 @@ import typer
 
 from service.cli import (
     apikeys,
+    calllog,
     classify,
     database,
     demo,
@@ -25,6 +26,7 @@ app.add_typer(apikeys.app, name="api-keys")
 app.add_typer(ringcentral.extensions_app, name="extensions")
 app.add_typer(ringcentral.subscriptions_app, name="subscriptions")
 app.add_typer(ringcentral.secrets_app, name="secrets")
+app.add_typer(calllog.app, name="calllog")
 app.command()(run.run)
 app.command()(classify.classify)
 app.command()(reclassify.reclassify)

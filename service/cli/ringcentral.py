@@ -14,6 +14,8 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from service.calllog import queries as calllog_queries
+from service.calllog.queries import SyncOverview
 from service.cli.common import fail, load_settings, migrate
 from service.db.engine import create_engine
 from service.logging import configure_logging
@@ -49,7 +51,7 @@ Result = TypeVar("Result")
 Work = Callable[[Settings, AsyncEngine, RingCentralRuntime], Awaitable[Result]]
 
 
-def _run_with_ringcentral(work: Work[Result]) -> Result:
+def run_with_ringcentral(work: Work[Result]) -> Result:
     """Run `work` with the database migrated and the RingCentral side assembled."""
     settings = load_settings()
     configure_logging(level=settings.log_level, json=settings.log_json)
@@ -111,28 +113,33 @@ def extensions_add(
         verb = "updated" if registered.replaced else "added"
         return f"{verb} extension {registered.extension_id} ({mode.value}-level subscription)"
 
-    typer.echo(_run_with_ringcentral(work))
+    typer.echo(run_with_ringcentral(work))
 
 
 @extensions_app.command("list")
 def extensions_list() -> None:
-    """Show monitored extensions with their credential and subscription health."""
+    """Show monitored extensions with their credential, subscription and call-log health."""
     settings = load_settings()
 
-    async def main() -> list[queries.ExtensionHealth]:
+    async def main() -> tuple[list[queries.ExtensionHealth], dict[str, SyncOverview]]:
         await migrate(settings)
         engine = create_engine(settings)
         try:
             async with engine.connect() as connection:
-                return await queries.extension_overview(connection)
+                health = await queries.extension_overview(connection)
+                syncs = await calllog_queries.sync_overview(connection)
+                return health, syncs
         finally:
             await engine.dispose()
 
     table = Table(
         "extension", "name", "mode", "credential", "subscription", "status", "expires",
-        "last event", "last error",
+        "last event", "call log read to", "call-log records", "last error",
     )  # fmt: skip
-    for row in asyncio.run(main()):
+    rows, syncs = asyncio.run(main())
+    for row in rows:
+        sync = syncs.get(row.extension_id)
+        errors = [row.last_error, row.status_reason, sync.last_error if sync else None]
         table.add_row(
             row.extension_id,
             row.name or "",
@@ -140,9 +147,11 @@ def extensions_list() -> None:
             row.status,
             row.subscription_id or "",
             row.subscription_status or "",
-            _when(row.expires_at),
-            _when(row.last_event_at),
-            (row.last_error or row.status_reason or "")[:60],
+            when(row.expires_at),
+            when(row.last_event_at),
+            when(sync.synced_through) if sync else "not yet",
+            str(sync.records_stored) if sync else "",
+            next((error for error in errors if error), "")[:60],
         )
     Console().print(table)
 
@@ -157,7 +166,7 @@ def extensions_remove(extension_id: Annotated[str, typer.Argument(help="Extensio
         keeper = runtime.keeper(engine, policy(settings))
         return await remove_extension(engine, keeper, extension_id)
 
-    removed = _run_with_ringcentral(work)
+    removed = run_with_ringcentral(work)
     if removed is None:
         fail(f"extension {extension_id} is not registered")
     typer.echo(f"removed extension {extension_id}")
@@ -186,14 +195,14 @@ def subscriptions_sync() -> None:
         )
         return await loop.run_pass()
 
-    results = _run_with_ringcentral(work)
+    results = run_with_ringcentral(work)
     table = Table("extension", "action", "subscription", "expires", "detail")
     for result in results:
         table.add_row(
             result.extension_id,
             result.action.value,
             result.subscription_id or "",
-            _when(result.expires_at),
+            when(result.expires_at),
             result.detail[:80],
         )
     Console().print(table if results else "nothing was due")
@@ -220,5 +229,6 @@ def secrets_rotate() -> None:
     typer.echo(f"re-encrypted {count} secrets with the newest key")
 
 
-def _when(moment: datetime | None) -> str:
+def when(moment: datetime | None) -> str:
+    """A time as the tables show it (UTC, to the minute), or nothing."""
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""

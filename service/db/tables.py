@@ -102,7 +102,18 @@ call_outcomes = Table(
     Column("updated_at", UtcDateTime(), nullable=False),
     Column("change_seq", BigInteger(), nullable=False, unique=True),
     Column("last_event_at", UtcDateTime()),
+    # `webhook`, `call_log` or `webhook,call_log`; and how the two agreed (migration 0005)
+    Column("sources", String(32), nullable=False, server_default="webhook"),
+    Column("reconciliation", String(24), nullable=False, server_default="events_only"),
+    Column("session_id", String(64)),  # the older sessionId, which some call-log records carry
     Index("ix_call_outcomes_started_at", "started_at"),
+    Index("ix_call_outcomes_session_id", "session_id"),
+    Index(
+        "ix_call_outcomes_awaiting",
+        "started_at",
+        postgresql_where=text("reconciliation = 'awaiting_call_log'"),
+        sqlite_where=text("reconciliation = 'awaiting_call_log'"),
+    ),
     Index("ix_call_outcomes_abandoned_updated", "is_abandoned", "updated_at"),
     Index(
         "ix_call_outcomes_open",
@@ -204,6 +215,75 @@ directory_entries = Table(
     Column("synced_at", UtcDateTime(), nullable=False),
 )
 
+# RingCentral's call log, the second raw source: the latest version of every record as received
+# (`payload`), the keys the processor links it by, and `processed_at` NULL while the outcomes
+# have not taken it in. `digest` is the SHA-256 of the record without its `uri` (which differs
+# between the account's and an extension's view of the same record).
+call_log_records = Table(
+    "call_log_records",
+    metadata,
+    Column("record_id", String(128), primary_key=True),
+    Column("telephony_session_id", String(128)),
+    Column("session_id", String(64)),
+    Column("session_key", String(200), nullable=False),
+    Column("owner_extension_id", String(32)),
+    Column("fetched_by", String(32), nullable=False),
+    Column("start_time", UtcDateTime()),
+    Column("last_modified_time", UtcDateTime()),
+    Column("result", String(64)),
+    Column("final", Boolean(), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("payload", Text(), nullable=False),
+    Column("versions", Integer(), nullable=False),
+    Column("first_seen_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("processed_at", UtcDateTime()),
+    Index("ix_call_log_records_session", "telephony_session_id"),
+    Index("ix_call_log_records_session_key", "session_key"),
+    Index("ix_call_log_records_legacy", "session_id"),
+    Index("ix_call_log_records_start", "start_time"),
+    Index(
+        "ix_call_log_records_unprocessed",
+        "updated_at",
+        postgresql_where=text("processed_at IS NULL"),
+        sqlite_where=text("processed_at IS NULL"),
+    ),
+    Index(
+        "ix_call_log_records_open",
+        "fetched_by",
+        "start_time",
+        postgresql_where=text("NOT final"),
+        sqlite_where=text("NOT final"),
+    ),
+)
+
+# Every distinct version of every record ever fetched (an In Progress one, then the final one).
+call_log_record_versions = Table(
+    "call_log_record_versions",
+    metadata,
+    Column("record_id", String(128), primary_key=True),
+    Column("digest", String(64), primary_key=True),
+    Column("fetched_at", UtcDateTime(), nullable=False),
+    Column("payload", Text(), nullable=False),
+)
+
+# Where each credential's call-log sync stands, and its lease (replicas share the work).
+call_log_sync = Table(
+    "call_log_sync",
+    metadata,
+    Column("extension_id", String(32), primary_key=True),
+    Column("synced_through", UtcDateTime()),
+    Column("next_due_at", UtcDateTime(), nullable=False),
+    Column("lease_until", UtcDateTime()),
+    Column("failures", Integer(), nullable=False),
+    Column("last_error", Text()),
+    Column("last_attempt_at", UtcDateTime()),
+    Column("last_synced_at", UtcDateTime()),
+    Column("records_stored", BigInteger(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Index("ix_call_log_sync_due", "next_due_at"),
+)
+
 # Bearer keys of the query API. Only the SHA-256 of a key is stored; `prefix` (the first
 # characters of the key) lets people tell their keys apart in `callsift api-keys list`.
 api_keys = Table(
@@ -232,6 +312,7 @@ Index(
     call_outcomes.c.wait_s,
     call_outcomes.c.time_to_abandon_s,
     call_outcomes.c.queue,
+    call_outcomes.c.reconciliation,  # migration 0005
 )
 Index(
     "ix_call_legs_started",

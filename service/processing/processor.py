@@ -1,9 +1,12 @@
-"""Recompute call outcomes from stored events, in batches (DESIGN.md section 2).
+"""Recompute call outcomes from stored events and call-log records, in batches.
 
-Every touched session is rebuilt from ALL of its stored events, so duplicates, reordering and late
-events converge to the same outcome. An outcome row is written only when its content changed; a
-change bumps `revision`, `updated_at` and takes the next number of the change counter that the
-dashboard poll follows. The caller owns the transaction (a worker job or a CLI chunk).
+Every touched session is rebuilt from ALL of its stored events and call-log records, so
+duplicates, reordering and late events or records converge to the same outcome. A session with
+records and no events gets its outcome from the call log alone; a record that carries only the
+older `sessionId` joins the session whose events carry it. An outcome row is written only when
+its content changed; a change bumps `revision`, `updated_at` and takes the next number of the
+change counter that the dashboard poll follows. The caller owns the transaction (a worker job or
+a CLI chunk).
 """
 
 from __future__ import annotations
@@ -26,11 +29,15 @@ from classifiers import (
     OwnedVoicemail,
     ParseError,
     PartyEvent,
+    Reconciliation,
     Thresholds,
+    classify_call_log,
     classify_events,
     party_events_from_envelope,
 )
-from classifiers.payloads import VoicemailNotification
+from classifiers.classify import session_names
+from classifiers.payloads import CallLogRecord, VoicemailNotification
+from service.calllog import queries as calllog_queries
 from service.processing import queries
 from service.ringcentral import queries as ringcentral_queries
 
@@ -42,6 +49,27 @@ STORAGE_FIELDS = frozenset({"revision", "updated_at"})
 # The processor runs in the service's event loop: between this many sessions it lets the webhook
 # and the API run, so a batch of hundreds of sessions never holds them up for its whole length.
 YIELD_EVERY_SESSIONS = 16
+# A call that ended this long before the call-log sync's cursor would have its record by then:
+# without one, its outcome stops waiting for the call log (`events_only`).
+CALL_LOG_SETTLE = timedelta(minutes=15)
+
+
+@dataclass(frozen=True, slots=True)
+class CallLogExpectation:
+    """Whether call-log records are expected (some credential syncs its call log) and how far
+    the least advanced sync has read (None while one has never finished a window)."""
+
+    expected: bool = False
+    synced_through: datetime | None = None
+
+    def awaiting(self, last_event_at: datetime) -> bool:
+        """Whether a session with no record, last heard of at `last_event_at`, still waits."""
+        if not self.expected:
+            return False
+        return self.synced_through is None or last_event_at > self.synced_through - CALL_LOG_SETTLE
+
+
+NO_CALL_LOG = CallLogExpectation()
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,23 +79,37 @@ class ProcessingContext:
     now: datetime
     thresholds: Thresholds
     directory: Mapping[str, DirectoryEntry]
+    call_log: CallLogExpectation = NO_CALL_LOG
 
 
 @dataclass(frozen=True, slots=True)
 class BatchStats:
     events: int = 0
+    records: int = 0
     sessions: int = 0
     changed: int = 0
+    corrections: int = 0
     oldest_received_at: datetime | None = None
+
+    @property
+    def claimed(self) -> int:
+        return max(self.events, self.records)
+
+
+@dataclass(slots=True)
+class Recomputed:
+    changed: int = 0
+    corrections: int = 0  # outcomes that became `call_log_corrected`
 
 
 async def process_new_events(
     connection: AsyncConnection, *, context: ProcessingContext, batch_size: int
 ) -> BatchStats:
-    """Claim up to `batch_size` unprocessed events (marked done in the same statement, final
-    when the caller commits), recompute what they touch."""
+    """Claim up to `batch_size` unprocessed events and as many call-log records (marked done when
+    the caller commits), recompute the sessions they touch."""
     claimed = await queries.claim_unprocessed(connection, batch_size)
-    if not claimed:
+    records = await calllog_queries.claim_unprocessed(connection, batch_size)
+    if not claimed and not records:
         return BatchStats()
     sessions = {
         event.telephony_session_id
@@ -84,23 +126,54 @@ async def process_new_events(
                     started_to=event.event_time + VOICEMAIL_LOOKBACK,
                 )
             )
-    changed = await recompute_sessions(connection, sessions, context=context)
+    sessions.update(await _sessions_of_records(connection, records))
+    recomputed = await recompute(connection, sessions, context=context)
     await _note_subscription_activity(connection, claimed, context.now)
     await queries.mark_processed(connection, [event.id for event in claimed], context.now)
+    await calllog_queries.mark_processed(
+        connection, [record.record_id for record in records], context.now
+    )
     return BatchStats(
         events=len(claimed),
+        records=len(records),
         sessions=len(sessions),
-        changed=changed,
-        oldest_received_at=min(event.received_at for event in claimed),
+        changed=recomputed.changed,
+        corrections=recomputed.corrections,
+        oldest_received_at=min((event.received_at for event in claimed), default=None),
     )
+
+
+async def _sessions_of_records(
+    connection: AsyncConnection, records: list[calllog_queries.ClaimedRecord]
+) -> set[str]:
+    """The sessions new or changed records belong to: their `telephonySessionId`, else the
+    session whose events carry their older `sessionId`, else their own key (`session:<id>`)."""
+    legacy = {r.session_id for r in records if not r.telephony_session_id and r.session_id}
+    linked = await calllog_queries.sessions_by_legacy_id(connection, legacy)
+    sessions: set[str] = set()
+    for record in records:
+        if record.telephony_session_id:
+            sessions.add(record.telephony_session_id)
+        elif record.session_id and record.session_id in linked:
+            sessions.add(linked[record.session_id])
+        else:
+            sessions.add(record.session_key)
+    return sessions
 
 
 async def recompute_sessions(
     connection: AsyncConnection, session_ids: Collection[str], *, context: ProcessingContext
 ) -> int:
-    """Reclassify sessions from all their stored events; returns how many outcomes changed."""
+    """Reclassify sessions from all their events and records; how many outcomes changed."""
+    return (await recompute(connection, session_ids, context=context)).changed
+
+
+async def recompute(
+    connection: AsyncConnection, session_ids: Collection[str], *, context: ProcessingContext
+) -> Recomputed:
+    """Reclassify sessions from all their stored events and call-log records."""
     if not session_ids:
-        return 0
+        return Recomputed()
     await queries.lock_sessions(connection, session_ids)
     payloads = await queries.session_payloads(connection, session_ids)
     events: dict[str, list[PartyEvent]] = {}
@@ -108,28 +181,121 @@ async def recompute_sessions(
         events[session_id] = _party_events(session_id, raw)
         if count % YIELD_EVERY_SESSIONS == 0:
             await asyncio.sleep(0)
+    logs = await _call_log_evidence(connection, events)
     voicemails = await _voicemail_evidence(connection, events.values())
-    stored = await queries.stored_outcomes(connection, session_ids)
-    changes: list[tuple[Outcome, str, datetime, queries.StoredOutcome | None]] = []
+    stored = await queries.stored_outcomes(connection, [*session_ids, *logs.merged])
+    changes: list[_Change] = []
     for count, (session_id, session_events) in enumerate(events.items(), start=1):
         if count % YIELD_EVERY_SESSIONS == 0:
             await asyncio.sleep(0)
-        if not session_events:
+        records = logs.by_session.get(session_id, [])
+        outcome = _classify(session_events, records, voicemails, context)
+        if outcome is None:
             continue
-        evidence = Evidence(
-            voicemails=_relevant(voicemails, session_events), directory=context.directory
-        )
-        outcome = classify_events(
-            session_events, now=context.now, evidence=evidence, thresholds=context.thresholds
-        )
         document = outcome_document(outcome)
         previous = stored.get(session_id)
         if previous is None or previous.document != document:
-            last_event_at = max(event.event_time for event in session_events)
-            changes.append((outcome, document, last_event_at, previous))
+            changes.append(
+                _Change(
+                    outcome,
+                    document,
+                    _last_heard(session_events, outcome),
+                    previous,
+                    _legacy_session_id(session_events, records),
+                )
+            )
+    merged = [key for key in logs.merged if key in stored]
+    if merged:
+        log.info("processor.merged_call_log_only_sessions", sessions=merged)
+        await queries.delete_outcomes(connection, merged)
     if changes:
         await _write_changes(connection, changes, context.now)
-    return len(changes)
+    corrections = sum(
+        change.outcome.reconciliation is Reconciliation.CALL_LOG_CORRECTED
+        for change in changes
+        if (
+            change.previous is None
+            or change.previous.reconciliation != change.outcome.reconciliation.value
+        )
+    )
+    return Recomputed(changed=len(changes), corrections=corrections)
+
+
+def _classify(
+    session_events: list[PartyEvent],
+    records: list[CallLogRecord],
+    voicemails: list[OwnedVoicemail],
+    context: ProcessingContext,
+) -> Outcome | None:
+    """The session's outcome from its events and records, or None when it has neither."""
+    if session_events:
+        last_heard = max(event.event_time for event in session_events)
+        evidence = Evidence(
+            voicemails=_relevant(voicemails, session_events),
+            call_log=records,
+            directory=context.directory,
+            awaiting_call_log=not records and context.call_log.awaiting(last_heard),
+        )
+        return classify_events(
+            session_events, now=context.now, evidence=evidence, thresholds=context.thresholds
+        )
+    if not records:
+        return None
+    return classify_call_log(
+        records,
+        now=context.now,
+        evidence=Evidence(directory=context.directory),
+        thresholds=context.thresholds,
+    )
+
+
+def _last_heard(session_events: list[PartyEvent], outcome: Outcome) -> datetime:
+    """When the session was last heard of: its latest event, else its call log's end or start."""
+    if session_events:
+        return max(event.event_time for event in session_events)
+    moment = outcome.ended_at or outcome.started_at
+    assert moment is not None  # a call-log outcome always has its record's start
+    return moment
+
+
+@dataclass(slots=True)
+class _CallLogEvidence:
+    by_session: dict[str, list[CallLogRecord]]
+    merged: list[str]  # outcomes from the call log alone whose events have arrived since
+
+
+async def _call_log_evidence(
+    connection: AsyncConnection, events: dict[str, list[PartyEvent]]
+) -> _CallLogEvidence:
+    """The call-log records of each session: its own, and those carrying only an older
+    `sessionId` of its events (a `session:<id>` outcome made from them before the events came
+    is merged into the session)."""
+    names = {key: session_names(found) if found else {key} for key, found in events.items()}
+    legacy_of: dict[str, str] = {}
+    for key, found in names.items():
+        for name in found:
+            if name.startswith("session:"):
+                legacy_of[name.removeprefix("session:")] = key
+    rows = await calllog_queries.records_for(
+        connection, session_keys=events.keys(), legacy_ids=legacy_of.keys()
+    )
+    by_session: dict[str, list[CallLogRecord]] = {}
+    merged: set[str] = set()
+    for row in rows:
+        target = row.session_key if row.session_key in events else None
+        if row.session_id is not None and not row.telephony_session_id:
+            owner = legacy_of.get(row.session_id)
+            if owner is not None and owner != row.session_key:
+                target = owner
+                merged.add(row.session_key)
+        if target is None:
+            continue
+        try:
+            by_session.setdefault(target, []).append(CallLogRecord.model_validate_json(row.payload))
+        except ValidationError as exc:
+            log.warning("processor.unreadable_call_log_record", record_id=row.record_id,
+                        error=str(exc.errors()[0]["msg"]))  # fmt: skip
+    return _CallLogEvidence(by_session, sorted(merged))
 
 
 async def close_stale_sessions(
@@ -140,6 +306,23 @@ async def close_stale_sessions(
     before = context.now - timedelta(seconds=context.thresholds.session_stale_after_s)
     stale = await queries.open_sessions_silent_since(connection, before, limit)
     return await recompute_sessions(connection, stale, context=context)
+
+
+async def settle_awaiting_sessions(
+    connection: AsyncConnection, *, context: ProcessingContext, limit: int
+) -> int:
+    """Reclassify sessions still waiting for a call-log record that the sync has read past
+    without finding one (they become `events_only`); returns how many outcomes changed."""
+    expectation = context.call_log
+    if expectation.expected and expectation.synced_through is None:
+        return 0
+    before = (
+        expectation.synced_through - CALL_LOG_SETTLE
+        if expectation.synced_through is not None
+        else context.now
+    )
+    waiting = await queries.sessions_awaiting_call_log(connection, before, limit)
+    return await recompute_sessions(connection, waiting, context=context)
 
 
 async def _note_subscription_activity(
@@ -169,18 +352,26 @@ def outcome_document(outcome: Outcome) -> str:
     return orjson.dumps(content, option=orjson.OPT_SORT_KEYS).decode()
 
 
+@dataclass(frozen=True, slots=True)
+class _Change:
+    """An outcome to store: it is new, or its content changed."""
+
+    outcome: Outcome
+    document: str
+    last_event_at: datetime
+    previous: queries.StoredOutcome | None
+    legacy_session_id: str | None
+
+
 async def _write_changes(
-    connection: AsyncConnection,
-    changes: list[tuple[Outcome, str, datetime, queries.StoredOutcome | None]],
-    now: datetime,
+    connection: AsyncConnection, changes: list[_Change], now: datetime
 ) -> None:
     first_seq = await queries.take_change_seqs(connection, len(changes))
     rows: list[dict[str, Any]] = []
     legs: list[dict[str, Any]] = []
-    for offset, (outcome, document, last_event_at, previous) in enumerate(changes):
-        rows.append(
-            _outcome_row(outcome, document, last_event_at, previous, now, first_seq + offset)
-        )
+    for offset, change in enumerate(changes):
+        outcome = change.outcome
+        rows.append(_outcome_row(change, now, first_seq + offset))
         legs.extend(
             {
                 "telephony_session_id": outcome.telephony_session_id,
@@ -193,18 +384,12 @@ async def _write_changes(
         )
     await queries.upsert_outcomes(connection, rows)
     await queries.replace_legs(
-        connection, [change[0].telephony_session_id for change in changes], legs
+        connection, [change.outcome.telephony_session_id for change in changes], legs
     )
 
 
-def _outcome_row(
-    outcome: Outcome,
-    document: str,
-    last_event_at: datetime,
-    previous: queries.StoredOutcome | None,
-    now: datetime,
-    change_seq: int,
-) -> dict[str, Any]:
+def _outcome_row(change: _Change, now: datetime, change_seq: int) -> dict[str, Any]:
+    outcome, previous = change.outcome, change.previous
     return {
         "telephony_session_id": outcome.telephony_session_id,
         "direction": outcome.direction.value,
@@ -228,13 +413,24 @@ def _outcome_row(
         "from_number": outcome.from_number,
         "to_number": outcome.to_number,
         "rules_version": outcome.rules_version,
-        "document": document,
+        "document": change.document,
         "revision": previous.revision + 1 if previous else 1,
         "created_at": previous.created_at if previous else now,
         "updated_at": now,
         "change_seq": change_seq,
-        "last_event_at": last_event_at,
+        "last_event_at": change.last_event_at,
+        "sources": ",".join(source.value for source in outcome.sources),
+        "reconciliation": outcome.reconciliation.value,
+        "session_id": change.legacy_session_id,
     }
+
+
+def _legacy_session_id(events: list[PartyEvent], records: list[CallLogRecord]) -> str | None:
+    """The session's older `sessionId`, by which records that carry only it find the session."""
+    found = next((event.session_id for event in events if event.session_id), None)
+    if found is None:
+        found = next((record.session_id for record in records if record.session_id), None)
+    return found[:64] if found else None
 
 
 def _party_events(session_id: str, payloads: list[str]) -> list[PartyEvent]:

@@ -1,9 +1,4 @@
-"""SQL of the processing area: claiming raw events, reading sessions, writing outcomes.
-
-Lists of ids go to PostgreSQL as one array parameter (`= ANY($1)`), so each statement has one
-text whatever the batch size: asyncpg and PostgreSQL reuse its prepared plan, and SQLAlchemy does
-not render hundreds of bound parameters per call. SQLite, which has no arrays, gets `IN (...)`.
-"""
+"""SQL of the processing area: claiming raw events, reading sessions, writing outcomes."""
 
 from __future__ import annotations
 
@@ -12,24 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    ColumnElement,
-    Insert,
-    String,
-    any_,
-    delete,
-    func,
-    insert,
-    literal,
-    select,
-    text,
-    update,
-)
+from sqlalchemy import Insert, delete, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.types import TypeEngine
 
+from service.db.sql import ids_in, is_postgres, keys_in
 from service.db.tables import call_legs, call_outcomes, outcome_changes, raw_events
 
 VOICEMAIL_RELATED = ("voicemail_left", "abandoned_voicemail", "in_progress")
@@ -51,30 +33,7 @@ class StoredOutcome:
     revision: int
     ever_abandoned: bool
     created_at: datetime
-
-
-def _is_postgres(connection: AsyncConnection) -> bool:
-    return connection.dialect.name == "postgresql"
-
-
-def _one_of(
-    connection: AsyncConnection,
-    column: ColumnElement[Any],
-    values: Collection[Any],
-    element_type: TypeEngine[Any],
-) -> ColumnElement[bool]:
-    """`column = ANY(:array)` on PostgreSQL, `column IN (...)` on SQLite."""
-    if _is_postgres(connection):
-        return column == any_(literal(list(values), postgresql.ARRAY(element_type)))
-    return column.in_(list(values))
-
-
-def _ids_in(connection: AsyncConnection, column: ColumnElement[Any], ids: Collection[int]) -> Any:
-    return _one_of(connection, column, ids, BigInteger())
-
-
-def _keys_in(connection: AsyncConnection, column: ColumnElement[Any], keys: Collection[str]) -> Any:
-    return _one_of(connection, column, keys, String())
+    reconciliation: str
 
 
 _CLAIMED_COLUMNS = (
@@ -97,7 +56,7 @@ async def claim_unprocessed(connection: AsyncConnection, limit: int) -> list[Cla
         .order_by(raw_events.c.id)
         .limit(limit)
     )
-    if _is_postgres(connection):
+    if is_postgres(connection):
         statement = statement.with_for_update(skip_locked=True)
     result = await connection.execute(statement)
     return [ClaimedEvent(*row) for row in result]
@@ -108,7 +67,7 @@ async def mark_processed(connection: AsyncConnection, ids: Sequence[int], now: d
     if ids:
         await connection.execute(
             update(raw_events)
-            .where(_ids_in(connection, raw_events.c.id, ids))
+            .where(ids_in(connection, raw_events.c.id, ids))
             .values(processed_at=now)
         )
 
@@ -116,7 +75,7 @@ async def mark_processed(connection: AsyncConnection, ids: Sequence[int], now: d
 async def lock_sessions(connection: AsyncConnection, session_ids: Collection[str]) -> None:
     """Serialise recomputation of each session across processes (PostgreSQL; SQLite has one
     writer). Locks are taken in a fixed order so two processors cannot deadlock."""
-    if not session_ids or not _is_postgres(connection):
+    if not session_ids or not is_postgres(connection):
         return
     await connection.execute(
         text(
@@ -136,7 +95,7 @@ async def session_payloads(
         return payloads
     result = await connection.execute(
         select(raw_events.c.telephony_session_id, raw_events.c.payload).where(
-            _keys_in(connection, raw_events.c.telephony_session_id, session_ids),
+            keys_in(connection, raw_events.c.telephony_session_id, session_ids),
             raw_events.c.kind == "telephony",
         )
     )
@@ -161,7 +120,7 @@ async def voicemail_payloads(
             # telephony, found through the session index instead of a scan of the whole table.
             raw_events.c.telephony_session_id.is_(None),
             raw_events.c.kind == "voicemail",
-            _keys_in(connection, raw_events.c.extension_id, extension_ids),
+            keys_in(connection, raw_events.c.extension_id, extension_ids),
             raw_events.c.event_time.between(created_from, created_to),
         )
     )
@@ -172,7 +131,7 @@ async def voicemail_payloads_by_id(connection: AsyncConnection, ids: Sequence[in
     if not ids:
         return []
     result = await connection.execute(
-        select(raw_events.c.payload).where(_ids_in(connection, raw_events.c.id, ids))
+        select(raw_events.c.payload).where(ids_in(connection, raw_events.c.id, ids))
     )
     return list(result.scalars())
 
@@ -207,7 +166,8 @@ async def stored_outcomes(
             call_outcomes.c.revision,
             call_outcomes.c.ever_abandoned,
             call_outcomes.c.created_at,
-        ).where(_keys_in(connection, call_outcomes.c.telephony_session_id, session_ids))
+            call_outcomes.c.reconciliation,
+        ).where(keys_in(connection, call_outcomes.c.telephony_session_id, session_ids))
     )
     return {row[0]: StoredOutcome(*row[1:]) for row in result}
 
@@ -226,7 +186,7 @@ async def take_change_seqs(connection: AsyncConnection, count: int) -> int:
 
 
 def _upsert(connection: AsyncConnection) -> Insert:
-    if _is_postgres(connection):
+    if is_postgres(connection):
         pg_statement = postgresql.insert(call_outcomes)
         return pg_statement.on_conflict_do_update(
             index_elements=["telephony_session_id"], set_=_updatable(pg_statement.excluded)
@@ -253,10 +213,44 @@ async def replace_legs(
     if not session_ids:
         return
     await connection.execute(
-        delete(call_legs).where(_keys_in(connection, call_legs.c.telephony_session_id, session_ids))
+        delete(call_legs).where(keys_in(connection, call_legs.c.telephony_session_id, session_ids))
     )
     if rows:
         await connection.execute(insert(call_legs), list(rows))
+
+
+async def delete_outcomes(connection: AsyncConnection, session_ids: Collection[str]) -> None:
+    """Remove outcomes (and their legs) that another session's outcome now stands for."""
+    if not session_ids:
+        return
+    await connection.execute(
+        delete(call_legs).where(keys_in(connection, call_legs.c.telephony_session_id, session_ids))
+    )
+    await connection.execute(
+        delete(call_outcomes).where(
+            keys_in(connection, call_outcomes.c.telephony_session_id, session_ids)
+        )
+    )
+
+
+async def sessions_awaiting_call_log(
+    connection: AsyncConnection, before: datetime, limit: int
+) -> list[str]:
+    """Sessions waiting for a call-log record, without one, last heard of before `before`."""
+    statement = (
+        select(call_outcomes.c.telephony_session_id)
+        .where(
+            call_outcomes.c.reconciliation == "awaiting_call_log",
+            call_outcomes.c.sources == "webhook",
+            call_outcomes.c.started_at < before,
+            call_outcomes.c.last_event_at < before,
+        )
+        .order_by(call_outcomes.c.started_at)
+        .limit(limit)
+    )
+    if is_postgres(connection):
+        statement = statement.with_for_update(skip_locked=True)
+    return list((await connection.execute(statement)).scalars())
 
 
 async def open_sessions_silent_since(
@@ -269,7 +263,7 @@ async def open_sessions_silent_since(
         .order_by(call_outcomes.c.last_event_at)
         .limit(limit)
     )
-    if _is_postgres(connection):
+    if is_postgres(connection):
         statement = statement.with_for_update(skip_locked=True)
     return list((await connection.execute(statement)).scalars())
 

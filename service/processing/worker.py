@@ -19,10 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from classifiers import DirectoryEntry, Thresholds
 from service.metrics import Metrics
 from service.processing.processor import (
+    NO_CALL_LOG,
     BatchStats,
+    CallLogExpectation,
     ProcessingContext,
     close_stale_sessions,
     process_new_events,
+    settle_awaiting_sessions,
 )
 
 log = structlog.get_logger(__name__)
@@ -45,6 +48,7 @@ class ProcessorWorker:
         batch_size: int,
         poll_interval_s: float = 0.5,
         directory: Callable[[], Awaitable[Mapping[str, DirectoryEntry]]] | None = None,
+        call_log: Callable[[], Awaitable[CallLogExpectation]] | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._engine = engine
@@ -53,6 +57,7 @@ class ProcessorWorker:
         self._batch_size = batch_size
         self._poll_interval_s = poll_interval_s
         self._directory = directory
+        self._call_log = call_log
         self._clock = clock
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -74,8 +79,9 @@ class ProcessorWorker:
 
     async def context(self) -> ProcessingContext:
         directory = await self._directory() if self._directory else {}
+        call_log = await self._call_log() if self._call_log else NO_CALL_LOG
         return ProcessingContext(
-            now=self._clock(), thresholds=self._thresholds, directory=directory
+            now=self._clock(), thresholds=self._thresholds, directory=directory, call_log=call_log
         )
 
     async def run_once(self) -> BatchStats:
@@ -89,10 +95,15 @@ class ProcessorWorker:
         return stats
 
     async def sweep_stale(self) -> int:
+        """Close stale sessions, and stop waiting for call-log records the sync read past."""
+        context = await self.context()
         async with self._engine.begin() as connection:
-            return await close_stale_sessions(
-                connection, context=await self.context(), limit=self._batch_size
+            closed = await close_stale_sessions(connection, context=context, limit=self._batch_size)
+        async with self._engine.begin() as connection:
+            settled = await settle_awaiting_sessions(
+                connection, context=context, limit=self._batch_size
             )
+        return closed + settled
 
     async def _run(self) -> None:
         backoff = 0.0
@@ -110,7 +121,7 @@ class ProcessorWorker:
                 await self._pause(backoff)
                 continue
             backoff = 0.0
-            if stats.events < self._batch_size:
+            if stats.claimed < self._batch_size:
                 await self._pause(self._poll_interval_s)
 
     async def _pause(self, seconds: float) -> None:

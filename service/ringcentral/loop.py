@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime, timedelta
 
 import structlog
@@ -19,7 +19,14 @@ from service.ringcentral import queries
 from service.ringcentral.directory import sync_directory
 from service.ringcentral.runtime import RingCentralRuntime
 from subscriptions.errors import RingCentralError
-from subscriptions.lifecycle import Mode, Policy, SubscriptionKeeper, SubscriptionState, SyncResult
+from subscriptions.lifecycle import (
+    Action,
+    Mode,
+    Policy,
+    SubscriptionKeeper,
+    SubscriptionState,
+    SyncResult,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -53,8 +60,10 @@ class SubscriptionLoop:
         clock: Callable[[], datetime],
         on_directory_synced: Callable[[], None] = lambda: None,
         on_health: Callable[[list[queries.ExtensionHealth], datetime], None] = lambda _r, _n: None,
+        on_recreated: Callable[[Collection[str]], Awaitable[None]] | None = None,
     ) -> None:
         self._on_health = on_health
+        self._on_recreated = on_recreated
         self._engine = engine
         self._on_directory_synced = on_directory_synced
         self._runtime = runtime
@@ -96,10 +105,19 @@ class SubscriptionLoop:
                 connection, now=now, lease_until=now + LEASE, limit=PASS_LIMIT
             )
         results = [await self._keeper.sync(state_of(row)) for row in rows]
+        await self._report_gaps(results)
         await self._refresh_directory_if_old()
         async with self._engine.connect() as connection:
             self._on_health(await queries.extension_overview(connection), self._clock())
         return results
+
+    async def _report_gaps(self, results: list[SyncResult]) -> None:
+        """A re-created subscription delivered nothing for a while (it had expired, was
+        blacklisted or deleted): its call log holds what the webhooks missed."""
+        recreated = [r.extension_id for r in results if r.action is Action.RECREATED]
+        if recreated and self._on_recreated is not None:
+            log.info("subscriptions.gap_to_repair", extension_ids=recreated)
+            await self._on_recreated(recreated)
 
     async def _refresh_directory_if_old(self) -> None:
         async with self._engine.connect() as connection:

@@ -12,6 +12,7 @@ from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from service.db.sql import is_postgres
 from service.db.tables import (
     directory_entries,
     extensions,
@@ -20,10 +21,6 @@ from service.db.tables import (
     webhook_subscriptions,
     webhook_tokens,
 )
-
-
-def _is_postgres(connection: AsyncConnection) -> bool:
-    return connection.dialect.name == "postgresql"
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +171,7 @@ async def touch_last_event(connection: AsyncConnection, seen: dict[str, datetime
 async def lock_token_row(connection: AsyncConnection, extension_id: str) -> TokenRow | None:
     """Read the token row locked until commit: `FOR UPDATE` on PostgreSQL; on SQLite a no-op
     write takes the database's write lock, which other processes then wait for."""
-    if not _is_postgres(connection):
+    if not is_postgres(connection):
         await connection.execute(
             update(oauth_tokens)
             .where(oauth_tokens.c.extension_id == extension_id)
@@ -187,7 +184,7 @@ async def lock_token_row(connection: AsyncConnection, extension_id: str) -> Toke
         oauth_tokens.c.refresh_expires_at,
         oauth_tokens.c.generation,
     ).where(oauth_tokens.c.extension_id == extension_id)
-    if _is_postgres(connection):
+    if is_postgres(connection):
         statement = statement.with_for_update()
     row = (await connection.execute(statement)).first()
     return TokenRow(*row) if row else None
@@ -209,7 +206,7 @@ async def read_token_row(connection: AsyncConnection, extension_id: str) -> Toke
 
 
 async def ensure_token_row(connection: AsyncConnection, extension_id: str) -> None:
-    dialect = postgresql if _is_postgres(connection) else sqlite
+    dialect = postgresql if is_postgres(connection) else sqlite
     await connection.execute(
         dialect.insert(oauth_tokens)
         .values(extension_id=extension_id, generation=0)
@@ -316,7 +313,7 @@ async def claim_due(
         .order_by(webhook_subscriptions.c.next_due_at)
         .limit(limit)
     )
-    if _is_postgres(connection):
+    if is_postgres(connection):
         statement = statement.with_for_update(skip_locked=True, of=webhook_subscriptions)
     rows = [SubscriptionRow(*row) for row in await connection.execute(statement)]
     if rows:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from service.ringcentral.stores import DatabaseSubscriptionStore, DatabaseTokenStore
 from service.secrets import SecretBox, SecretsUnavailable, development_key
 from service.settings import Environment, Settings
+from subscriptions.calllog import CallLogPolicy
 from subscriptions.client import DEFAULT_TIMEOUT, RetryPolicy, RingCentralClient
 from subscriptions.lifecycle import Policy, SubscriptionKeeper
 from subscriptions.ratelimit import RateLimiter
@@ -32,6 +33,13 @@ def secret_box(settings: Settings) -> SecretBox:
         msg = "CALLSIFT_SECRET_KEYS must be set in production"
         raise SecretsUnavailable(msg)
     return SecretBox([development_key()])
+
+
+def call_log_policy(settings: Settings) -> CallLogPolicy:
+    return CallLogPolicy(
+        backfill=timedelta(days=settings.calllog_backfill_days),
+        overlap=timedelta(seconds=settings.calllog_overlap_s),
+    )
 
 
 def policy(settings: Settings) -> Policy:

@@ -95,6 +95,8 @@ async def test_openapi_describes_every_parameter_and_response(api: Api) -> None:
         "direction",
         "queue",
         "is_abandoned",
+        "source",
+        "reconciliation",
         "cursor",
         "limit",
     }

@@ -1,0 +1,173 @@
+"""The call-log loop inside `callsift run`, on every replica, with no leader.
+
+Every `calllog_sync_interval_s` each credential's call log is read from where its sync stands
+(`subscriptions.calllog.CallLogSyncer`); a credential is synced at once when it is new (the
+backfill), when a pass of it failed and its retry time came, and when its webhook subscription
+had to be re-created (what the gap missed). Credentials are leased (`FOR UPDATE SKIP LOCKED`
+inside the lease statement on PostgreSQL), so replicas share them and never read one twice at
+the same time. Stored records wake the processor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Collection
+from datetime import datetime, timedelta
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from service.calllog import queries
+from service.calllog.store import DatabaseCallLogStore
+from service.processing.processor import NO_CALL_LOG, CallLogExpectation
+from service.ringcentral.runtime import RingCentralRuntime
+from subscriptions.calllog import (
+    CallLogPolicy,
+    CallLogState,
+    CallLogSyncer,
+    CallLogSyncReport,
+    PageProgress,
+    SaveCounts,
+)
+from subscriptions.lifecycle import Mode
+
+log = structlog.get_logger(__name__)
+
+LEASE = timedelta(minutes=30)
+PASS_LIMIT = 100
+CONCURRENT_SYNCS = 4  # credentials read at once (each is paced on its own Heavy budget)
+# A record still In Progress pulls the next read back to its start, but never further than this:
+# a record RingCentral never finalises must not make every pass re-read the whole history.
+OPEN_RECORD_HORIZON = timedelta(hours=24)
+
+
+async def call_log_expectation(engine: AsyncEngine, *, syncing: bool) -> CallLogExpectation:
+    """Whether outcomes should wait for call-log records: some credential's call log is synced
+    (`syncing`: the deployment syncs at all), and how far the least advanced sync has read."""
+    if not syncing:
+        return NO_CALL_LOG
+    async with engine.connect() as connection:
+        credentials, synced_through = await queries.synced_watermark(connection)
+    return CallLogExpectation(expected=credentials > 0, synced_through=synced_through)
+
+
+class CallLogLoop:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        runtime: RingCentralRuntime,
+        *,
+        policy: CallLogPolicy,
+        interval_s: float,
+        clock: Callable[[], datetime],
+        on_records: Callable[[SaveCounts], None] = lambda _counts: None,
+        on_pass: Callable[[list[queries.SyncOverview], datetime], None] = lambda _r, _n: None,
+    ) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._interval = timedelta(seconds=interval_s)
+        self._on_pass = on_pass
+        self.store = DatabaseCallLogStore(
+            engine, clock=clock, next_due=lambda now: now + self._interval, on_saved=on_records
+        )
+        self._syncer = CallLogSyncer(
+            runtime.client, runtime.tokens, self.store, policy=policy, clock=clock
+        )
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    async def request_sync(self, extension_ids: Collection[str]) -> None:
+        """Sync these credentials at once (their subscription was re-created: webhooks were
+        lost meanwhile)."""
+        async with self._engine.begin() as connection:
+            await queries.request_sync(connection, extension_ids, self._clock())
+        self.wake()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="callsift-calllog")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wakeup.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def run_pass(
+        self,
+        *,
+        extension_ids: Collection[str] | None = None,
+        since: datetime | None = None,
+        on_page: Callable[[PageProgress], None] | None = None,
+    ) -> list[CallLogSyncReport]:
+        """One pass: the credentials due now (or the ones given, due or not, from `since`)."""
+        now = self._clock()
+        async with self._engine.begin() as connection:
+            await queries.ensure_sync_rows(connection, now)
+            rows = await queries.claim_due(
+                connection,
+                now=now,
+                lease_until=now + LEASE,
+                limit=PASS_LIMIT,
+                extension_ids=extension_ids,
+            )
+        limit = asyncio.Semaphore(CONCURRENT_SYNCS)
+
+        async def sync(row: queries.SyncRow) -> CallLogSyncReport:
+            async with limit:
+                return await self._sync_one(row, since=since, on_page=on_page)
+
+        reports = list(await asyncio.gather(*(sync(row) for row in rows)))
+        async with self._engine.connect() as connection:
+            overview = await queries.sync_overview(connection)
+        self._on_pass(list(overview.values()), self._clock())
+        return reports
+
+    async def _sync_one(
+        self,
+        row: queries.SyncRow,
+        *,
+        since: datetime | None,
+        on_page: Callable[[PageProgress], None] | None,
+    ) -> CallLogSyncReport:
+        now = self._clock()
+        async with self._engine.connect() as connection:
+            open_since = await queries.open_since(connection, row.extension_id)
+        if open_since is not None:
+            open_since = max(open_since, now - OPEN_RECORD_HORIZON)
+        state = CallLogState(
+            extension_id=row.extension_id,
+            mode=Mode(row.mode),
+            synced_through=row.synced_through,
+            open_since=open_since,
+            failures=row.failures,
+        )
+        try:
+            report = await self._syncer.sync(state, since=since, on_page=on_page)
+        except Exception as exc:  # a database error mid-pass: retry at the next interval
+            log.warning("calllog.pass_failed", extension_id=row.extension_id, error=repr(exc))
+            await self.store.sync_failed(row.extension_id, repr(exc), now + self._interval)
+            return CallLogSyncReport(row.extension_id, error=repr(exc))
+        if report.error is None or report.credential_invalid:
+            await self.store.finished(row.extension_id)
+        return report
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            self._wakeup.clear()
+            try:
+                await self.run_pass()
+            except Exception as exc:  # the loop must survive database and network trouble
+                log.warning("calllog.pass_failed", error=repr(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), timeout=self._next_wait_s())
+
+    def _next_wait_s(self) -> float:
+        # due credentials are found by each pass; waking at least every minute keeps retries
+        # (Retry-After, backoff) near their due time without reading anything early
+        return min(self._interval.total_seconds(), 60.0)

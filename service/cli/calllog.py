@@ -1,0 +1,146 @@
+"""`callsift calllog sync`: read the call log of every credential (or one) now, store what is new,
+and take it into the outcomes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from service.calllog.loop import CallLogLoop, call_log_expectation
+from service.cli.common import fail, parse_time
+from service.cli.ringcentral import run_with_ringcentral, when
+from service.processing.processor import ProcessingContext, process_new_events
+from service.processing.worker import utc_now
+from service.ringcentral import queries
+from service.ringcentral.directory import DirectoryCache
+from service.ringcentral.runtime import RingCentralRuntime, call_log_policy
+from service.settings import Settings
+from subscriptions.calllog import CallLogSyncReport, PageProgress
+
+app = typer.Typer(help="RingCentral's call log: the record of every call.", no_args_is_help=True)
+
+PROCESS_BATCH = 1000
+
+
+@app.command("sync")
+def sync(
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="Read from this time (ISO 8601) instead of from where each sync stands; a "
+            "read that leaves a gap before the cursor does not move it."
+        ),
+    ] = None,
+    extension: Annotated[
+        str | None, typer.Option("--extension", help="Only this extension's credential.")
+    ] = None,
+) -> None:
+    """Read the call log now (every credential, or one), then update the outcomes it touches."""
+    start = parse_time(since, "--since")
+    if start is not None and start > utc_now():
+        fail("--since is in the future")
+    console = Console(stderr=True)
+
+    async def work(
+        settings: Settings, engine: AsyncEngine, runtime: RingCentralRuntime
+    ) -> tuple[list[CallLogSyncReport], int, int]:
+        async with engine.connect() as connection:
+            known = [row.extension_id for row in await queries.extension_overview(connection)]
+        if extension is not None and extension not in known:
+            fail(f"extension {extension} is not registered (see callsift extensions list)")
+        wanted = [extension] if extension is not None else known
+        loop = CallLogLoop(
+            engine,
+            runtime,
+            policy=call_log_policy(settings),
+            interval_s=settings.calllog_sync_interval_s,
+            clock=utc_now,
+        )
+        with _progress(console) as on_page:
+            reports = await loop.run_pass(extension_ids=wanted, since=start, on_page=on_page)
+        changed, corrections = await _process(settings, engine)
+        return reports, changed, corrections
+
+    reports, changed, corrections = run_with_ringcentral(work)
+    table = Table(
+        "extension", "windows", "pages", "records", "new", "changed", "unchanged",
+        "read through", "result",
+    )  # fmt: skip
+    for report in reports:
+        table.add_row(
+            report.extension_id,
+            str(report.windows),
+            str(report.pages),
+            str(report.records),
+            str(report.new),
+            str(report.changed),
+            str(report.unchanged),
+            when(report.synced_through),
+            "credential invalid" if report.credential_invalid else (report.error or "ok")[:60],
+        )
+    out = Console()
+    out.print(table if reports else "no credential to sync (or another process holds them)")
+    out.print(f"{changed} outcomes updated, {corrections} corrected by the call log")
+    if any(report.error for report in reports):
+        raise typer.Exit(1)
+
+
+class _progress:
+    """A spinner line per credential, counting pages and records as they are stored."""
+
+    def __init__(self, console: Console) -> None:
+        self._progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TextColumn("{task.fields[detail]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
+        self._tasks: dict[str, TaskID] = {}
+
+    def __enter__(self) -> Callable[[PageProgress], None]:
+        self._progress.start()
+        return self._on_page
+
+    def __exit__(self, *_: object) -> None:
+        self._progress.stop()
+
+    def _on_page(self, page: PageProgress) -> None:
+        task = self._tasks.get(page.extension_id)
+        if task is None:
+            task = self._tasks[page.extension_id] = self._progress.add_task(
+                f"extension {page.extension_id}", detail=""
+            )
+        detail = f"{page.records} records, {page.pages} pages, up to {_short(page.window_end)}"
+        self._progress.update(task, detail=detail)
+
+
+def _short(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
+async def _process(settings: Settings, engine: AsyncEngine) -> tuple[int, int]:
+    """Take what was stored into the outcomes (what a running service's processor would do)."""
+    directory = await DirectoryCache(engine).current()
+    context = ProcessingContext(
+        now=utc_now(),
+        thresholds=settings.thresholds(),
+        directory=directory,
+        call_log=await call_log_expectation(engine, syncing=settings.calllog_sync_enabled),
+    )
+    changed = corrections = 0
+    while True:
+        async with engine.begin() as connection:
+            stats = await process_new_events(connection, context=context, batch_size=PROCESS_BATCH)
+        changed += stats.changed
+        corrections += stats.corrections
+        if stats.claimed < PROCESS_BATCH:
+            return changed, corrections
