@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, and_, func, insert, literal, or_, select, update
+from sqlalchemy import Insert, and_, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -209,10 +209,13 @@ async def ensure_sync_rows(connection: AsyncConnection, now: datetime) -> None:
         literal(0).label("records_stored"),
         literal(now, call_log_sync.c.updated_at.type).label("updated_at"),
     ).where(~extensions.c.extension_id.in_(select(call_log_sync.c.extension_id)))
+    dialect = postgresql if is_postgres(connection) else sqlite
+    columns = ["extension_id", "next_due_at", "failures", "records_stored", "updated_at"]
+    # replicas may add the same rows at once: the first wins, the others change nothing
     await connection.execute(
-        insert(call_log_sync).from_select(
-            ["extension_id", "next_due_at", "failures", "records_stored", "updated_at"], missing
-        )
+        dialect.insert(call_log_sync)
+        .from_select(columns, missing)
+        .on_conflict_do_nothing(index_elements=["extension_id"])
     )
 
 

@@ -11,14 +11,13 @@ from datetime import datetime
 from typing import Annotated, TypeVar
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.apikeys import queries
 from service.apikeys.keys import NewKey, generate_key
 from service.apikeys.queries import StoredKey
-from service.cli.common import fail, load_settings, migrate
+from service.cli.common import fail, load_settings, migrate, table_console
 from service.db.engine import create_engine
 from service.logging import configure_logging
 from service.processing.worker import utc_now
@@ -98,7 +97,7 @@ def list_() -> None:
             _when(key.last_used_at),
             _when(key.revoked_at),
         )
-    Console().print(table)
+    table_console().print(table)
 
 
 @app.command("revoke")

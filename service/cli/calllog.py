@@ -14,7 +14,7 @@ from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.calllog.loop import CallLogLoop, call_log_expectation
-from service.cli.common import fail, parse_time
+from service.cli.common import fail, parse_time, table_console
 from service.cli.ringcentral import run_with_ringcentral, when
 from service.processing.processor import ProcessingContext, process_new_events
 from service.processing.worker import utc_now
@@ -69,23 +69,18 @@ def sync(
         return reports, changed, corrections
 
     reports, changed, corrections = run_with_ringcentral(work)
-    table = Table(
-        "extension", "windows", "pages", "records", "new", "changed", "unchanged",
-        "read through", "result",
-    )  # fmt: skip
+    table = Table("extension", "pages", "records read", "new", "changed", "read to", "result")
     for report in reports:
         table.add_row(
             report.extension_id,
-            str(report.windows),
             str(report.pages),
             str(report.records),
             str(report.new),
             str(report.changed),
-            str(report.unchanged),
             when(report.synced_through),
             "credential invalid" if report.credential_invalid else (report.error or "ok")[:60],
         )
-    out = Console()
+    out = table_console()
     out.print(table if reports else "no credential to sync (or another process holds them)")
     out.print(f"{changed} outcomes updated, {corrections} corrected by the call log")
     if any(report.error for report in reports):

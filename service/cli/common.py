@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 import typer
 from pydantic import ValidationError
+from rich.console import Console
 
 from service.db.migrate import upgrade_database
 from service.settings import Settings
 
 USAGE_ERROR = 2
+PIPED_WIDTH = 160  # tables written to a pipe or a file are not wrapped to 80 columns
+
+
+def table_console() -> Console:
+    """Where tables are printed: the terminal's width, or a wide page when not a terminal."""
+    return Console() if sys.stdout.isatty() else Console(width=PIPED_WIDTH)
 
 
 def fail(message: str) -> NoReturn:

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from service.cli.common import load_settings
+from service.cli.common import load_settings, table_console
 from service.demo.finite import DemoReport, run_demo
 from service.logging import configure_logging
 
@@ -24,6 +24,15 @@ def demo(
     ] = 4,
     seed: Annotated[int, typer.Option(help="Seed of the emulator and the call mix.")] = 1,
     chaos: Annotated[bool, typer.Option(help="Duplicate and reorder deliveries.")] = False,
+    lose_webhooks: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Share of calls whose webhooks are lost (half all of them, half their first "
+            "events); the call-log sync must still give every call its true outcome.",
+        ),
+    ] = 0.0,
     database_url: Annotated[
         str | None,
         typer.Option(help="Database to use [default: a new SQLite file in a temporary folder]."),
@@ -49,11 +58,12 @@ def demo(
                 extensions=extensions,
                 seed=seed,
                 chaos=chaos,
+                lose_webhooks=lose_webhooks,
                 database_label=label,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
         )
-    Console().print(_table(report))
+    table_console().print(_table(report))
     for problem in report.mismatches[:20]:
         console.print(f"[red]mismatch[/red] {problem}")
     if not report.ok:
@@ -74,6 +84,14 @@ def _table(report: DemoReport) -> Table:
     )
     table.add_row("classified", "", f"{report.classified}/{report.sessions}")
     table.add_row("accuracy vs ground truth", "", f"{report.accuracy:.1%}")
+    table.add_section()
+    lost = f"{report.webhooks_lost} whole, {report.starts_lost} first events"
+    table.add_row("calls whose webhooks were lost", "", lost)
+    table.add_row("outcomes from the call log alone", "", str(report.from_call_log_alone))
+    table.add_row("outcomes the call log corrected", "", str(report.corrected))
+    table.add_row("events and call log agreed", "", str(report.reconciliation["agreed"]))
+    table.add_row("call-log records stored", "", str(report.call_log_records))
+    table.add_section()
     table.add_row("events stored", "", str(report.events))
     table.add_row("events per second", "", f"{report.events_per_s:,.0f}")
     table.add_row("database", "", report.database)

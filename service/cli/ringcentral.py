@@ -10,13 +10,12 @@ from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.calllog import queries as calllog_queries
 from service.calllog.queries import SyncOverview
-from service.cli.common import fail, load_settings, migrate
+from service.cli.common import fail, load_settings, migrate, table_console
 from service.db.engine import create_engine
 from service.logging import configure_logging
 from service.processing.worker import utc_now
@@ -153,7 +152,7 @@ def extensions_list() -> None:
             str(sync.records_stored) if sync else "",
             next((error for error in errors if error), "")[:60],
         )
-    Console().print(table)
+    table_console().print(table)
 
 
 @extensions_app.command("remove")
@@ -205,7 +204,7 @@ def subscriptions_sync() -> None:
             when(result.expires_at),
             result.detail[:80],
         )
-    Console().print(table if results else "nothing was due")
+    table_console().print(table if results else "nothing was due")
 
 
 @secrets_app.command("rotate")

@@ -59,6 +59,10 @@ def run(
     uvicorn.Server(config).run()
 
 
+# the live demo loses some calls' webhooks; its call log is read often, so they show up soon
+LIVE_DEMO_CALL_LOG_INTERVAL_S = 60.0
+
+
 def _demo_if_unconfigured(settings: Settings) -> tuple[Settings, Companion | None]:
     configured = settings.rc_client_id and settings.rc_client_secret is not None
     ingest_only = settings.webhook_verification_token is not None
@@ -77,4 +81,7 @@ def _demo_if_unconfigured(settings: Settings) -> tuple[Settings, Companion | Non
         emulator=platform.base_url,
         to_connect_ringcentral="see README: Connect your RingCentral account",
     )
-    return platform.settings_for(settings, webhook_url=webhook_url), LiveDemo(platform)
+    demo_settings = platform.settings_for(settings, webhook_url=webhook_url).model_copy(
+        update={"calllog_sync_interval_s": LIVE_DEMO_CALL_LOG_INTERVAL_S}
+    )
+    return demo_settings, LiveDemo(platform)

@@ -2,8 +2,10 @@
 
 The emulator and the service run on loopback ports in this process; the demo company registers
 through the real JWT and subscription flow; N calls are played (with duplicated and reordered
-deliveries under `--chaos`); the run waits until the processor has classified every call, then
-compares each session's stored outcome with what the emulator says really happened.
+deliveries under `--chaos`, and a share of the calls losing all their webhooks or their first
+ones under `--lose-webhooks`); once the processor has taken in what was delivered, the call log
+records become final and one call-log sync reads them; the run waits until every call has an
+outcome, then compares each session's stored outcome with what the emulator says happened.
 """
 
 from __future__ import annotations
@@ -19,12 +21,15 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from classifiers import Outcome
+from classifiers.outcome import Reconciliation
 from emulator.scenarios.model import SessionTruth
 from service.app import create_app
+from service.calllog.loop import CallLogLoop
 from service.db.migrate import upgrade_database
-from service.db.tables import call_outcomes, raw_events
+from service.db.tables import call_log_records, call_outcomes, raw_events
 from service.demo.company import register_company
 from service.demo.platform import DemoPlatform
+from service.ringcentral.runtime import call_log_policy
 from service.serving import bind_loopback, serve
 from service.settings import Settings
 from service.state import Services
@@ -46,6 +51,18 @@ class DemoReport:
     mismatches: list[str] = field(default_factory=list)
     offered: int = 0
     abandoned: int = 0
+    webhooks_lost: int = 0  # calls whose every notification was lost
+    starts_lost: int = 0  # calls whose first events were lost
+    call_log_records: int = 0
+    reconciliation: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def from_call_log_alone(self) -> int:
+        return self.reconciliation[Reconciliation.CALL_LOG_ONLY.value]
+
+    @property
+    def corrected(self) -> int:
+        return self.reconciliation[Reconciliation.CALL_LOG_CORRECTED.value]
 
     @property
     def accuracy(self) -> float:
@@ -72,15 +89,22 @@ async def run_demo(
     seed: int,
     chaos: bool,
     database_label: str,
+    lose_webhooks: float = 0.0,
     progress: Callable[[int, int], None] = lambda done, total: None,
     timeout_s: float = 600.0,
 ) -> DemoReport:
     platform = DemoPlatform(seed=seed, timer_tick_s=0.0)
     service_socket = bind_loopback()
     host, port = service_socket.getsockname()[:2]
+    # the run drives the subscription pass and the call-log sync itself, at the right moments
     settings = platform.settings_for(
         settings.model_copy(
-            update={"host": host, "port": port, "subscription_loop_enabled": False}
+            update={
+                "host": host,
+                "port": port,
+                "subscription_loop_enabled": False,
+                "calllog_sync_enabled": False,
+            }
         ),
         webhook_url=f"http://{host}:{port}/webhooks/ringcentral",
     )
@@ -96,11 +120,26 @@ async def run_demo(
             waiting = _Waiting()
             try:
                 async with asyncio.timeout(timeout_s):
-                    play = await platform.play(calls, seed=seed, chaos=chaos, realtime=False)
+                    play = await platform.play(
+                        calls, seed=seed, chaos=chaos, realtime=False, lose_webhooks=lose_webhooks
+                    )
                     truths = [truth for call in play.calls for truth in call.truths]
+                    delivered = [
+                        truth
+                        for call in play.calls
+                        if call.webhooks != "lost"
+                        for truth in call.truths
+                    ]
                     report.calls = len(play.calls)
+                    report.webhooks_lost = sum(call.webhooks == "lost" for call in play.calls)
+                    report.starts_lost = sum(call.webhooks == "lost_start" for call in play.calls)
                     report.sessions = waiting.wanted = len(truths)
-                    waiting.phase = "waiting for the outcomes"
+                    waiting.phase = "waiting for the outcomes of the delivered webhooks"
+                    await _wait_for_outcomes(services.engine, delivered, progress, waiting)
+                    waiting.phase = "reading the call log"
+                    await platform.emulator.advance(platform.call_log_delay_s + 1.0)
+                    await _sync_call_log(services, settings)
+                    waiting.phase = "waiting for the outcomes after the call-log sync"
                     await _wait_for_outcomes(services.engine, truths, progress, waiting)
             except TimeoutError:
                 raise TimeoutError(waiting.describe(timeout_s, platform)) from None
@@ -109,6 +148,23 @@ async def run_demo(
         finally:
             await platform.stop()
     return report
+
+
+async def _sync_call_log(services: Services, settings: Settings) -> None:
+    """One call-log pass over every credential, as the service's loop would do it."""
+    assert services.ringcentral is not None
+    loop = CallLogLoop(
+        services.engine,
+        services.ringcentral,
+        policy=call_log_policy(settings),
+        interval_s=settings.calllog_sync_interval_s,
+        clock=services.clock,
+        on_records=lambda _counts: services.processor.wake(),
+    )
+    for report in await loop.run_pass():
+        if report.error is not None:
+            msg = f"the call-log sync of {report.extension_id} failed: {report.error}"
+            raise RuntimeError(msg)
 
 
 @dataclass
@@ -140,7 +196,8 @@ async def _wait_for_outcomes(
     progress: Callable[[int, int], None],
     waiting: _Waiting,
 ) -> None:
-    """Until every session has a final outcome and no stored event awaits processing."""
+    """Until every session has a final outcome and no stored event or record awaits
+    processing."""
     wanted = [truth.telephony_session_id for truth in truths]
     while True:
         async with engine.connect() as connection:
@@ -155,6 +212,11 @@ async def _wait_for_outcomes(
                 select(func.count())
                 .select_from(raw_events)
                 .where(raw_events.c.processed_at.is_(None)),
+            ) + await _count(
+                connection,
+                select(func.count())
+                .select_from(call_log_records)
+                .where(call_log_records.c.processed_at.is_(None)),
             )
             waiting.stored = await _count(connection, select(func.count()).select_from(raw_events))
         progress(waiting.done, len(wanted))
@@ -192,6 +254,9 @@ async def _score(engine: AsyncEngine, truths: list[SessionTruth], report: DemoRe
         report.events = int(
             await connection.scalar(select(func.count()).select_from(raw_events)) or 0
         )
+        report.call_log_records = int(
+            await connection.scalar(select(func.count()).select_from(call_log_records)) or 0
+        )
     for truth in truths:
         report.expected[truth.category.value] += 1
         outcome = outcomes.get(truth.telephony_session_id)
@@ -200,6 +265,7 @@ async def _score(engine: AsyncEngine, truths: list[SessionTruth], report: DemoRe
             continue
         report.classified += 1
         report.found[outcome.category.value] += 1
+        report.reconciliation[outcome.reconciliation.value] += 1
         if outcome.direction.value != "outbound":
             report.offered += 1
             report.abandoned += outcome.is_abandoned

@@ -32,6 +32,19 @@ class Credential:
     account_level: bool
 
 
+def chaos_config(*, chaos: bool, lose_webhooks: float) -> ChaosConfig:
+    """Duplicated and reordered deliveries (`chaos`), and `lose_webhooks` of the calls losing
+    their webhooks: half all of them, half the first events of the call."""
+    whole = lose_webhooks / 2
+    starts = whole / (1 - whole) if whole < 1 else 0.0  # drawn among the calls not lost whole
+    return ChaosConfig(
+        duplicate=0.15 if chaos else 0.0,
+        reorder_window=8 if chaos else 0,
+        lose_calls=whole,
+        lose_starts=starts,
+    )
+
+
 class DemoPlatform:
     """The emulator, bound to a port at construction so the settings can name it at once."""
 
@@ -80,15 +93,15 @@ class DemoPlatform:
             for e in [admin, *others]
         ]
 
+    @property
+    def call_log_delay_s(self) -> float:
+        """How long after a call ends its final call-log record appears."""
+        return self.emulator.config.call_log_delay_s
+
     def demo_kinds(self, count: int) -> list[str]:
-        """`count` scenario kinds drawn by weight, among those the webhooks alone can show
-        (a callback request is only visible in the call log, which the demo does not sync)."""
+        """`count` scenario kinds drawn by weight, among those the demo company can play."""
         topology = Topology.of(self.account)
-        playable = [
-            kind
-            for kind in KINDS.values()
-            if "call_log" not in kind.expect.needs and not topology.missing(kind.needs)
-        ]
+        playable = [kind for kind in KINDS.values() if not topology.missing(kind.needs)]
         weights = [kind.weight for kind in playable]
         return self._rng.choices([kind.name for kind in playable], weights=weights, k=count)
 
@@ -100,15 +113,17 @@ class DemoPlatform:
         chaos: bool,
         realtime: bool,
         spacing_s: float = 15.0,
+        lose_webhooks: float = 0.0,
     ) -> Play:
         """Play `count` calls: `realtime` paces them on the clock, otherwise they are delivered
-        at once as calls that have just happened."""
+        at once as calls that have just happened. `lose_webhooks` is the share of calls whose
+        webhooks are lost: half of them all of them, half their first events."""
         return await self.emulator.play(
             self.demo_kinds(count),
             count=1,
             seed=seed,
             pacing="realtime" if realtime else "instant",
             spacing_s=spacing_s,
-            chaos=ChaosConfig(duplicate=0.15, reorder_window=8) if chaos else None,
+            chaos=chaos_config(chaos=chaos, lose_webhooks=lose_webhooks),
             wait=not realtime,
         )

@@ -127,7 +127,7 @@ async def drain(settings: Settings, *, now: datetime, batch_size: int = 500) -> 
         while True:
             async with engine.begin() as connection:
                 stats = await process_new_events(connection, context=context, batch_size=batch_size)
-            if not stats.events:
+            if not stats.claimed:
                 return
     finally:
         await engine.dispose()

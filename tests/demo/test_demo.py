@@ -37,6 +37,33 @@ async def test_two_hundred_calls_with_chaos_are_all_classified_correctly(
     assert report.ok
     assert report.abandoned > 0
     assert report.events > report.sessions
+    # nothing was lost: the call log and the events agree on every call that has a record
+    assert report.call_log_records > 0
+    assert report.corrected == report.from_call_log_alone == 0
+    assert set(report.reconciliation) <= {"agreed", "events_only"}
+    assert report.reconciliation["agreed"] >= report.sessions - 5
+
+
+async def test_with_thirty_percent_of_the_webhooks_lost_one_sync_gives_every_true_outcome(
+    database_url: str,
+) -> None:
+    settings = Settings(_env_file=None, database_url=database_url, log_level="warning")
+    report = await run_demo(
+        settings,
+        calls=200,
+        extensions=4,
+        seed=8,
+        chaos=True,
+        lose_webhooks=0.3,
+        database_label="test",
+        timeout_s=240,
+    )
+    assert report.mismatches == []
+    assert report.accuracy == 1.0
+    assert report.webhooks_lost >= 15
+    assert report.starts_lost >= 15
+    assert report.from_call_log_alone >= report.webhooks_lost  # each lost call, its sessions
+    assert report.corrected > 0  # lost first events had made some calls look abandoned
 
 
 def test_the_demo_command_prints_its_table_and_exits_0(tmp_path: Path) -> None:
