@@ -4,10 +4,10 @@
     python -m bench --quick              # a smoke run: short runs, small data, tmp/ output
     python -m bench --sections ingest,memory
 
-Sections: machine, ingest, memory, processing, classifier, queries, profiles. Needs PostgreSQL
-(CALLSIFT_BENCH_POSTGRES_URL or --postgres-url, default the local trust-auth server: throwaway
-databases are created and dropped), wrk (installed with apt-get when missing) and a C compiler
-(for bench/loadgen/paced.c). See bench/README.md.
+Sections: machine, ingest, memory, processing, calllog, classifier, queries, profiles. Needs
+PostgreSQL (CALLSIFT_BENCH_POSTGRES_URL or --postgres-url, default the local trust-auth server:
+throwaway databases are created and dropped), wrk (installed with apt-get when missing) and a C
+compiler (for bench/loadgen/paced.c). See bench/README.md.
 """
 
 from __future__ import annotations
@@ -24,7 +24,17 @@ from typing import Any
 
 import orjson
 
-from bench import classifier_runs, ingest, machine, memory, processing, profile, queries, report
+from bench import (
+    calllog,
+    classifier_runs,
+    ingest,
+    machine,
+    memory,
+    processing,
+    profile,
+    queries,
+    report,
+)
 from bench.harness import (
     BENCH,
     DEFAULT_POSTGRES_URL,
@@ -37,7 +47,16 @@ from bench.harness import (
     quiet_log,
 )
 
-SECTIONS = ("machine", "ingest", "memory", "processing", "classifier", "queries", "profiles")
+SECTIONS = (
+    "machine",
+    "ingest",
+    "memory",
+    "processing",
+    "calllog",
+    "classifier",
+    "queries",
+    "profiles",
+)
 
 
 def _git(*args: str) -> str:
@@ -124,6 +143,7 @@ def main() -> None:
         return found
 
     section("processing", processing_section)
+    section("calllog", lambda: calllog.run(admin_url=url, quick=quick))
     section(
         "classifier",
         lambda: classifier_runs.run(sessions=1000 if quick else 5000, runs=runs),

@@ -40,7 +40,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_service(database_url: str) -> Iterator[str]:
+def running_service(database_url: str, **settings: str) -> Iterator[str]:
+    """`callsift run` in its own process on `database_url`, with `settings` (CALLSIFT_* names)
+    on top of the webhook token; yields its base URL once it answers /healthz."""
     port = free_port()
     env = {
         **os.environ,
@@ -48,6 +50,7 @@ def running_service(database_url: str) -> Iterator[str]:
         "CALLSIFT_WEBHOOK_VERIFICATION_TOKEN": TOKEN,
         "CALLSIFT_LOG_LEVEL": "warning",
         "CALLSIFT_DEMO": "off",
+        **settings,
     }
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "callsift"), "run", "--port", str(port)], env=env

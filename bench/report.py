@@ -94,6 +94,24 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     )
     rss = memory.get("peak_rss_mib")
     add("peak RSS, 60 s saturation", rss, "< 300 MiB", None if rss is None else rss < 300, " MiB")
+    calllog = results.get("calllog", {})
+    only = calllog.get("throughput", {}).get("call_log_only", {})
+    stored = only.get("stored_per_s", {}).get("median")
+    add("call-log records stored/s", stored, ">= 5,000", None if stored is None else stored >= 5000)
+    reconciled = only.get("reconciled_per_s", {}).get("median")
+    add(
+        "call-log records reconciled/s",
+        reconciled,
+        ">= 5,000",
+        None if reconciled is None else reconciled >= 5000,
+    )
+    ratio = calllog.get("backfill", {}).get("p99_ratio")
+    add(
+        "webhook p99 during a backfill / without",
+        ratio,
+        "<= 1.2 (within noise)",
+        None if ratio is None else ratio <= 1.2,
+    )
     return found
 
 
@@ -220,6 +238,57 @@ def _processing(processing: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _calllog(calllog: dict[str, Any]) -> list[str]:
+    if not calllog:
+        return []
+    throughput = calllog.get("throughput", {})
+    backfill = calllog.get("backfill", {})
+    lines = [
+        "## The call log (PostgreSQL)",
+        "",
+        "Records stored in pages of 1,000 as the sync stores them, then taken into the outcomes "
+        "by the processor (bench/calllog.py). *call log only*: one record per call, each an "
+        "outcome from its record alone. *reconcile with events*: ten events per call already "
+        "processed, then two records per call (the agent's and the queue's).",
+        "",
+        "| workload | records | stored/s | reconciled/s | stored + reconciled/s |",
+        "|---|---|---|---|---|",
+    ]
+    for name, label in (
+        ("call_log_only", "call log only"),
+        ("reconcile_with_events", "reconcile with events"),
+    ):
+        found = throughput.get(name)
+        if found:
+            lines.append(
+                f"| {label} | {found['records']:,} | {_spread(found['stored_per_s'])} | "
+                f"{_spread(found['reconciled_per_s'])} | {_spread(found['end_to_end_per_s'])} |"
+            )
+    if backfill:
+        base, during = backfill["baseline"], backfill["during_backfill"]
+        lines += [
+            "",
+            f"Backfill: `callsift run` as shipped, {backfill['extensions']} extensions x "
+            f"{backfill['days']} days x {backfill['calls_per_day']} calls waiting in the "
+            "emulator (its own process, RingCentral's rate limits on). "
+            f"{backfill['requests']:,} sequential webhook notifications, once with the call-log "
+            "sync off and once right after start with it on.",
+            "",
+            "| figure | without | during the backfill |",
+            "|---|---|---|",
+            f"| webhook p50 | {_n(base['p50_ms'], 2)} ms | {_n(during['p50_ms'], 2)} ms |",
+            f"| webhook p99 | {_n(base['p99_ms'], 2)} ms | {_n(during['p99_ms'], 2)} ms |",
+            f"| webhook max | {_n(base['max_ms'], 1)} ms | {_n(during['max_ms'], 1)} ms |",
+            "",
+            f"The backfill stored {backfill['records_stored']:,} of "
+            f"{backfill['records_expected']:,} records and reconciled them in "
+            f"{_n(backfill['backfill_s'])} s ({backfill['records_pending']} left queued); sync "
+            f"failures (429s and others): {backfill['sync_failures']}.",
+            "",
+        ]
+    return lines
+
+
 def _classifier(classifier: dict[str, Any]) -> list[str]:
     if not classifier:
         return []
@@ -331,7 +400,7 @@ def render(results: dict[str, Any], notes: str) -> str:
         + (" with uncommitted changes" if results.get("dirty") else "")
         + ". Raw figures: bench/results/latest.json.",
         "",
-        "## Targets (issue 8, ratios from this run)",
+        "## Targets (issues 8 and 11, ratios from this run)",
         "",
         "| target | measured | threshold | |",
         "|---|---|---|---|",
@@ -365,6 +434,7 @@ def render(results: dict[str, Any], notes: str) -> str:
     ]
     lines += _ingest(results.get("ingest", {}))
     lines += _processing(results.get("processing", {}))
+    lines += _calllog(results.get("calllog", {}))
     lines += _classifier(results.get("classifier", {}))
     lines += _queries(results.get("queries", {}))
     lines += _memory(results.get("memory", {}))

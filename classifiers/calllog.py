@@ -321,19 +321,30 @@ def read_call_log(
 
 def _latest_versions(records: Iterable[CallLogRecord]) -> list[CallLogRecord]:
     """One record per id: the latest version by `lastModifiedTime`, a final one before an In
-    Progress one at the same time; order: by start time, then id."""
+    Progress one at the same time, a Detailed one before a Simple one; order: by start time,
+    then id."""
     best: dict[str, CallLogRecord] = {}
     for record in records:
         kept = best.get(record.id)
-        if kept is None or _version_key(record) > _version_key(kept):
+        if kept is None or _later_version(record, kept):
             best[record.id] = record
+    if len(best) == 1:
+        return list(best.values())
     return sorted(best.values(), key=lambda r: (_ts(r.start_time), r.id))
 
 
-def _version_key(record: CallLogRecord) -> tuple[float, int, str]:
+def _later_version(candidate: CallLogRecord, kept: CallLogRecord) -> bool:
+    first, second = _version_key(candidate), _version_key(kept)
+    if first != second:
+        return first > second
+    # the same version in two forms: any fixed choice keeps the order of records irrelevant
+    return candidate.model_dump_json() > kept.model_dump_json()
+
+
+def _version_key(record: CallLogRecord) -> tuple[float, int, int]:
     modified = _ts(record.last_modified_time)
     final = 0 if (record.result or "").lower() == "in progress" else 1
-    return (modified, final, record.model_dump_json())
+    return (modified, final, len(record.legs))
 
 
 def _ts(moment: datetime | None) -> float:

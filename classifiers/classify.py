@@ -11,10 +11,8 @@ stage, evidence, data gaps) -> reconciled with the call log (`Settled`) -> legs 
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
 
 from classifiers.calllog import read_call_log, session_key
 from classifiers.construct import construct
@@ -30,6 +28,7 @@ from classifiers.facts import CallFacts, gather_facts
 from classifiers.legs import leg_outcomes
 from classifiers.outcome import (
     RULES_VERSION,
+    Category,
     Direction,
     Evidence,
     LegOutcome,
@@ -53,6 +52,7 @@ NO_EVIDENCE = Evidence()
 DEFAULT_THRESHOLDS = Thresholds()
 
 _PROCEEDING = frozenset({StatusCode.PROCEEDING})
+_CONNECTED_CATEGORIES = frozenset({Category.ANSWERED, Category.OUTBOUND_CONNECTED})
 _ANSWERED = frozenset({StatusCode.ANSWERED})
 
 
@@ -152,6 +152,11 @@ def _outcome(facts: CallFacts, settled: Settled) -> Outcome:
         time_to_abandon = log.duration_s if abandoned else None
     elif abandoned and time_to_abandon is None and log is not None:
         time_to_abandon = seconds_between(started_at, log.ended_at)
+    # the first events are missing, or the answer was out of view: how long the caller waited
+    # is not known (and must not count towards a service level)
+    waits_unknown = settled.missing_start or (
+        answer is None and verdict.category in _CONNECTED_CATEGORIES
+    )
     values = {
         "telephony_session_id": timeline.telephony_session_id,
         "direction": settled.direction,
@@ -163,8 +168,8 @@ def _outcome(facts: CallFacts, settled: Settled) -> Outcome:
         "started_at": started_at,
         "answered_at": answer.event.event_time if answer is not None else None,
         "ended_at": ended_at,
-        "ring_s": _ring_s(facts, answer_ts, limit),
-        "wait_s": _wait_s(facts, answer_ts, limit),
+        "ring_s": None if waits_unknown else _ring_s(facts, answer_ts, limit),
+        "wait_s": None if waits_unknown else _wait_s(facts, answer_ts, limit),
         "talk_s": talk_s,
         "hold_s": hold_s,
         "voicemail_s": seconds(vm.end - vm.start) if vm is not None else None,
@@ -179,7 +184,7 @@ def _outcome(facts: CallFacts, settled: Settled) -> Outcome:
         "reconciliation": settled.reconciliation,
         "legs": _legs(facts, settled),
         "rules_version": RULES_VERSION,
-        "thresholds": _thresholds_dict(facts.thresholds),
+        "thresholds": facts.thresholds.as_dict(),
         "revision": 0,
         "updated_at": None,
     }
@@ -201,16 +206,6 @@ def _legs(facts: CallFacts, settled: Settled) -> list[LegOutcome]:
         else leg
         for leg in legs
     ]
-
-
-@functools.lru_cache(maxsize=64)
-def _frozen_thresholds(thresholds: Thresholds) -> tuple[tuple[str, Any], ...]:
-    return tuple(thresholds.as_dict().items())
-
-
-def _thresholds_dict(thresholds: Thresholds) -> dict[str, Any]:
-    """`thresholds.as_dict()`, memoised: the same few thresholds are used for every call."""
-    return dict(_frozen_thresholds(thresholds))
 
 
 def _status_intervals(

@@ -1,11 +1,12 @@
 """The classifier's contract: thresholds and evidence in, one `Outcome` per telephony session out.
 
-Names here are fixed by DESIGN.md section 5 (categories, stages, leg outcomes, outcome fields):
+Names here are contracts (categories, stages, leg outcomes, outcome fields; docs/outcomes.md):
 the database, the HTTP API, the CLI and dashboards all depend on them.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -127,7 +128,14 @@ class Thresholds:
     session_stale_after_s: float = 4 * 3600.0
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The values by name (a fresh dict; the conversion is memoised: the same few
+        thresholds are used for every call)."""
+        return dict(_threshold_items(self))
+
+
+@functools.lru_cache(maxsize=64)
+def _threshold_items(thresholds: Thresholds) -> tuple[tuple[str, Any], ...]:
+    return tuple(asdict(thresholds).items())
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +175,7 @@ class LegOutcome(BaseModel):
 
 
 class Outcome(BaseModel):
-    """The classified outcome of one telephony session (DESIGN.md section 5 fields).
+    """The classified outcome of one telephony session (the fields docs/outcomes.md describes).
 
     `revision` and `updated_at` belong to storage: the classifier leaves them at their defaults
     and the processor sets them when it stores a changed outcome.

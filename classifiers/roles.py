@@ -6,7 +6,7 @@ Extension-level views of an inbound call show no caller party at all.
 
 A callee party with an `extensionId` is a person (a user who can answer), a queue, a routing
 party (IVR menu, auto-attendant, announcement) or a park location. The directory says which when
-it knows the extension; otherwise the events do (DESIGN section 5):
+it knows the extension; otherwise the events do (docs/outcomes.md section 2):
 - a party whose extension is the `to.extensionId` of `queueCall` agent parties is the queue;
 - a `queueCall` party, or one that rang, answered, held or took voicemail, is a person;
 - a party that stays in Setup is a routing party, unless it ends the way only queues end

@@ -98,6 +98,7 @@ class CallLogStore:
     config: EmulatorConfig
     ids: Ids
     records: list[LoggedRecord] = field(default_factory=list)
+    _by_extension: dict[str, list[LoggedRecord]] = field(default_factory=dict)
     _tokens: dict[str, SyncState] = field(default_factory=dict)
     _generation: dict[str, int] = field(default_factory=dict)
     _reset_code: dict[str, str] = field(default_factory=dict)
@@ -112,21 +113,41 @@ class CallLogStore:
             in_progress_from = shown_from if shown_from < final_from else None
         record = LoggedRecord(entry, final_from, in_progress_from)
         self.records.append(record)
+        self._by_extension.setdefault(entry.extension_id, []).append(record)
         return record
 
-    def visible(self, scope: Scope, now: datetime) -> list[VisibleRecord]:
-        """Records of `scope` visible at `now` in their current version, newest first."""
+    def visible(
+        self,
+        scope: Scope,
+        now: datetime,
+        *,
+        started_from: datetime | None = None,
+        started_to: datetime | None = None,
+    ) -> list[VisibleRecord]:
+        """Records of `scope` visible at `now` in their current version (started in the range,
+        when given), newest first."""
+        candidates = (
+            self._by_extension.get(scope.extension_id, [])
+            if scope.extension_id is not None
+            else self.records
+        )
         found = []
-        for record in self.records:
-            if not scope.covers(record.entry):
+        for record in candidates:
+            entry = record.entry
+            if not scope.covers(entry):
+                continue
+            if started_from is not None and entry.start_time < started_from:
+                continue
+            if started_to is not None and entry.start_time > started_to:
                 continue
             version = record.current(now)
             if version is not None:
-                found.append(VisibleRecord(record.entry, version))
+                found.append(VisibleRecord(entry, version))
         return sorted(found, key=lambda r: (r.entry.start_time, r.entry.id), reverse=True)
 
     def clear(self) -> None:
         self.records.clear()
+        self._by_extension.clear()
         self._tokens.clear()
         self._generation.clear()
         self._reset_code.clear()
@@ -143,8 +164,8 @@ class CallLogStore:
         page = _positive(query, "page", 1)
         records = [
             record
-            for record in self.visible(scope, now)
-            if date_from <= record.entry.start_time <= date_to and _matches(record.entry, query)
+            for record in self.visible(scope, now, started_from=date_from, started_to=date_to)
+            if _matches(record.entry, query)
         ]
         start = (page - 1) * per_page
         chunk = records[start : start + per_page]

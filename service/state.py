@@ -96,7 +96,7 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
     )
 
     async def expectation() -> CallLogExpectation:
-        return await call_log_expectation(engine, syncing=syncs_call_log)
+        return await call_log_expectation(engine, now=clock())
 
     processor = ProcessorWorker(
         engine,

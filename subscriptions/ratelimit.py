@@ -1,4 +1,4 @@
-"""Client-side pacing for RingCentral's per-user rate-limit groups (DESIGN.md section 2).
+"""Client-side pacing for RingCentral's per-user rate-limit groups (docs/operations.md).
 
 RingCentral allows each (user, app) a number of requests per 60 s window per group, and every
 request made during a penalty window restarts the penalty. Pacing ourselves below the limit is

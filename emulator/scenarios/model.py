@@ -171,7 +171,7 @@ class CallLogEntry:
 class SessionTruth:
     """The expected outcome of one telephony session of a generated call.
 
-    `reason` is compared only for the categories whose reasons DESIGN section 5 enumerates
+    `reason` is compared only for the categories whose reasons docs/outcomes.md enumerates
     (missed, deflected, abandoned_voicemail); `stage` and `queue` only when set. `needs` names the
     evidence beside the events that the outcome depends on (e.g. "call_log").
     """

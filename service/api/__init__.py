@@ -1,1 +1,1 @@
-"""The analyst and dashboard HTTP API under /v1 (DESIGN.md section 6); `routes.api_router`."""
+"""The analyst and dashboard HTTP API under /v1 (docs/api.md); `routes.api_router`."""

@@ -114,27 +114,31 @@ def timeline(events: list[EventRow]) -> list[dict[str, Any]]:
         **ERROR_RESPONSES,
         404: {"model": ErrorBody, "description": "No outcome for this session (yet)."},
     },
-    summary="One call: outcome, legs and raw event timeline",
+    summary="One call: outcome, legs, raw event timeline and call-log records",
 )
 async def get_call(
     connection: Annotated[AsyncConnection, Depends(read_connection)],
     telephony_session_id: Annotated[
         str,
         Path(
-            description="RingCentral telephonySessionId.",
+            description="RingCentral telephonySessionId (a call known only from call-log "
+            "records that carry no telephonySessionId: `session:<sessionId>` or "
+            "`record:<record id>`).",
             examples=["s-52e839cb4ce5a9aa424d99ef43200490"],
             max_length=128,
         ),
     ],
 ) -> OrjsonResponse:
-    """The stored outcome, its leg rows, and every stored notification of the session in
-    sequence order with its eventTime, party, status code/reason and arrival time."""
+    """The stored outcome, its leg rows, every stored notification of the session in sequence
+    order with its eventTime, party, status code/reason and arrival time, and its call-log
+    records as RingCentral sent them."""
     row = await queries.get_call(connection, telephony_session_id)
     if row is None:
         message = f"no outcome for telephony session {telephony_session_id!r}"
         raise ApiError(404, "not_found", message)
     legs = await queries.legs_of(connection, telephony_session_id)
     events = await queries.events_of(connection, telephony_session_id)
+    records = await queries.call_log_of(connection, telephony_session_id)
     return OrjsonResponse(
         {
             "outcome": fragment_of(row),
@@ -148,5 +152,6 @@ async def get_call(
                 for leg in legs
             ],
             "events": timeline(events),
+            "call_log": [orjson.Fragment(record) for record in records],
         }
     )

@@ -15,7 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.api.cursors import CallsCursor
 from service.db.driver import asyncpg_connection
-from service.db.tables import call_legs, call_outcomes, outcome_changes, raw_events
+from service.db.tables import (
+    call_legs,
+    call_log_records,
+    call_outcomes,
+    outcome_changes,
+    raw_events,
+)
 
 SHORT_ABANDON = "short_abandon"
 
@@ -166,6 +172,28 @@ async def events_of(connection: AsyncConnection, session_id: str) -> list[EventR
         .order_by(raw_events.c.sequence, raw_events.c.event_time, raw_events.c.id)
     )
     return [EventRow(*row) for row in result]
+
+
+async def call_log_of(connection: AsyncConnection, session_id: str) -> list[str]:
+    """The call-log records of the session (raw JSON, latest versions, by start time): its own,
+    and those that carry only the older sessionId of its events."""
+    legacy = (
+        select(call_outcomes.c.session_id)
+        .where(call_outcomes.c.telephony_session_id == session_id)
+        .scalar_subquery()
+    )
+    records = call_log_records.c
+    result = await connection.execute(
+        select(records.payload)
+        .where(
+            or_(
+                records.session_key == session_id,
+                and_(records.telephony_session_id.is_(None), records.session_id == legacy),
+            )
+        )
+        .order_by(records.start_time, records.record_id)
+    )
+    return list(result.scalars())
 
 
 async def last_change_seq(connection: AsyncConnection) -> int:

@@ -63,7 +63,7 @@ EXAMPLE_OUTCOME: dict[str, Any] = {
         "vm_min_message_s": 10.0,
     },
     "revision": 2,
-    "updated_at": "2026-03-02T13:30:49.120000Z",
+    "updated_at": "2026-03-02T13:36:02.480000Z",
 }
 
 
@@ -169,6 +169,10 @@ class CallDetail(BaseModel):
     legs: list[StoredLeg] = Field(description="Stored leg rows (one per extension party).")
     events: list[TimelineEvent] = Field(
         description="The raw event timeline, in sequence order; unreadable events are skipped."
+    )
+    call_log: list[dict[str, Any]] = Field(
+        description="The session's call-log records exactly as RingCentral sent them (latest "
+        "version of each), by start time; empty until the call-log sync has read them."
     )
 
 

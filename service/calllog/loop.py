@@ -42,14 +42,21 @@ CONCURRENT_SYNCS = 4  # credentials read at once (each is paced on its own Heavy
 OPEN_RECORD_HORIZON = timedelta(hours=24)
 
 
-async def call_log_expectation(engine: AsyncEngine, *, syncing: bool) -> CallLogExpectation:
-    """Whether outcomes should wait for call-log records: some credential's call log is synced
-    (`syncing`: the deployment syncs at all), and how far the least advanced sync has read."""
-    if not syncing:
-        return NO_CALL_LOG
+# a credential whose sync no replica attempted for this long is not being synced
+SYNCING_RECENTLY = timedelta(hours=1)
+
+
+async def call_log_expectation(engine: AsyncEngine, *, now: datetime) -> CallLogExpectation:
+    """Whether outcomes should wait for call-log records: some replica syncs some credential's
+    call log (it attempted a sync within the last hour), and how far the least advanced of those
+    has read. The same answer on every replica, whatever its own settings."""
     async with engine.connect() as connection:
-        credentials, synced_through = await queries.synced_watermark(connection)
-    return CallLogExpectation(expected=credentials > 0, synced_through=synced_through)
+        credentials, synced_through = await queries.synced_watermark(
+            connection, attempted_since=now - SYNCING_RECENTLY
+        )
+    if not credentials:
+        return NO_CALL_LOG
+    return CallLogExpectation(expected=True, synced_through=synced_through)
 
 
 class CallLogLoop:

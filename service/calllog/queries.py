@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, and_, func, literal, or_, select, update
+from sqlalchemy import Insert, and_, bindparam, delete, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.db.sql import is_postgres, keys_in
 from service.db.tables import (
+    call_log_pending,
     call_log_record_versions,
     call_log_records,
     call_log_sync,
@@ -34,6 +35,7 @@ class ClaimedRecord:
     telephony_session_id: str | None
     session_id: str | None
     session_key: str
+    queued_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,14 +87,13 @@ async def stored_digests(
 
 def _records_upsert(connection: AsyncConnection) -> Insert:
     """Insert a record, or replace the stored one when the content changed and the incoming
-    version is not older (by `lastModifiedTime`); a replaced record awaits processing again."""
+    version is not older (by `lastModifiedTime`)."""
     dialect = postgresql if is_postgres(connection) else sqlite
     statement = dialect.insert(call_log_records)
     stored, incoming = call_log_records.c, statement.excluded
-    kept = ("record_id", "first_seen_at", "versions", "processed_at")
+    kept = ("record_id", "first_seen_at", "versions")
     values: dict[str, Any] = {c.name: incoming[c.name] for c in stored if c.name not in kept}
     values["versions"] = stored.versions + 1
-    values["processed_at"] = None
     newer = or_(
         stored.last_modified_time.is_(None),
         incoming.last_modified_time.is_(None),
@@ -110,48 +111,68 @@ async def save_records(
     connection: AsyncConnection,
     records: Sequence[dict[str, Any]],
     versions: Sequence[dict[str, Any]],
+    *,
+    now: datetime,
 ) -> None:
-    """Store records (rows of `call_log_records`) and every new version of them."""
+    """Store records (rows of `call_log_records`) and every new version of them, and queue
+    them for the processor."""
+    dialect = postgresql if is_postgres(connection) else sqlite
     if versions:
-        dialect = postgresql if is_postgres(connection) else sqlite
         await connection.execute(
             dialect.insert(call_log_record_versions).on_conflict_do_nothing(
                 index_elements=["record_id", "digest"]
             ),
             list(versions),
         )
-    if records:
-        await connection.execute(_records_upsert(connection), list(records))
+    if not records:
+        return
+    await connection.execute(_records_upsert(connection), list(records))
+    queue = dialect.insert(call_log_pending)
+    await connection.execute(
+        queue.on_conflict_do_update(
+            index_elements=["record_id"], set_={"queued_at": queue.excluded.queued_at}
+        ),
+        [{"record_id": record["record_id"], "queued_at": now} for record in records],
+    )
 
 
 async def claim_unprocessed(connection: AsyncConnection, limit: int) -> list[ClaimedRecord]:
-    """Records not yet taken into the outcomes, oldest change first (skipping ones another
-    processor holds, on PostgreSQL)."""
+    """Queued records, oldest first (skipping ones another processor holds, on PostgreSQL)."""
+    pending, records = call_log_pending.c, call_log_records.c
     statement = (
         select(
-            call_log_records.c.record_id,
-            call_log_records.c.telephony_session_id,
-            call_log_records.c.session_id,
-            call_log_records.c.session_key,
+            pending.record_id,
+            records.telephony_session_id,
+            records.session_id,
+            records.session_key,
+            pending.queued_at,
         )
-        .where(call_log_records.c.processed_at.is_(None))
-        .order_by(call_log_records.c.updated_at)
+        .join_from(call_log_pending, call_log_records, pending.record_id == records.record_id)
+        .order_by(pending.queued_at)
         .limit(limit)
     )
     if is_postgres(connection):
-        statement = statement.with_for_update(skip_locked=True)
+        statement = statement.with_for_update(skip_locked=True, of=call_log_pending)
     return [ClaimedRecord(*row) for row in await connection.execute(statement)]
 
 
-async def mark_processed(
-    connection: AsyncConnection, record_ids: Collection[str], now: datetime
-) -> None:
-    if record_ids:
-        await connection.execute(
-            update(call_log_records)
-            .where(keys_in(connection, call_log_records.c.record_id, record_ids))
-            .values(processed_at=now)
-        )
+async def mark_processed(connection: AsyncConnection, claimed: Sequence[ClaimedRecord]) -> None:
+    """Dequeue what was taken in; a record queued again since its claim stays queued."""
+    if not claimed:
+        return
+    pending = call_log_pending.c
+    await connection.execute(
+        delete(call_log_pending).where(
+            pending.record_id == bindparam("claimed_id"),
+            pending.queued_at == bindparam("claimed_at"),
+        ),
+        [{"claimed_id": r.record_id, "claimed_at": r.queued_at} for r in claimed],
+    )
+
+
+async def count_pending(connection: AsyncConnection) -> int:
+    result = await connection.execute(select(func.count()).select_from(call_log_pending))
+    return int(result.scalar_one())
 
 
 async def sessions_by_legacy_id(
@@ -350,9 +371,12 @@ async def request_sync(
         )
 
 
-async def synced_watermark(connection: AsyncConnection) -> tuple[int, datetime | None]:
-    """How many active credentials sync their call log, and how far the least advanced has
-    read (None if one has never finished a window)."""
+async def synced_watermark(
+    connection: AsyncConnection, *, attempted_since: datetime
+) -> tuple[int, datetime | None]:
+    """How many active credentials' call logs are being synced (a sync was attempted since
+    `attempted_since`, by any replica), and how far the least advanced has read (None if one has
+    never finished a window)."""
     statement = (
         select(
             func.count(),
@@ -361,7 +385,10 @@ async def synced_watermark(connection: AsyncConnection) -> tuple[int, datetime |
         )
         .select_from(call_log_sync)
         .join(extensions, extensions.c.extension_id == call_log_sync.c.extension_id)
-        .where(extensions.c.status == "active")
+        .where(
+            extensions.c.status == "active",
+            call_log_sync.c.last_attempt_at >= attempted_since,
+        )
     )
     total, earliest, synced = (await connection.execute(statement)).one()
     if not total:

@@ -3,11 +3,12 @@
 Each page of records is one transaction, committed before the syncer asks RingCentral for the
 next: nothing fetched is lost, and a re-fetch is a no-op unless the record changed. Every
 distinct version is kept in `call_log_record_versions`; `call_log_records` holds the latest one,
-waiting (`processed_at` NULL) for the processor to take it into the outcomes.
+queued in `call_log_pending` for the processor to take it into the outcomes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -73,7 +74,6 @@ def prepare(record: Mapping[str, Any], *, fetched_by: str, now: datetime) -> Pre
         "versions": 1,
         "first_seen_at": now,
         "updated_at": now,
-        "processed_at": None,
     }
     version = {"record_id": record_id, "digest": digest, "fetched_at": now, "payload": payload}
     return PreparedRecord(row, version)
@@ -100,7 +100,9 @@ class DatabaseCallLogStore:
     async def save_records(
         self, extension_id: str, records: Sequence[Mapping[str, Any]], *, fetched_at: datetime
     ) -> SaveCounts:
-        prepared = [prepare(record, fetched_by=extension_id, now=fetched_at) for record in records]
+        # reading a page of up to a thousand records takes tens of milliseconds: off the event
+        # loop, so the webhook is not held up meanwhile
+        prepared = await asyncio.to_thread(_prepare_page, records, extension_id, fetched_at)
         latest: dict[str, PreparedRecord] = {}
         for item in prepared:  # a page may hold a record twice; keep its latest version
             kept = latest.get(item.row["record_id"])
@@ -117,7 +119,9 @@ class DatabaseCallLogStore:
                 item.version for item in prepared if stored.get(item.row["record_id"]) is None
                 or stored[item.row["record_id"]].digest != item.row["digest"]
             ]  # fmt: skip
-            await queries.save_records(connection, [item.row for item in changed], versions)
+            await queries.save_records(
+                connection, [item.row for item in changed], versions, now=fetched_at
+            )
             await queries.add_records_stored(connection, extension_id, counts.new + counts.changed)
         self._on_saved(counts)
         return counts
@@ -141,6 +145,12 @@ class DatabaseCallLogStore:
         now = self._clock()
         async with self._engine.begin() as connection:
             await queries.finish(connection, extension_id, next_due_at=self._next_due(now), now=now)
+
+
+def _prepare_page(
+    records: Sequence[Mapping[str, Any]], extension_id: str, now: datetime
+) -> list[PreparedRecord]:
+    return [prepare(record, fetched_by=extension_id, now=now) for record in records]
 
 
 def _newer(candidate: dict[str, Any], kept: dict[str, Any]) -> bool:

@@ -129,7 +129,7 @@ async def _process(settings: Settings, engine: AsyncEngine) -> tuple[int, int]:
         now=utc_now(),
         thresholds=settings.thresholds(),
         directory=directory,
-        call_log=await call_log_expectation(engine, syncing=settings.calllog_sync_enabled),
+        call_log=await call_log_expectation(engine, now=utc_now()),
     )
     changed = corrections = 0
     while True:

@@ -1,4 +1,5 @@
-"""`callsift reclassify`: re-run the classifier over stored events (after a rules change)."""
+"""`callsift reclassify`: re-run the classifier over stored events and call-log records (after a
+rules or threshold change, or an upgrade that changed the rules version)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from service.calllog.loop import call_log_expectation
 from service.cli.common import load_settings, migrate, parse_time
 from service.db.engine import create_engine
 from service.logging import configure_logging
 from service.processing import queries
 from service.processing.processor import ProcessingContext, recompute_sessions
 from service.processing.worker import utc_now
+from service.ringcentral.directory import DirectoryCache
 from service.settings import Settings
 
 CHUNK = 200
@@ -28,7 +31,8 @@ async def _reclassify(settings: Settings, since_text: str | None, console: Conso
     seen = 0
     try:
         async with engine.connect() as connection:
-            total = await queries.count_sessions_with_events(connection, since)
+            total = await queries.count_sessions_to_reclassify(connection, since)
+        directory = await DirectoryCache(engine).current()
         columns = (
             TextColumn("reclassifying"),
             BarColumn(),
@@ -40,10 +44,13 @@ async def _reclassify(settings: Settings, since_text: str | None, console: Conso
             last_id = ""
             while True:
                 context = ProcessingContext(
-                    now=utc_now(), thresholds=settings.thresholds(), directory={}
+                    now=utc_now(),
+                    thresholds=settings.thresholds(),
+                    directory=directory,
+                    call_log=await call_log_expectation(engine, now=utc_now()),
                 )
                 async with engine.begin() as connection:
-                    chunk = await queries.sessions_with_events(
+                    chunk = await queries.sessions_to_reclassify(
                         connection, since, after_id=last_id, limit=CHUNK
                     )
                     if not chunk:
@@ -60,10 +67,14 @@ async def _reclassify(settings: Settings, since_text: str | None, console: Conso
 def reclassify(
     since: Annotated[
         str | None,
-        typer.Option(help="Only sessions with events at or after this time (ISO 8601)."),
+        typer.Option(
+            help="Only sessions with events at or after this time, and calls known only from "
+            "the call log that started then (ISO 8601)."
+        ),
     ] = None,
 ) -> None:
-    """Re-run the classifier over stored events with the current thresholds and rules."""
+    """Re-run the classifier over stored events and call-log records with the current thresholds
+    and rules."""
     settings = load_settings()
     configure_logging(level=settings.log_level, json=settings.log_json)
     parse_time(since, "--since")

@@ -148,7 +148,7 @@ def extensions_list() -> None:
             row.subscription_status or "",
             when(row.expires_at),
             when(row.last_event_at),
-            when(sync.synced_through) if sync else "not yet",
+            when(sync.synced_through) if sync and sync.synced_through else "not yet",
             str(sync.records_stored) if sync else "",
             next((error for error in errors if error), "")[:60],
         )

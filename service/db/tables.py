@@ -1,6 +1,6 @@
 """The database schema (SQLAlchemy Core). Alembic migrations in `migrations/` create it.
 
-Tables are added as the capabilities that need them land; DESIGN.md section 3 lists the plan.
+docs/architecture.md describes every table and who writes it.
 """
 
 from __future__ import annotations
@@ -216,9 +216,10 @@ directory_entries = Table(
 )
 
 # RingCentral's call log, the second raw source: the latest version of every record as received
-# (`payload`), the keys the processor links it by, and `processed_at` NULL while the outcomes
-# have not taken it in. `digest` is the SHA-256 of the record without its `uri` (which differs
-# between the account's and an extension's view of the same record).
+# (`payload`) and the keys the processor links it by (`session_key`: its telephonySessionId, else
+# `session:<sessionId>`, else `record:<id>`; `session_id`: the older id some records carry
+# alone). `digest` is the SHA-256 of the record without its `uri` (which differs between the
+# account's and an extension's view of the same record).
 call_log_records = Table(
     "call_log_records",
     metadata,
@@ -237,17 +238,8 @@ call_log_records = Table(
     Column("versions", Integer(), nullable=False),
     Column("first_seen_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
-    Column("processed_at", UtcDateTime()),
-    Index("ix_call_log_records_session", "telephony_session_id"),
     Index("ix_call_log_records_session_key", "session_key"),
     Index("ix_call_log_records_legacy", "session_id"),
-    Index("ix_call_log_records_start", "start_time"),
-    Index(
-        "ix_call_log_records_unprocessed",
-        "updated_at",
-        postgresql_where=text("processed_at IS NULL"),
-        sqlite_where=text("processed_at IS NULL"),
-    ),
     Index(
         "ix_call_log_records_open",
         "fetched_by",
@@ -255,6 +247,17 @@ call_log_records = Table(
         postgresql_where=text("NOT final"),
         sqlite_where=text("NOT final"),
     ),
+)
+
+# Records new or changed since the processor last took them into the outcomes: a narrow queue,
+# so marking a batch done deletes small rows instead of rewriting wide ones. `queued_at` moves
+# when a record changes again, and only the version that was claimed is dequeued.
+call_log_pending = Table(
+    "call_log_pending",
+    metadata,
+    Column("record_id", String(128), primary_key=True),
+    Column("queued_at", UtcDateTime(), nullable=False),
+    Index("ix_call_log_pending_queued", "queued_at"),
 )
 
 # Every distinct version of every record ever fetched (an In Progress one, then the final one).

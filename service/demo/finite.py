@@ -26,7 +26,7 @@ from emulator.scenarios.model import SessionTruth
 from service.app import create_app
 from service.calllog.loop import CallLogLoop
 from service.db.migrate import upgrade_database
-from service.db.tables import call_log_records, call_outcomes, raw_events
+from service.db.tables import call_log_pending, call_log_records, call_outcomes, raw_events
 from service.demo.company import register_company
 from service.demo.platform import DemoPlatform
 from service.ringcentral.runtime import call_log_policy
@@ -214,9 +214,7 @@ async def _wait_for_outcomes(
                 .where(raw_events.c.processed_at.is_(None)),
             ) + await _count(
                 connection,
-                select(func.count())
-                .select_from(call_log_records)
-                .where(call_log_records.c.processed_at.is_(None)),
+                select(func.count()).select_from(call_log_pending),
             )
             waiting.stored = await _count(connection, select(func.count()).select_from(raw_events))
         progress(waiting.done, len(wanted))

@@ -49,6 +49,10 @@ STORAGE_FIELDS = frozenset({"revision", "updated_at"})
 # The processor runs in the service's event loop: between this many sessions it lets the webhook
 # and the API run, so a batch of hundreds of sessions never holds them up for its whole length.
 YIELD_EVERY_SESSIONS = 16
+YIELD_EVERY_RECORDS = 64
+# Call-log records taken per batch: a batch's writes run without a pause, so a smaller share of
+# records keeps each pause of the webhook short while a backfill is taken in.
+RECORDS_PER_BATCH = 200
 # A call that ended this long before the call-log sync's cursor would have its record by then:
 # without one, its outcome stops waiting for the call log (`events_only`).
 CALL_LOG_SETTLE = timedelta(minutes=15)
@@ -108,7 +112,9 @@ async def process_new_events(
     """Claim up to `batch_size` unprocessed events and as many call-log records (marked done when
     the caller commits), recompute the sessions they touch."""
     claimed = await queries.claim_unprocessed(connection, batch_size)
-    records = await calllog_queries.claim_unprocessed(connection, batch_size)
+    records = await calllog_queries.claim_unprocessed(
+        connection, min(batch_size, RECORDS_PER_BATCH)
+    )
     if not claimed and not records:
         return BatchStats()
     sessions = {
@@ -130,9 +136,7 @@ async def process_new_events(
     recomputed = await recompute(connection, sessions, context=context)
     await _note_subscription_activity(connection, claimed, context.now)
     await queries.mark_processed(connection, [event.id for event in claimed], context.now)
-    await calllog_queries.mark_processed(
-        connection, [record.record_id for record in records], context.now
-    )
+    await calllog_queries.mark_processed(connection, records)
     return BatchStats(
         events=len(claimed),
         records=len(records),
@@ -281,7 +285,9 @@ async def _call_log_evidence(
     )
     by_session: dict[str, list[CallLogRecord]] = {}
     merged: set[str] = set()
-    for row in rows:
+    for count, row in enumerate(rows, start=1):
+        if count % YIELD_EVERY_RECORDS == 0:
+            await asyncio.sleep(0)
         target = row.session_key if row.session_key in events else None
         if row.session_id is not None and not row.telephony_session_id:
             owner = legacy_of.get(row.session_id)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, delete, func, insert, select, text, update
+from sqlalchemy import Insert, delete, func, insert, select, text, union, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -268,28 +268,37 @@ async def open_sessions_silent_since(
     return list((await connection.execute(statement)).scalars())
 
 
-def _sessions_with_events(since: datetime | None) -> Any:
-    statement = select(raw_events.c.telephony_session_id).where(raw_events.c.kind == "telephony")
+def _sessions_to_reclassify(since: datetime | None) -> Any:
+    """Sessions with events (at or after `since`), and outcomes made from the call log alone
+    (that started at or after it): every outcome the classifier can rebuild."""
+    with_events = select(raw_events.c.telephony_session_id.label("key")).where(
+        raw_events.c.kind == "telephony"
+    )
+    logged_only = select(call_outcomes.c.telephony_session_id.label("key")).where(
+        call_outcomes.c.sources == "call_log"
+    )
     if since is not None:
-        statement = statement.where(raw_events.c.event_time >= since)
-    return statement
+        with_events = with_events.where(raw_events.c.event_time >= since)
+        logged_only = logged_only.where(call_outcomes.c.started_at >= since)
+    return union(with_events, logged_only).subquery("sessions")
 
 
-async def sessions_with_events(
+async def sessions_to_reclassify(
     connection: AsyncConnection, since: datetime | None, *, after_id: str, limit: int
 ) -> list[str]:
-    """Session ids with events at or after `since`, in id order after `after_id` (for chunks)."""
+    """Session ids to reclassify, in id order after `after_id` (for chunks)."""
+    sessions = _sessions_to_reclassify(since)
     statement = (
-        _sessions_with_events(since)
-        .where(raw_events.c.telephony_session_id > after_id)
-        .distinct()
-        .order_by(raw_events.c.telephony_session_id)
+        select(sessions.c.key)
+        .where(sessions.c.key > after_id)
+        .order_by(sessions.c.key)
         .limit(limit)
     )
     return list((await connection.execute(statement)).scalars())
 
 
-async def count_sessions_with_events(connection: AsyncConnection, since: datetime | None) -> int:
-    subquery = _sessions_with_events(since).distinct().subquery()
-    result = await connection.execute(select(func.count()).select_from(subquery))
+async def count_sessions_to_reclassify(connection: AsyncConnection, since: datetime | None) -> int:
+    result = await connection.execute(
+        select(func.count()).select_from(_sessions_to_reclassify(since))
+    )
     return int(result.scalar_one())

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.db.sql import is_postgres
 from service.db.tables import (
+    call_log_sync,
     directory_entries,
     extensions,
     oauth_tokens,
@@ -143,7 +144,8 @@ async def extension_overview(connection: AsyncConnection) -> list[ExtensionHealt
 
 
 async def delete_extension(connection: AsyncConnection, extension_id: str) -> None:
-    for table in (webhook_tokens, webhook_subscriptions, oauth_tokens, extensions):
+    """Forget the extension (the call-log records its sync stored stay: they are call data)."""
+    for table in (call_log_sync, webhook_tokens, webhook_subscriptions, oauth_tokens, extensions):
         await connection.execute(delete(table).where(table.c.extension_id == extension_id))
 
 

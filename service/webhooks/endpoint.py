@@ -1,4 +1,4 @@
-"""`POST /webhooks/ringcentral` as a plain ASGI endpoint (DESIGN.md sections 4 and 8).
+"""`POST /webhooks/ringcentral` as a plain ASGI endpoint (docs/api.md, docs/scaling.md).
 
 The hot path: check the content type and token header, read the body while counting bytes, parse
 the few fields we store, verify the token for the envelope's subscription, hand the row to the

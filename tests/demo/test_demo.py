@@ -186,7 +186,8 @@ async def test_a_run_whose_outcomes_never_come_says_what_is_missing(tmp_path: Pa
         )
     message = str(raised.value)
     found = re.search(
-        r"waiting for the outcomes: 0 of (\d+) calls have a final outcome; (\d+) events stored, "
+        r"waiting for the outcomes of the delivered webhooks: 0 of (\d+) calls have a final "
+        r"outcome; (\d+) events stored, "
         r"(\d+) of them not yet processed; the emulator's notification deliveries: "
         r"\{'delivered': (\d+)\}",
         message,

@@ -15,7 +15,7 @@ from emulator.config import ChaosConfig
 from service.api import queries as api_queries
 from service.calllog import queries
 from service.calllog.loop import CallLogLoop
-from service.db.tables import call_log_records, call_outcomes
+from service.db.tables import call_log_pending, call_outcomes
 from service.processing.processor import CallLogExpectation
 from service.ringcentral.loop import SubscriptionLoop
 from service.ringcentral.runtime import call_log_policy, policy
@@ -39,9 +39,7 @@ async def _settle_records(harness: Harness) -> None:
         while True:
             async with harness.services.engine.connect() as connection:
                 pending = await connection.scalar(
-                    select(func.count())
-                    .select_from(call_log_records)
-                    .where(call_log_records.c.processed_at.is_(None))
+                    select(func.count()).select_from(call_log_pending)
                 )
             if not pending:
                 break

@@ -18,7 +18,12 @@ from fixtures.builder import ACCOUNT_VIEW, ALICE, BOB, CallBuilder, callee, pstn
 from service.api import queries as api_queries
 from service.calllog.store import DatabaseCallLogStore
 from service.db.engine import create_engine
-from service.db.tables import call_log_record_versions, call_log_records, call_outcomes
+from service.db.tables import (
+    call_log_pending,
+    call_log_record_versions,
+    call_log_records,
+    call_outcomes,
+)
 from service.processing.processor import (
     NO_CALL_LOG,
     CallLogExpectation,
@@ -154,11 +159,7 @@ async def test_a_call_known_only_from_the_call_log_gets_its_outcome(engine: Asyn
     assert outcome["sources"] == ["call_log"]
     assert outcome["time_to_abandon_s"] == 22.0
     async with engine.connect() as connection:
-        pending = await connection.scalar(
-            select(func.count())
-            .select_from(call_log_records)
-            .where(call_log_records.c.processed_at.is_(None))
-        )
+        pending = await connection.scalar(select(func.count()).select_from(call_log_pending))
     assert pending == 0
 
 
@@ -205,6 +206,9 @@ async def test_a_record_with_only_the_older_session_id_joins_its_events(
         await _process(engine)
         provisional = await _outcome(engine, f"session:{record['sessionId']}")
         assert provisional["reconciliation"] == "call_log_only"
+        async with engine.connect() as connection:
+            shown = await api_queries.call_log_of(connection, f"session:{record['sessionId']}")
+        assert len(shown) == 1
         await _store_events(engine, events)
     else:
         await _store_events(engine, events)
@@ -214,6 +218,9 @@ async def test_a_record_with_only_the_older_session_id_joins_its_events(
     outcome = await _outcome(engine, b.session_id)
     assert outcome["sources"] == ["webhook", "call_log"]
     assert outcome["reconciliation"] == "agreed"
+    async with engine.connect() as connection:
+        shown = await api_queries.call_log_of(connection, b.session_id)  # linked by sessionId
+    assert [orjson.loads(payload)["id"] for payload in shown] == [record["id"]]
     async with engine.connect() as connection:
         keys = (await connection.execute(select(call_outcomes.c.telephony_session_id))).scalars()
         assert list(keys) == [b.session_id]  # the provisional outcome merged into the session

@@ -1,4 +1,4 @@
-"""The webhook contract (DESIGN.md section 4) over real HTTP, on SQLite and PostgreSQL."""
+"""The webhook contract (docs/api.md) over real HTTP, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""The call log as a second source: records and their versions, each credential's sync state,
-and on every outcome where its data came from and how the sources agreed.
+"""The call log as a second source: records, their versions and the queue of records to process,
+each credential's sync state, and on every outcome where its data came from and how the sources
+agreed.
 
 Revision ID: 0005
 Revises: 0004
@@ -48,20 +49,10 @@ def upgrade() -> None:
         sa.Column("versions", sa.Integer(), nullable=False),
         sa.Column("first_seen_at", UtcDateTime(), nullable=False),
         sa.Column("updated_at", UtcDateTime(), nullable=False),
-        sa.Column("processed_at", UtcDateTime()),
         sa.PrimaryKeyConstraint("record_id", name="pk_call_log_records"),
     )
-    op.create_index("ix_call_log_records_session", "call_log_records", ["telephony_session_id"])
     op.create_index("ix_call_log_records_session_key", "call_log_records", ["session_key"])
     op.create_index("ix_call_log_records_legacy", "call_log_records", ["session_id"])
-    op.create_index("ix_call_log_records_start", "call_log_records", ["start_time"])
-    op.create_index(
-        "ix_call_log_records_unprocessed",
-        "call_log_records",
-        ["updated_at"],
-        postgresql_where=sa.text("processed_at IS NULL"),
-        sqlite_where=sa.text("processed_at IS NULL"),
-    )
     op.create_index(
         "ix_call_log_records_open",
         "call_log_records",
@@ -69,6 +60,13 @@ def upgrade() -> None:
         postgresql_where=sa.text("NOT final"),
         sqlite_where=sa.text("NOT final"),
     )
+    op.create_table(
+        "call_log_pending",
+        sa.Column("record_id", sa.String(128), nullable=False),
+        sa.Column("queued_at", UtcDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("record_id", name="pk_call_log_pending"),
+    )
+    op.create_index("ix_call_log_pending_queued", "call_log_pending", ["queued_at"])
     op.create_table(
         "call_log_record_versions",
         sa.Column("record_id", sa.String(128), nullable=False),
@@ -127,6 +125,8 @@ def downgrade() -> None:
     op.drop_index("ix_call_log_sync_due", table_name="call_log_sync")
     op.drop_table("call_log_sync")
     op.drop_table("call_log_record_versions")
-    for name in ("open", "unprocessed", "start", "legacy", "session_key", "session"):
+    op.drop_index("ix_call_log_pending_queued", table_name="call_log_pending")
+    op.drop_table("call_log_pending")
+    for name in ("open", "legacy", "session_key"):
         op.drop_index(f"ix_call_log_records_{name}", table_name="call_log_records")
     op.drop_table("call_log_records")

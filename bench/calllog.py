@@ -1,0 +1,408 @@
+"""The call log on PostgreSQL: records stored and reconciled per second, and the webhook's latency
+while a backfill runs.
+
+1. throughput (in this process, on a fresh database per run): `records` call-log records are
+   stored in pages of 1,000 exactly as the sync stores them (`DatabaseCallLogStore`), then the
+   processor takes them into the outcomes. Two workloads: calls known only from the call log (one
+   record per call: an outcome from the record alone), and calls whose events are already in
+   (ten events and an events-only outcome per call, then two records per call: reconciliation).
+   Reported per second: stored, reconciled, and stored + reconciled one after the other.
+2. backfill (`callsift run` as shipped, in its own process, against the emulator in another,
+   RingCentral's rate limits on): 20 extensions x 7 days x 500 calls wait in the call log. The
+   webhook's latency over 2,000 sequential notifications is measured once with the call-log sync
+   off (baseline) and once right after start with it on, while the backfill runs; then the run
+   waits for every record to be stored and reconciled and reads the credentials' sync state
+   (failures, 429s).
+
+    python -m bench.calllog [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import orjson
+from pydantic import SecretStr
+from sqlalchemy import func, select
+
+from bench.harness import (
+    DEFAULT_POSTGRES_URL,
+    PYTHON,
+    TMP,
+    create_database,
+    drop_database,
+    free_port,
+    log,
+    percentile,
+    spread,
+)
+from bench.ingest_latency import TOKEN, notification, running_service
+from classifiers import Thresholds
+from service.calllog.store import DatabaseCallLogStore
+from service.db.engine import create_engine
+from service.db.migrate import upgrade
+from service.db.tables import call_log_pending, call_log_records, call_log_sync
+from service.processing.processor import ProcessingContext, process_new_events
+from service.ringcentral.registry import add_extension
+from service.ringcentral.runtime import build_runtime
+from service.settings import Settings
+from service.webhooks.envelope import read_envelope
+from service.webhooks.queries import insert_raw_events
+from subscriptions.lifecycle import Mode
+
+START = datetime(2026, 11, 1, tzinfo=UTC)
+PAGE = 1000
+RESULTS = (("Accepted", "Accepted"), ("Missed", "Hang Up"), ("Voicemail", None), ("Missed", None))
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def record(serial: int, session: str, owner: str) -> dict[str, Any]:
+    """A Detailed call-log record shaped like RingCentral's."""
+    start = START + timedelta(seconds=serial)
+    result, reason = RESULTS[serial % len(RESULTS)]
+    fields: dict[str, Any] = {
+        "startTime": _iso(start),
+        "duration": 42,
+        "durationMs": 42_000,
+        "type": "Voice",
+        "direction": "Inbound",
+        "action": "Phone Call",
+        "result": result,
+        "to": {"phoneNumber": "+16505550100", "name": "Agent", "extensionId": owner},
+        "from": {"phoneNumber": "+14155550123", "name": "CALLER"},
+        "extension": {"id": int(owner)},
+        "telephonySessionId": session,
+        **({"reason": reason} if reason else {}),
+    }
+    return {
+        "uri": f"https://platform.ringcentral.com/restapi/v1.0/account/1/call-log/R{serial}",
+        "id": f"R{serial:012d}{owner}",
+        "sessionId": str(10**11 + serial),
+        **fields,
+        "transport": "PSTN",
+        "lastModifiedTime": _iso(start + timedelta(minutes=2)),
+        "legs": [{**fields, "legType": "Accept", "master": True}],
+    }
+
+
+def _events(serial: int, session: str) -> list[dict[str, Any]]:
+    """Ten notifications of one answered queue call's session (caller, queue, two agents)."""
+    found = []
+    base = START + timedelta(seconds=serial)
+    plan = [
+        ("1", None, "Outbound", "Setup"), ("2", "300300016", "Inbound", "Setup"),
+        ("1", None, "Outbound", "Answered"), ("3", "300401016", "Inbound", "Proceeding"),
+        ("4", "300402016", "Inbound", "Proceeding"), ("3", "300401016", "Inbound", "Answered"),
+        ("2", "300300016", "Inbound", "Disconnected"),
+        ("4", "300402016", "Inbound", "Disconnected"),
+        ("1", None, "Outbound", "Disconnected"), ("3", "300401016", "Inbound", "Disconnected"),
+    ]  # fmt: skip
+    for sequence, (party, extension, direction, code) in enumerate(plan, start=2):
+        at = base + timedelta(seconds=sequence * 4)
+        party_json: dict[str, Any] = {
+            "id": f"p-{session[2:]}-{party}",
+            "direction": direction,
+            "from": {"phoneNumber": "+14155550123"},
+            "to": {"phoneNumber": "+16505550100", "extensionId": extension},
+            "status": {"code": code},
+            "missedCall": False,
+        }
+        if extension:
+            party_json["extensionId"] = extension
+            party_json["queueCall"] = party in ("3", "4")
+        found.append(
+            {
+                "uuid": f"{session}-{sequence}",
+                "event": "/restapi/v1.0/account/300100016/telephony/sessions",
+                "timestamp": _iso(at),
+                "subscriptionId": "bench",
+                "body": {
+                    "sequence": sequence,
+                    "sessionId": str(10**11 + serial),
+                    "telephonySessionId": session,
+                    "eventTime": _iso(at),
+                    "parties": [party_json],
+                },
+            }
+        )
+    return found
+
+
+async def _drain(engine: Any, now: datetime) -> None:
+    context = ProcessingContext(now=now, thresholds=Thresholds(), directory={})
+    while True:
+        async with engine.begin() as connection:
+            stats = await process_new_events(connection, context=context, batch_size=PAGE)
+        if not stats.claimed:
+            return
+
+
+async def _one_run(admin_url: str, records: int, *, with_events: bool) -> dict[str, float]:
+    url = await create_database(admin_url, "calllog")
+    engine = create_engine(Settings(_env_file=None, database_url=url))
+    try:
+        await upgrade(engine)
+        now = START + timedelta(days=3)
+        calls = records // 2 if with_events else records
+        sessions = [f"s-{uuid.uuid4().hex}" for _ in range(calls)]
+        if with_events:
+            rows = []
+            for serial, session in enumerate(sessions):
+                for event in _events(serial, session):
+                    payload = orjson.dumps(event)
+                    envelope = read_envelope(orjson.loads(payload))
+                    rows.append(envelope.row(payload=payload.decode(), received_at=now))
+            async with engine.begin() as connection:
+                for start in range(0, len(rows), 5000):
+                    await insert_raw_events(connection, rows[start : start + 5000])
+            await _drain(engine, now)
+            owners = ("300401016", "300300016")
+            batch = [record(n, s, o) for n, s in enumerate(sessions) for o in owners]
+        else:
+            batch = [record(n, s, "300401016") for n, s in enumerate(sessions)]
+        store = DatabaseCallLogStore(engine, clock=lambda: now, next_due=lambda moment: moment)
+        started = time.perf_counter()
+        for start in range(0, len(batch), PAGE):
+            await store.save_records("300401016", batch[start : start + PAGE], fetched_at=now)
+        stored_s = time.perf_counter() - started
+        started = time.perf_counter()
+        await _drain(engine, now)
+        reconciled_s = time.perf_counter() - started
+        return {
+            "records": len(batch),
+            "stored_per_s": len(batch) / stored_s,
+            "reconciled_per_s": len(batch) / reconciled_s,
+            "end_to_end_per_s": len(batch) / (stored_s + reconciled_s),
+        }
+    finally:
+        await engine.dispose()
+        await drop_database(admin_url, url)
+
+
+def throughput(*, admin_url: str, records: int, runs: int) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for workload, with_events in (("call_log_only", False), ("reconcile_with_events", True)):
+        samples = [
+            asyncio.run(_one_run(admin_url, records, with_events=with_events)) for _ in range(runs)
+        ]
+        found[workload] = {
+            "records": samples[0]["records"],
+            **{
+                key: spread([sample[key] for sample in samples])
+                for key in ("stored_per_s", "reconciled_per_s", "end_to_end_per_s")
+            },
+        }
+        log(
+            f"calllog: {workload}: stored "
+            f"{found[workload]['stored_per_s']['median']:,.0f}/s, reconciled "
+            f"{found[workload]['reconciled_per_s']['median']:,.0f}/s"
+        )
+    return found
+
+
+# --- the webhook while a backfill runs ----------------------------------------------------------
+
+
+@contextmanager
+def _peer(users: int, days: int, calls_per_day: int) -> Iterator[tuple[str, dict[str, Any]]]:
+    port = free_port()
+    credentials = TMP / f"calllog-peer-{port}.json"
+    process = subprocess.Popen(
+        [
+            PYTHON, "-m", "bench.calllog_peer", "--port", str(port),
+            "--credentials", str(credentials), "--users", str(users), "--days", str(days),
+            "--calls-per-day", str(calls_per_day),
+        ],
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 300
+        while not _answers(f"{base}/_emulator/state"):
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("the emulator peer did not start")
+            time.sleep(0.2)
+        yield base, orjson.loads(credentials.read_bytes())
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        credentials.unlink(missing_ok=True)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def _service_settings(peer: str, found: dict[str, Any], *, sync: bool) -> dict[str, str]:
+    return {
+        "CALLSIFT_RC_SERVER": peer,
+        "CALLSIFT_RC_CLIENT_ID": found["clientId"],
+        "CALLSIFT_RC_CLIENT_SECRET": found["clientSecret"],
+        "CALLSIFT_SECRET_KEYS": SECRET_KEY,
+        "CALLSIFT_SUBSCRIPTION_LOOP_ENABLED": "false",
+        "CALLSIFT_CALLLOG_SYNC_ENABLED": "true" if sync else "false",
+    }
+
+
+SECRET_KEY = "x5sQm4O3WcYf3i0eGkQ7ZzJq0pKf3v2bQ0W9gX1yY2c="  # a throwaway Fernet key for the run
+
+
+def _latencies(base: str, count: int) -> list[float]:
+    url = f"{base}/webhooks/ringcentral"
+    headers = {"Content-Type": "application/json", "Verification-Token": TOKEN}
+    samples = []
+    with httpx.Client() as client:
+        for n in range(count):
+            body = notification(n + 2)
+            started = time.perf_counter()
+            response = client.post(url, content=body, headers=headers)
+            samples.append(time.perf_counter() - started)
+            if response.status_code != 200:
+                raise RuntimeError(f"webhook answered {response.status_code}")
+    return samples
+
+
+def _figures(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {
+        "p50_ms": statistics.median(ordered) * 1000,
+        "p99_ms": percentile(ordered, 0.99) * 1000,
+        "max_ms": ordered[-1] * 1000,
+    }
+
+
+async def _register(database_url: str, peer: str, found: dict[str, Any]) -> None:
+    settings = Settings(
+        _env_file=None,
+        database_url=database_url,
+        rc_server=peer,
+        rc_client_id=found["clientId"],
+        rc_client_secret=SecretStr(found["clientSecret"]),
+        secret_keys=SecretStr(SECRET_KEY),
+    )
+    engine = create_engine(settings)
+    try:
+        await upgrade(engine)
+        runtime = build_runtime(settings, engine, clock=lambda: datetime.now(UTC))
+        try:
+            for jwt in found["jwts"].values():
+                await add_extension(engine, runtime, jwt=jwt, mode=Mode.EXTENSION)
+        finally:
+            await runtime.aclose()
+    finally:
+        await engine.dispose()
+
+
+async def _progress(database_url: str) -> tuple[int, int, int, list[str]]:
+    engine = create_engine(Settings(_env_file=None, database_url=database_url))
+    try:
+        async with engine.connect() as connection:
+            stored = await connection.scalar(select(func.count()).select_from(call_log_records))
+            pending = await connection.scalar(select(func.count()).select_from(call_log_pending))
+            failures = await connection.scalar(select(func.sum(call_log_sync.c.failures)))
+            errors = (
+                await connection.execute(
+                    select(call_log_sync.c.last_error).where(
+                        call_log_sync.c.last_error.is_not(None)
+                    )
+                )
+            ).scalars()
+            return int(stored or 0), int(pending or 0), int(failures or 0), list(errors)
+    finally:
+        await engine.dispose()
+
+
+def backfill(
+    *, admin_url: str, users: int, days: int, calls_per_day: int, requests: int
+) -> dict[str, Any]:
+    expected = users * days * calls_per_day
+    with _peer(users, days, calls_per_day) as (peer, found):
+        database_url = asyncio.run(create_database(admin_url, "backfill"))
+        try:
+            asyncio.run(_register(database_url, peer, found))
+            off = _service_settings(peer, found, sync=False)
+            with running_service(database_url, **off) as base:
+                baseline = _figures(_latencies(base, requests))
+            log(f"calllog: webhook without a backfill p99 {baseline['p99_ms']:.2f} ms")
+            started = time.monotonic()
+            on = _service_settings(peer, found, sync=True)
+            with running_service(database_url, **on) as base:
+                during = _figures(_latencies(base, requests))
+                stored_during = asyncio.run(_progress(database_url))[0]
+                while True:
+                    stored, pending, failures, errors = asyncio.run(_progress(database_url))
+                    if (stored >= expected and not pending) or time.monotonic() - started > 1800:
+                        break
+                    time.sleep(1.0)
+                elapsed = time.monotonic() - started
+            log(
+                f"calllog: webhook during the backfill p99 {during['p99_ms']:.2f} ms; "
+                f"{stored:,} records in {elapsed:.0f} s"
+            )
+        finally:
+            asyncio.run(drop_database(admin_url, database_url))
+    return {
+        "extensions": users,
+        "days": days,
+        "calls_per_day": calls_per_day,
+        "requests": requests,
+        "baseline": baseline,
+        "during_backfill": during,
+        "p99_ratio": during["p99_ms"] / baseline["p99_ms"],
+        "p50_ratio": during["p50_ms"] / baseline["p50_ms"],
+        "records_expected": expected,
+        "records_stored": stored,
+        "records_stored_while_measuring": stored_during,
+        "records_pending": pending,
+        "backfill_s": elapsed,
+        "sync_failures": failures,
+        "sync_errors": errors[:5],
+    }
+
+
+def run(*, admin_url: str, quick: bool) -> dict[str, Any]:
+    return {
+        "throughput": throughput(
+            admin_url=admin_url, records=4_000 if quick else 20_000, runs=1 if quick else 3
+        ),
+        "backfill": backfill(
+            admin_url=admin_url,
+            users=4 if quick else 20,
+            days=7,
+            calls_per_day=100 if quick else 500,
+            requests=500 if quick else 2_000,
+        ),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("CALLSIFT_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL),
+    )
+    args = parser.parse_args()
+    result = run(admin_url=args.postgres_url, quick=args.quick)
+    sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+if __name__ == "__main__":
+    main()
