@@ -107,6 +107,11 @@ def _records_upsert(connection: AsyncConnection) -> Insert:
     return upsert
 
 
+# Rows per statement when storing records: asyncpg encodes a statement's rows in one go, and a
+# page of 1,000 records with their versions is megabytes; in slices the webhook runs between.
+SAVE_CHUNK = 100
+
+
 async def save_records(
     connection: AsyncConnection,
     records: Sequence[dict[str, Any]],
@@ -117,23 +122,22 @@ async def save_records(
     """Store records (rows of `call_log_records`) and every new version of them, and queue
     them for the processor."""
     dialect = postgresql if is_postgres(connection) else sqlite
-    if versions:
-        await connection.execute(
-            dialect.insert(call_log_record_versions).on_conflict_do_nothing(
-                index_elements=["record_id", "digest"]
-            ),
-            list(versions),
-        )
-    if not records:
-        return
-    await connection.execute(_records_upsert(connection), list(records))
-    queue = dialect.insert(call_log_pending)
-    await connection.execute(
-        queue.on_conflict_do_update(
-            index_elements=["record_id"], set_={"queued_at": queue.excluded.queued_at}
-        ),
-        [{"record_id": record["record_id"], "queued_at": now} for record in records],
+    new_versions = dialect.insert(call_log_record_versions).on_conflict_do_nothing(
+        index_elements=["record_id", "digest"]
     )
+    queue = dialect.insert(call_log_pending)
+    queued = queue.on_conflict_do_update(
+        index_elements=["record_id"], set_={"queued_at": queue.excluded.queued_at}
+    )
+    upsert = _records_upsert(connection)
+    for start in range(0, len(versions), SAVE_CHUNK):
+        await connection.execute(new_versions, list(versions[start : start + SAVE_CHUNK]))
+    for start in range(0, len(records), SAVE_CHUNK):
+        chunk = records[start : start + SAVE_CHUNK]
+        await connection.execute(upsert, list(chunk))
+        await connection.execute(
+            queued, [{"record_id": record["record_id"], "queued_at": now} for record in chunk]
+        )
 
 
 async def claim_unprocessed(connection: AsyncConnection, limit: int) -> list[ClaimedRecord]:

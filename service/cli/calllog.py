@@ -137,5 +137,5 @@ async def _process(settings: Settings, engine: AsyncEngine) -> tuple[int, int]:
             stats = await process_new_events(connection, context=context, batch_size=PROCESS_BATCH)
         changed += stats.changed
         corrections += stats.corrections
-        if stats.claimed < PROCESS_BATCH:
+        if not stats.full:
             return changed, corrections

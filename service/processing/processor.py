@@ -94,6 +94,7 @@ class BatchStats:
     changed: int = 0
     corrections: int = 0
     oldest_received_at: datetime | None = None
+    full: bool = False  # a claim came back full: more is probably waiting
 
     @property
     def claimed(self) -> int:
@@ -112,9 +113,8 @@ async def process_new_events(
     """Claim up to `batch_size` unprocessed events and as many call-log records (marked done when
     the caller commits), recompute the sessions they touch."""
     claimed = await queries.claim_unprocessed(connection, batch_size)
-    records = await calllog_queries.claim_unprocessed(
-        connection, min(batch_size, RECORDS_PER_BATCH)
-    )
+    records_limit = min(batch_size, RECORDS_PER_BATCH)
+    records = await calllog_queries.claim_unprocessed(connection, records_limit)
     if not claimed and not records:
         return BatchStats()
     sessions = {
@@ -144,6 +144,7 @@ async def process_new_events(
         changed=recomputed.changed,
         corrections=recomputed.corrections,
         oldest_received_at=min((event.received_at for event in claimed), default=None),
+        full=len(claimed) >= batch_size or len(records) >= records_limit,
     )
 
 

@@ -202,9 +202,15 @@ def _updatable(excluded: Any) -> dict[str, Any]:
     return {c.name: excluded[c.name] for c in call_outcomes.columns if c.name not in kept}
 
 
+# Rows per statement when writing outcomes and legs: a statement's rows are encoded in one go,
+# holding up the webhook in the same event loop; in slices it runs between them.
+WRITE_CHUNK = 100
+
+
 async def upsert_outcomes(connection: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        await connection.execute(_upsert(connection), list(rows))
+    statement = _upsert(connection)
+    for start in range(0, len(rows), WRITE_CHUNK):
+        await connection.execute(statement, list(rows[start : start + WRITE_CHUNK]))
 
 
 async def replace_legs(
@@ -215,8 +221,8 @@ async def replace_legs(
     await connection.execute(
         delete(call_legs).where(keys_in(connection, call_legs.c.telephony_session_id, session_ids))
     )
-    if rows:
-        await connection.execute(insert(call_legs), list(rows))
+    for start in range(0, len(rows), WRITE_CHUNK * 2):
+        await connection.execute(insert(call_legs), list(rows[start : start + WRITE_CHUNK * 2]))
 
 
 async def delete_outcomes(connection: AsyncConnection, session_ids: Collection[str]) -> None:

@@ -121,7 +121,7 @@ class ProcessorWorker:
                 await self._pause(backoff)
                 continue
             backoff = 0.0
-            if stats.claimed < self._batch_size:
+            if not stats.full:
                 await self._pause(self._poll_interval_s)
 
     async def _pause(self, seconds: float) -> None:

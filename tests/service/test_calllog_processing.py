@@ -26,6 +26,7 @@ from service.db.tables import (
 )
 from service.processing.processor import (
     NO_CALL_LOG,
+    RECORDS_PER_BATCH,
     CallLogExpectation,
     ProcessingContext,
     process_new_events,
@@ -244,3 +245,22 @@ async def test_outcomes_wait_for_the_call_log_until_the_sync_has_read_past_them(
     outcome = await _outcome(engine, b.session_id)
     assert outcome["reconciliation"] == "events_only"
     assert outcome["category"] == "abandoned_ringing"
+
+
+async def test_a_batch_full_of_records_says_more_may_wait(engine: AsyncEngine) -> None:
+    """The worker pauses only after a batch that was not full: a backfill's records are taken
+    in back to back even though a batch takes fewer records than events."""
+    records = [
+        _ringing(f"full-{n}").call_log_record(
+            ALICE, result="Missed", reason="Hang Up", duration_s=22
+        )
+        for n in range(RECORDS_PER_BATCH + 5)
+    ]
+    await _store(engine).save_records(CREDENTIAL, records, fetched_at=LATER)
+    context = ProcessingContext(now=LATER, thresholds=Thresholds(), directory={})
+    async with engine.begin() as connection:
+        first = await process_new_events(connection, context=context, batch_size=500)
+    async with engine.begin() as connection:
+        second = await process_new_events(connection, context=context, batch_size=500)
+    assert (first.records, first.full) == (RECORDS_PER_BATCH, True)
+    assert (second.records, second.full) == (5, False)
