@@ -6,14 +6,19 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
+from fixtures.builder import ALICE, CallBuilder
+from service.calllog.store import DatabaseCallLogStore
+from service.db.engine import create_engine
 from service.settings import Settings
 from tests.api.conftest import Api
-from tests.api.day import SESSION
+from tests.api.day import PROCESSED_AT, SESSION
+from tests.api.support import drain
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOT = Path(__file__).parents[2] / "docs" / "dashboard.png"
@@ -96,3 +101,33 @@ async def test_headless_chromium_shows_a_seeded_abandoned_call(
         tmp_path / "profile-shot", f"--screenshot={SCREENSHOT}", "--window-size=1280,900", url
     )
     assert SCREENSHOT.stat().st_size > 10_000
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_call_known_only_from_the_call_log_says_so_in_the_feed(
+    day_api: Api, tmp_path: Path
+) -> None:
+    """A call whose webhooks were lost (the caller hung up while Alice's phone rang) comes in
+    through the call log; the feed shows it with where its verdict came from."""
+    lost = CallBuilder("dashboard-lost-call", datetime(2026, 3, 10, 12, 40, tzinfo=UTC))
+    record = lost.call_log_record(ALICE, result="Missed", reason="Hang Up", duration_s=40)
+    engine = create_engine(day_api.settings)
+    try:
+        store = DatabaseCallLogStore(
+            engine, clock=lambda: PROCESSED_AT, next_due=lambda moment: moment
+        )
+        await store.save_records(ALICE, [record], fetched_at=PROCESSED_AT)
+    finally:
+        await engine.dispose()
+    await drain(day_api.settings, now=PROCESSED_AT)
+    url = f"{day_api.base_url}/dashboard#key={day_api.key}"
+
+    dom = await run_chromium(tmp_path / "profile", "--dump-dom", url)
+
+    row = re.search(rf'<tr[^>]*data-session="{lost.session_id}".*?</tr>', dom, re.S)
+    assert row, dom[-3000:]
+    assert "abandoned_ringing" in row.group(0)
+    assert "40.0 s" in row.group(0)
+    assert "from the call log only" in row.group(0)
+    assert re.search(r'id="today-abandoned">8<', dom)
