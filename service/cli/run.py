@@ -16,11 +16,14 @@ import structlog
 import typer
 import uvicorn
 
+from classifiers import RULES_VERSION
 from service.app import create_app, with_fast_paths
 from service.cli.common import fail, load_settings, migrate
+from service.db.engine import create_engine
 from service.demo.live import LiveDemo
 from service.demo.platform import DemoPlatform
 from service.logging import configure_logging
+from service.processing import queries
 from service.settings import DemoSwitch, Environment, Settings
 from service.state import Companion
 
@@ -38,6 +41,7 @@ def run(
     configure_logging(level=settings.log_level, json=settings.log_json)
     settings, companion = _demo_if_unconfigured(settings)
     asyncio.run(migrate(settings))
+    asyncio.run(_warn_of_older_rules(settings))
     config = uvicorn.Config(
         with_fast_paths(create_app(settings, companion=companion)),
         host=settings.host,
@@ -57,6 +61,23 @@ def run(
     gc.collect()
     gc.freeze()
     uvicorn.Server(config).run()
+
+
+async def _warn_of_older_rules(settings: Settings) -> None:
+    """After an upgrade that changed the rules, stored outcomes keep their old verdicts (and
+    documents) until `callsift reclassify` runs: say so once at start."""
+    engine = create_engine(settings)
+    try:
+        async with engine.connect() as connection:
+            older = await queries.has_outcomes_of_other_rules(connection, RULES_VERSION)
+    finally:
+        await engine.dispose()
+    if older:
+        log.warning(
+            "outcomes.older_rules",
+            rules_version=RULES_VERSION,
+            hint="some outcomes were classified with older rules: run `callsift reclassify`",
+        )
 
 
 # the live demo loses some calls' webhooks; its call log is read often, so they show up soon

@@ -308,3 +308,13 @@ async def count_sessions_to_reclassify(connection: AsyncConnection, since: datet
         select(func.count()).select_from(_sessions_to_reclassify(since))
     )
     return int(result.scalar_one())
+
+
+async def has_outcomes_of_other_rules(connection: AsyncConnection, rules_version: str) -> bool:
+    """Whether some stored outcome was classified with other rules than `rules_version`."""
+    result = await connection.execute(
+        select(call_outcomes.c.telephony_session_id)
+        .where(call_outcomes.c.rules_version != rules_version)
+        .limit(1)
+    )
+    return result.first() is not None

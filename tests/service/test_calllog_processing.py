@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from classifiers import Thresholds
+from classifiers import RULES_VERSION, Thresholds
 from fixtures.builder import ACCOUNT_VIEW, ALICE, BOB, CallBuilder, callee, pstn_caller
 from service.api import queries as api_queries
 from service.calllog.store import DatabaseCallLogStore
@@ -24,6 +24,7 @@ from service.db.tables import (
     call_log_records,
     call_outcomes,
 )
+from service.processing import queries as processing_queries
 from service.processing.processor import (
     NO_CALL_LOG,
     RECORDS_PER_BATCH,
@@ -159,6 +160,9 @@ async def test_a_call_known_only_from_the_call_log_gets_its_outcome(engine: Asyn
     assert outcome["reconciliation"] == "call_log_only"
     assert outcome["sources"] == ["call_log"]
     assert outcome["time_to_abandon_s"] == 22.0
+    async with engine.connect() as connection:
+        assert not await processing_queries.has_outcomes_of_other_rules(connection, RULES_VERSION)
+        assert await processing_queries.has_outcomes_of_other_rules(connection, "1-older")
     async with engine.connect() as connection:
         pending = await connection.scalar(select(func.count()).select_from(call_log_pending))
     assert pending == 0
