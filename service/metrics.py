@@ -128,6 +128,12 @@ class Metrics:
             buckets=BATCH_SIZE_BUCKETS,
             registry=self.registry,
         )
+        self.ingest_rows_refused = Counter(
+            "callsift_ingest_rows_refused",
+            "Webhook rows the database refused when their failed batch was written row by row "
+            "(each answered 503).",
+            registry=self.registry,
+        )
         self.ingest_failed_batches = Counter(
             "callsift_ingest_failed_batches",
             "Group commits that failed (every request in them got 503).",
@@ -278,6 +284,8 @@ class Metrics:
             self.ingest_failed_batches.inc()
             return
         self.ingest_batches.observe(report.size)
+        if report.refused:
+            self.ingest_rows_refused.inc(report.refused)
         if report.duplicates:
             self.events_duplicate.inc(report.duplicates)
         if report.quarantined:

@@ -16,7 +16,14 @@ import structlog
 from starlette.types import Receive, Scope, Send
 
 from service.metrics import Metrics
-from service.webhooks.envelope import EnvelopeError, loads, read_envelope, subscription_id_of
+from service.webhooks.envelope import (
+    SUBSCRIPTION_ID_LENGTH,
+    EnvelopeError,
+    loads,
+    read_envelope,
+    storable_or_none,
+    subscription_id_of,
+)
 from service.webhooks.verification import TokenVerifier, Verdict
 from service.webhooks.writer import GroupCommitWriter, StoreUnavailable
 
@@ -214,9 +221,11 @@ class WebhookEndpoint:
             return
         row = {
             "received_at": received_at,
-            "subscription_id": verdict.subscription_id,
-            "content_type": content_type.decode("latin-1")[:255] if content_type else None,
-            "error": error,
+            "subscription_id": storable_or_none(verdict.subscription_id, SUBSCRIPTION_ID_LENGTH),
+            "content_type": storable_or_none(
+                content_type.decode("latin-1")[:255] if content_type else None, 255
+            ),
+            "error": error.replace("\x00", "\\0"),
             "payload": body,
         }
         try:

@@ -7,7 +7,7 @@ we only find the dedupe key, the subscription, and the session keys the processo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -21,6 +21,14 @@ from classifiers.payloads import (
 
 INT64_MAX = 2**63 - 1
 MAX_ID_LENGTH = 128
+# the lengths of the `raw_events` columns these fields are stored in
+SUBSCRIPTION_ID_LENGTH = 64
+OWNER_ID_LENGTH = 32
+EXTENSION_ID_LENGTH = 32
+# event times callsift accepts: anything else is no real call, and dates near the ends of the
+# calendar break date arithmetic (time windows, UTC conversion)
+EARLIEST_EVENT = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_EVENT = datetime(2100, 1, 1, tzinfo=UTC)
 
 
 class EnvelopeError(ValueError):
@@ -83,12 +91,14 @@ def read_envelope(document: Any) -> IngestEnvelope:
         raise EnvelopeError(msg)
     uuid = _required_string(document, "uuid")
     event = _required_string(document, "event", max_length=512)
-    subscription_id = _optional_string(document, "subscriptionId")
-    owner_id = _optional_string(document, "ownerId")
+    subscription_id = _optional_string(
+        document, "subscriptionId", max_length=SUBSCRIPTION_ID_LENGTH
+    )
+    owner_id = _optional_string(document, "ownerId", max_length=OWNER_ID_LENGTH)
     if is_telephony_event(event):
         return _telephony_envelope(document, uuid, event, subscription_id, owner_id)
     kind = "voicemail" if is_voicemail_event(event) else _other_kind(event)
-    extension_id = extension_id_of_event(event)
+    extension_id = _extension_of(event)
     event_time = None
     if kind == "voicemail":
         body = document.get("body")
@@ -127,14 +137,14 @@ def _telephony_envelope(
     parties = body.get("parties")
     party_id = None
     if isinstance(parties, list) and parties and isinstance(parties[0], dict):
-        party_id = _optional_string(parties[0], "id")
+        party_id = _optional_string(parties[0], "id", prefix="body.parties[0].")
     return IngestEnvelope(
         uuid,
         event,
         "telephony",
         subscription_id,
         owner_id,
-        extension_id_of_event(event),
+        _extension_of(event),
         session_id,
         sequence,
         party_id,
@@ -149,22 +159,48 @@ def _required_string(
     if not isinstance(value, str) or not value:
         msg = f"field '{prefix}{field}' is missing or not a non-empty string"
         raise EnvelopeError(msg)
-    if len(value) > max_length:
-        msg = f"field '{prefix}{field}' is longer than {max_length} characters"
-        raise EnvelopeError(msg)
-    return value
+    return _storable(value, f"{prefix}{field}", max_length)
 
 
-def _optional_string(document: dict[str, Any], field: str) -> str | None:
+def _optional_string(
+    document: dict[str, Any], field: str, *, max_length: int = MAX_ID_LENGTH, prefix: str = ""
+) -> str | None:
     value = document.get(field)
     if value is None:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
-    if not isinstance(value, str) or len(value) > MAX_ID_LENGTH:
-        msg = f"field '{field}' must be a string of at most {MAX_ID_LENGTH} characters"
+    if not isinstance(value, str):
+        msg = f"field '{prefix}{field}' must be a string of at most {max_length} characters"
         raise EnvelopeError(msg)
-    return value or None
+    return _storable(value, f"{prefix}{field}", max_length) or None
+
+
+def _storable(value: str, field: str, max_length: int) -> str:
+    """`value` if its column can hold it: at most `max_length` characters, no NUL (PostgreSQL
+    text cannot hold one)."""
+    if len(value) > max_length:
+        msg = f"field '{field}' is longer than {max_length} characters"
+        raise EnvelopeError(msg)
+    if "\x00" in value:
+        msg = f"field '{field}' contains a NUL character"
+        raise EnvelopeError(msg)
+    return value
+
+
+def storable_or_none(value: str | None, max_length: int) -> str | None:
+    """`value` if a column of `max_length` can hold it, else None (for quarantined bodies,
+    which are kept whatever their fields hold)."""
+    if value is None or len(value) > max_length or "\x00" in value:
+        return None
+    return value
+
+
+def _extension_of(event: str) -> str | None:
+    extension_id = extension_id_of_event(event)
+    if extension_id is None:
+        return None
+    return _storable(extension_id, "event (its extension id)", EXTENSION_ID_LENGTH)
 
 
 def _timestamp(value: Any, field: str) -> datetime:
@@ -179,4 +215,14 @@ def _timestamp(value: Any, field: str) -> datetime:
     if parsed.tzinfo is None:
         msg = f"field '{field}' has no time zone: {value[:40]!r}"
         raise EnvelopeError(msg)
-    return parsed
+    try:
+        utc = parsed.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not EARLIEST_EVENT <= utc < LATEST_EVENT:
+        msg = (
+            f"field '{field}' is outside {EARLIEST_EVENT.year}-{LATEST_EVENT.year - 1}: "
+            f"{value[:40]!r}"
+        )
+        raise EnvelopeError(msg)
+    return utc

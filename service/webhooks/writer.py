@@ -6,8 +6,10 @@ waiting (up to `max_batch`), inserts them in a single transaction and resolves t
 COMMIT returns. While a batch commits, the next one accumulates, so batches grow with load and an
 idle service still answers a lone request with one round trip. On PostgreSQL up to two batches
 are in flight at once (the second is written while the first commits; the server flushes their
-commits together); on SQLite one. If a transaction fails, every request of its batch gets
-`StoreUnavailable` and none is reported stored.
+commits together); on SQLite one. If a transaction fails because of what a row holds (a data or
+constraint error), the batch is written again row by row, each in its own transaction, so only
+the guilty row is refused; if it fails otherwise (the database is unreachable), every request of
+the batch gets `StoreUnavailable` and none is reported stored.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.db.driver import asyncpg_connection
@@ -46,6 +49,28 @@ class BatchReport:
     duplicates: int
     quarantined: int
     failed: bool
+    refused: int = 0  # rows the database refused when the batch was written again row by row
+
+
+# SQLSTATE classes of errors caused by what a row holds: data exceptions, integrity constraint
+# violations, and errors raised by a trigger's code
+_ROW_SQLSTATE_CLASSES = ("22", "23", "P0")
+
+
+def is_row_error(exc: BaseException) -> bool:
+    """Whether a failed write was refused for what a row holds (not for the database being
+    unreachable): then writing the rows one by one stores all but the guilty one."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, IntegrityError | DataError | OverflowError | ValueError):
+            return True
+        state = getattr(current, "sqlstate", None)
+        if isinstance(state, str) and state[:2] in _ROW_SQLSTATE_CLASSES:
+            return True
+        current = getattr(current, "orig", None) or current.__cause__
+    return False
 
 
 @dataclass(slots=True)
@@ -154,10 +179,13 @@ class GroupCommitWriter:
                 async with self._engine.begin() as connection:
                     inserted = await queries.insert_raw_events(connection, first_of_each)
                     await queries.insert_quarantined(connection, quarantined)
-        except Exception as exc:  # any failure of the transaction fails the whole batch
+        except Exception as exc:  # the transaction failed: nothing of the batch was stored
             log.warning(
                 "ingest.batch_failed", size=len(first_of_each) + len(quarantined), error=repr(exc)
             )
+            if is_row_error(exc) and len(batch.everyone()) > 1:
+                await self._row_by_row(batch)
+                return
             failure = StoreUnavailable(f"database write failed: {type(exc).__name__}")
             for pending in batch.everyone():
                 if not pending.future.done():
@@ -179,6 +207,54 @@ class GroupCommitWriter:
                 len(batch.everyone()), len(inserted), duplicates, len(quarantined), failed=False
             )
         )
+
+    async def _row_by_row(self, batch: _Batch) -> None:
+        """Write each row of a failed batch in its own transaction: a row the database refuses
+        fails its own requests only."""
+        inserted = duplicates = quarantined = refused = 0
+        for group in batch.events.values():
+            try:
+                stored = await self._write_one([group[0].row], [])
+            except Exception as exc:
+                log.warning("ingest.row_refused", error=repr(exc))
+                refused += len(group)
+                failure = StoreUnavailable(f"database write failed: {type(exc).__name__}")
+                for pending in group:
+                    pending.future.set_exception(failure)
+                continue
+            is_new = bool(stored)
+            inserted += is_new
+            for position, pending in enumerate(group):
+                duplicates += not (position == 0 and is_new)
+                pending.future.set_result(position == 0 and is_new)
+        for pending in batch.quarantined:
+            try:
+                await self._write_one([], [pending.row])
+            except Exception as exc:
+                log.warning("ingest.row_refused", error=repr(exc))
+                refused += 1
+                pending.future.set_exception(
+                    StoreUnavailable(f"database write failed: {type(exc).__name__}")
+                )
+                continue
+            quarantined += 1
+            pending.future.set_result(True)
+        self._report(
+            BatchReport(
+                len(batch.everyone()), inserted, duplicates, quarantined, failed=False,
+                refused=refused,
+            )
+        )  # fmt: skip
+
+    async def _write_one(
+        self, rows: list[dict[str, Any]], quarantined: list[dict[str, Any]]
+    ) -> set[str]:
+        if self._postgres:
+            return await self._write_postgres(rows, quarantined)
+        async with self._engine.begin() as connection:
+            inserted = await queries.insert_raw_events(connection, rows)
+            await queries.insert_quarantined(connection, quarantined)
+            return inserted
 
     async def _write_postgres(
         self, rows: list[dict[str, Any]], quarantined: list[dict[str, Any]]

@@ -73,9 +73,10 @@ def _row(notification: dict[str, Any]) -> dict[str, Any]:
 
 
 class TestGroupCommitWriter:
-    async def test_a_failure_inside_a_batch_fails_every_request_in_it(
+    async def test_a_row_the_database_refuses_fails_only_its_own_request(
         self, poisoned_database: Settings
     ) -> None:
+        """The batch fails; written again row by row, only the poisoned row is refused."""
         engine = create_engine(poisoned_database)
         reports: list[BatchReport] = []
         writer = GroupCommitWriter(engine, on_batch=reports.append)
@@ -87,14 +88,16 @@ class TestGroupCommitWriter:
                 *(writer.store_event(row) for row in [*good[:2], poison, *good[2:]]),
                 return_exceptions=True,
             )
-            assert all(isinstance(outcome, StoreUnavailable) for outcome in outcomes)
+            assert isinstance(outcomes[2], StoreUnavailable)
+            assert [outcomes[n] for n in (0, 1, 3, 4)] == [True] * 4
             assert reports == [
-                BatchReport(size=5, inserted=0, duplicates=0, quarantined=0, failed=True)
+                BatchReport(
+                    size=5, inserted=4, duplicates=0, quarantined=0, failed=False, refused=1
+                )
             ]
-            assert await stored_uuids(poisoned_database) == []
+            assert await stored_uuids(poisoned_database) == sorted(row["uuid"] for row in good)
 
-            assert await writer.store_event(good[0]) is True
-            assert await stored_uuids(poisoned_database) == [good[0]["uuid"]]
+            assert await writer.store_event(good[0]) is False  # stored once
         finally:
             await writer.stop()
             await engine.dispose()
@@ -125,7 +128,7 @@ class TestGroupCommitWriter:
         await engine.dispose()
 
 
-async def test_over_http_no_request_of_a_failed_batch_is_acknowledged(
+async def test_over_http_only_the_refused_row_is_not_acknowledged(
     poisoned_database: Settings, service: LiveService
 ) -> None:
     notifications = [telephony_notification(sequence=n) for n in range(2, 42)]
@@ -136,6 +139,7 @@ async def test_over_http_no_request_of_a_failed_batch_is_acknowledged(
     statuses = {n["uuid"]: r.status_code for n, r in zip(notifications, responses, strict=True)}
     assert set(statuses.values()) <= {200, 503}
     assert statuses[POISON_UUID] == 503
+    assert sorted(statuses.values()) == [200] * 40 + [503]
     acknowledged = sorted(uuid for uuid, status in statuses.items() if status == 200)
     assert await stored_uuids(poisoned_database) == acknowledged
     failed = [r for r in responses if r.status_code == 503]

@@ -233,6 +233,64 @@ class TestQuarantine:
         assert "not valid JSON" in error
         assert await stored_uuids(settings) == []
 
+    @pytest.mark.parametrize(
+        ("mutate", "field"),
+        [
+            (lambda n: n.update(subscriptionId="s" * 100), "subscriptionId"),
+            (lambda n: n.update(ownerId="9" * 40), "ownerId"),
+            (
+                lambda n: n.update(event="/restapi/v1.0/account/1/extension/" + "7" * 40 + "/x"),
+                "event (its extension id)",
+            ),
+            (lambda n: n.update(uuid="abc\x00def"), "uuid"),
+            (lambda n: n["body"].update(telephonySessionId="s-\x00"), "body.telephonySessionId"),
+            (lambda n: n["body"]["parties"][0].update(id="p-\x00"), "body.parties[0].id"),
+            (lambda n: n["body"].update(eventTime="9999-12-31T23:59:59Z"), "body.eventTime"),
+            (lambda n: n["body"].update(eventTime="0001-01-01T00:00:00Z"), "body.eventTime"),
+            (lambda n: n["body"].update(eventTime="9999-12-31T23:30:00-01:00"), "body.eventTime"),
+        ],
+    )
+    async def test_a_field_no_column_can_hold_is_quarantined_and_the_rest_stored(
+        self,
+        service: LiveService,
+        settings: Settings,
+        mutate: Callable[[dict[str, Any]], object],
+        field: str,
+    ) -> None:
+        """Such a body once failed its whole group commit on every retry (503), taking the
+        valid notifications of its batch with it."""
+        poison = telephony_notification()
+        mutate(poison)
+        valid = [telephony_notification() for _ in range(5)]
+        bodies = [encode(poison), *(encode(n) for n in valid)]
+        responses = await asyncio.gather(
+            *(
+                service.client.post("/webhooks/ringcentral", content=body, headers=AUTHENTIC)
+                for body in bodies
+            )
+        )
+        assert [r.status_code for r in responses] == [200] * len(bodies)
+        [(error, payload)] = await quarantined(settings)
+        assert f"'{field}'" in error
+        assert payload == bodies[0]
+        assert await stored_uuids(settings) == sorted(n["uuid"] for n in valid)
+
+    async def test_a_voicemail_created_at_the_end_of_the_calendar_is_quarantined(
+        self, service: LiveService, settings: Settings
+    ) -> None:
+        notification = {
+            "uuid": "vm-9999",
+            "event": "/restapi/v1.0/account/1/extension/2/voicemail",
+            "subscriptionId": "sub",
+            "body": {"id": "1", "creationTime": "9999-12-31T23:59:59.999Z"},
+        }
+        response = await service.client.post(
+            "/webhooks/ringcentral", content=encode(notification), headers=AUTHENTIC
+        )
+        assert response.status_code == 200
+        [(error, _)] = await quarantined(settings)
+        assert "'body.creationTime'" in error
+
     async def test_broken_json_with_a_bad_token_is_refused(
         self, service: LiveService, settings: Settings
     ) -> None:
