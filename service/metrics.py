@@ -185,6 +185,17 @@ class Metrics:
             ["extension_id"],
             registry=self.registry,
         )
+        self.processor_set_aside = Counter(
+            "callsift_processor_set_aside",
+            "Events or call-log records that failed processing even alone and were set aside "
+            "(their session stored as classification_failed; see the log).",
+            registry=self.registry,
+        )
+        self.classification_failures = Counter(
+            "callsift_classification_failures",
+            "Sessions the classifier failed on, stored as unknown / classification_failed.",
+            registry=self.registry,
+        )
         self.processor_failures = Counter(
             "callsift_processor_failures",
             "Processor batches that failed and were rolled back (retried later).",
@@ -237,6 +248,7 @@ class Metrics:
         self.outcomes_changed.inc(stats.changed)
         self.call_log_records_processed.inc(stats.records)
         self.call_log_corrections.inc(stats.corrections)
+        self.classification_failures.inc(stats.failures)
         if stats.oldest_received_at is not None:
             self.processor_lag.observe(max(0.0, (now - stats.oldest_received_at).total_seconds()))
 

@@ -74,6 +74,14 @@ def call_filters(
         str | None,
         Query(description="Only calls handled by this call queue (exact name).", max_length=255),
     ] = None,
+    reason: Annotated[
+        str | None,
+        Query(
+            description="Only calls with this sub-reason (exact), e.g. `ring_timeout`, or "
+            "`classification_failed` for calls the classifier failed on.",
+            max_length=64,
+        ),
+    ] = None,
     is_abandoned: Annotated[
         bool | None, Query(description="true: abandoned calls only; false: the others.")
     ] = None,
@@ -109,6 +117,7 @@ def call_filters(
         categories=categories,
         direction=direction.value if direction else None,
         queue=queue,
+        reason=reason,
         is_abandoned=is_abandoned,
         sources=sources,
         reconciliations=reconciliations,

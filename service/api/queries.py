@@ -36,6 +36,7 @@ class CallFilters:
     categories: tuple[str, ...] = ()
     direction: str | None = None
     queue: str | None = None
+    reason: str | None = None
     is_abandoned: bool | None = None
     sources: tuple[str, ...] = ()  # calls with data from each of these sources
     reconciliations: tuple[str, ...] = ()
@@ -97,6 +98,8 @@ def _filtered(filters: CallFilters) -> Select[Any]:
         statement = statement.where(outcome.direction == filters.direction)
     if filters.queue is not None:
         statement = statement.where(outcome.queue == filters.queue)
+    if filters.reason is not None:
+        statement = statement.where(outcome.reason == filters.reason)
     if filters.is_abandoned is not None:
         statement = statement.where(
             outcome.is_abandoned == (true() if filters.is_abandoned else false())

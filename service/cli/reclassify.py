@@ -4,23 +4,28 @@ rules or threshold change, or an upgrade that changed the rules version)."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Annotated
 
+import structlog
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.calllog.loop import call_log_expectation
 from service.cli.common import load_settings, migrate, parse_time
 from service.db.engine import create_engine
 from service.logging import configure_logging
 from service.processing import queries
-from service.processing.processor import ProcessingContext, recompute_sessions
+from service.processing.processor import ProcessingContext, is_poison, recompute_sessions
 from service.processing.worker import utc_now
 from service.ringcentral.directory import DirectoryCache
 from service.settings import Settings
 
 CHUNK = 200
+
+log = structlog.get_logger(__name__)
 
 
 async def _reclassify(settings: Settings, since_text: str | None, console: Console) -> None:
@@ -29,6 +34,7 @@ async def _reclassify(settings: Settings, since_text: str | None, console: Conso
     engine = create_engine(settings)
     changed = 0
     seen = 0
+    failed: list[str] = []
     try:
         async with engine.connect() as connection:
             total = await queries.count_sessions_to_reclassify(connection, since)
@@ -49,19 +55,57 @@ async def _reclassify(settings: Settings, since_text: str | None, console: Conso
                     directory=directory,
                     call_log=await call_log_expectation(engine, now=utc_now()),
                 )
-                async with engine.begin() as connection:
+                async with engine.connect() as connection:
                     chunk = await queries.sessions_to_reclassify(
                         connection, since, after_id=last_id, limit=CHUNK
                     )
-                    if not chunk:
-                        break
-                    changed += await recompute_sessions(connection, chunk, context=context)
+                if not chunk:
+                    break
+                done = await _recompute(engine, chunk, context)
+                changed += done.changed
+                failed.extend(done.failed)
                 seen += len(chunk)
                 last_id = chunk[-1]
                 progress.update(task, advance=len(chunk))
     finally:
         await engine.dispose()
     console.print(f"reclassified {seen} sessions; {changed} outcomes changed")
+    if failed:
+        console.print(
+            f"{len(failed)} sessions could not be written (see the log), e.g. {failed[0]}",
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
+
+
+@dataclass(frozen=True, slots=True)
+class _Recomputed:
+    changed: int
+    failed: list[str]
+
+
+async def _recompute(
+    engine: AsyncEngine, chunk: list[str], context: ProcessingContext
+) -> _Recomputed:
+    """Recompute a chunk in one transaction; if the database refuses what it writes, session by
+    session, so that one session it refuses never stops the others."""
+    try:
+        async with engine.begin() as connection:
+            return _Recomputed(await recompute_sessions(connection, chunk, context=context), [])
+    except Exception as exc:
+        if not is_poison(exc):
+            raise
+    changed, failed = 0, []
+    for session_id in chunk:
+        try:
+            async with engine.begin() as connection:
+                changed += await recompute_sessions(connection, [session_id], context=context)
+        except Exception as exc:
+            if not is_poison(exc):
+                raise
+            log.error("reclassify.session_failed", session=session_id, error=repr(exc))
+            failed.append(session_id)
+    return _Recomputed(changed, failed)
 
 
 def reclassify(

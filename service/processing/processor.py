@@ -20,9 +20,13 @@ from typing import Any
 import orjson
 import structlog
 from pydantic import ValidationError
+from sqlalchemy import exc as sqlalchemy_exc
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from classifiers import (
+    RULES_VERSION,
+    Category,
+    Direction,
     DirectoryEntry,
     Evidence,
     Outcome,
@@ -30,6 +34,8 @@ from classifiers import (
     ParseError,
     PartyEvent,
     Reconciliation,
+    Source,
+    Stage,
     Thresholds,
     classify_call_log,
     classify_events,
@@ -56,6 +62,17 @@ RECORDS_PER_BATCH = 200
 # A call that ended this long before the call-log sync's cursor would have its record by then:
 # without one, its outcome stops waiting for the call log (`events_only`).
 CALL_LOG_SETTLE = timedelta(minutes=15)
+
+
+def shifted(moment: datetime, delta: timedelta) -> datetime:
+    """`moment + delta`, held at the ends of the calendar instead of overflowing (events stored
+    before the webhook refused such dates may carry them)."""
+    try:
+        return moment + delta
+    except OverflowError:
+        return (datetime.max if delta > timedelta(0) else datetime.min).replace(
+            tzinfo=moment.tzinfo
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +110,7 @@ class BatchStats:
     sessions: int = 0
     changed: int = 0
     corrections: int = 0
+    failures: int = 0
     oldest_received_at: datetime | None = None
     full: bool = False  # a claim came back full: more is probably waiting
 
@@ -105,16 +123,25 @@ class BatchStats:
 class Recomputed:
     changed: int = 0
     corrections: int = 0  # outcomes that became `call_log_corrected`
+    failures: int = 0  # sessions the classifier failed on (stored as `classification_failed`)
 
 
 async def process_new_events(
-    connection: AsyncConnection, *, context: ProcessingContext, batch_size: int
+    connection: AsyncConnection,
+    *,
+    context: ProcessingContext,
+    batch_size: int,
+    records_limit: int | None = None,
 ) -> BatchStats:
-    """Claim up to `batch_size` unprocessed events and as many call-log records (marked done when
-    the caller commits), recompute the sessions they touch."""
-    claimed = await queries.claim_unprocessed(connection, batch_size)
-    records_limit = min(batch_size, RECORDS_PER_BATCH)
-    records = await calllog_queries.claim_unprocessed(connection, records_limit)
+    """Claim up to `batch_size` unprocessed events and `records_limit` call-log records (by
+    default as many, at most RECORDS_PER_BATCH; marked done when the caller commits), recompute
+    the sessions they touch."""
+    claimed = await queries.claim_unprocessed(connection, batch_size) if batch_size else []
+    if records_limit is None:
+        records_limit = min(batch_size, RECORDS_PER_BATCH)
+    records = (
+        await calllog_queries.claim_unprocessed(connection, records_limit) if records_limit else []
+    )
     if not claimed and not records:
         return BatchStats()
     sessions = {
@@ -128,8 +155,8 @@ async def process_new_events(
                 await queries.sessions_awaiting_voicemail(
                     connection,
                     event.extension_id,
-                    started_from=event.event_time - VOICEMAIL_LOOKAHEAD,
-                    started_to=event.event_time + VOICEMAIL_LOOKBACK,
+                    started_from=shifted(event.event_time, -VOICEMAIL_LOOKAHEAD),
+                    started_to=shifted(event.event_time, VOICEMAIL_LOOKBACK),
                 )
             )
     sessions.update(await _sessions_of_records(connection, records))
@@ -143,6 +170,7 @@ async def process_new_events(
         sessions=len(sessions),
         changed=recomputed.changed,
         corrections=recomputed.corrections,
+        failures=recomputed.failures,
         oldest_received_at=min((event.received_at for event in claimed), default=None),
         full=len(claimed) >= batch_size or len(records) >= records_limit,
     )
@@ -190,11 +218,17 @@ async def recompute(
     voicemails = await _voicemail_evidence(connection, events.values())
     stored = await queries.stored_outcomes(connection, [*session_ids, *logs.merged])
     changes: list[_Change] = []
+    failures = 0
     for count, (session_id, session_events) in enumerate(events.items(), start=1):
         if count % YIELD_EVERY_SESSIONS == 0:
             await asyncio.sleep(0)
         records = logs.by_session.get(session_id, [])
-        outcome = _classify(session_events, records, voicemails, context)
+        try:
+            outcome = _classify(session_events, records, voicemails, context)
+        except Exception as exc:  # one session's data must never stop the others
+            log.warning("processor.classification_failed", session=session_id, error=repr(exc))
+            failures += 1
+            outcome = failed_outcome(session_id, session_events, exc, context)
         if outcome is None:
             continue
         document = outcome_document(outcome)
@@ -204,7 +238,7 @@ async def recompute(
                 _Change(
                     outcome,
                     document,
-                    _last_heard(session_events, outcome),
+                    _last_heard(session_events, outcome, context.now),
                     previous,
                     _legacy_session_id(session_events, records),
                 )
@@ -223,7 +257,7 @@ async def recompute(
             or change.previous.reconciliation != change.outcome.reconciliation.value
         )
     )
-    return Recomputed(changed=len(changes), corrections=corrections)
+    return Recomputed(changed=len(changes), corrections=corrections, failures=failures)
 
 
 def _classify(
@@ -254,13 +288,65 @@ def _classify(
     )
 
 
-def _last_heard(session_events: list[PartyEvent], outcome: Outcome) -> datetime:
-    """When the session was last heard of: its latest event, else its call log's end or start."""
+CLASSIFICATION_FAILED = "classification_failed"
+
+
+def failed_outcome(
+    session_id: str,
+    session_events: list[PartyEvent],
+    error: BaseException,
+    context: ProcessingContext,
+    *,
+    from_events: bool | None = None,
+    started_at: datetime | None = None,
+) -> Outcome:
+    """What is stored for a session the classifier failed on: `unknown` with the reason and gap
+    `classification_failed` and the error in the evidence, so that
+    `/v1/calls?reason=classification_failed` lists it and `callsift reclassify` tries it again
+    (after a fix of the rules)."""
+    times = [event.event_time for event in session_events]
+    if started_at is not None:
+        times.append(started_at)
+    webhook = bool(session_events) if from_events is None else from_events
+    extensions = sorted({e.extension_id for e in session_events if e.extension_id})
+    values: dict[str, Any] = {
+        "telephony_session_id": session_id,
+        "direction": Direction.INBOUND,
+        "category": Category.UNKNOWN,
+        "reason": CLASSIFICATION_FAILED,
+        "stage": Stage.UNKNOWN,
+        "is_abandoned": False,
+        "final": True,
+        "started_at": min(times) if times else None,
+        "answered_at": None,
+        "ended_at": None,
+        "ring_s": None,
+        "wait_s": None,
+        "talk_s": None,
+        "hold_s": None,
+        "voicemail_s": None,
+        "time_to_abandon_s": None,
+        "queue": None,
+        "extension_ids": extensions,
+        "from_number": None,
+        "to_number": None,
+        "evidence": [f"error:{type(error).__name__}: {str(error)[:200]}"],
+        "data_gaps": [CLASSIFICATION_FAILED],
+        "sources": [Source.WEBHOOK] if webhook else [Source.CALL_LOG],
+        "reconciliation": Reconciliation.EVENTS_ONLY,
+        "legs": [],
+        "rules_version": RULES_VERSION,
+        "thresholds": context.thresholds.as_dict(),
+    }
+    return Outcome.model_validate(values)
+
+
+def _last_heard(session_events: list[PartyEvent], outcome: Outcome, now: datetime) -> datetime:
+    """When the session was last heard of: its latest event, else its call log's end or start
+    (else now)."""
     if session_events:
         return max(event.event_time for event in session_events)
-    moment = outcome.ended_at or outcome.started_at
-    assert moment is not None  # a call-log outcome always has its record's start
-    return moment
+    return outcome.ended_at or outcome.started_at or now
 
 
 @dataclass(slots=True)
@@ -303,6 +389,99 @@ async def _call_log_evidence(
             log.warning("processor.unreadable_call_log_record", record_id=row.record_id,
                         error=str(exc.errors()[0]["msg"]))  # fmt: skip
     return _CallLogEvidence(by_session, sorted(merged))
+
+
+POISON_SQLSTATE_CLASSES = ("22", "23", "P0")  # data exception, integrity, raised by a trigger
+
+
+def is_poison(error: BaseException) -> bool:
+    """Whether a failed batch failed for what it held (a value the database refuses, a date our
+    arithmetic cannot hold), so that the rows are worth isolating. A database that is down,
+    timed out, rolled back (deadlock, serialization) or lacks its schema fails every row alike:
+    that is waited for, and nothing is set aside."""
+    if isinstance(error, sqlalchemy_exc.DBAPIError):
+        if error.connection_invalidated:
+            return False
+        sqlstate = getattr(error.orig, "sqlstate", None)
+        if sqlstate:
+            return str(sqlstate).startswith(POISON_SQLSTATE_CLASSES)
+        cause = getattr(error.orig, "__cause__", None)
+        client_side_value = isinstance(cause, ValueError)  # e.g. asyncpg: out of int64 range
+        return client_side_value or isinstance(
+            error, sqlalchemy_exc.IntegrityError | sqlalchemy_exc.DataError
+        )
+    return not isinstance(error, sqlalchemy_exc.SQLAlchemyError | OSError | TimeoutError)
+
+
+@dataclass(frozen=True, slots=True)
+class SetAside:
+    event_id: int | None
+    session_id: str | None
+    record_id: str | None
+    at: datetime | None  # the set-aside event's time
+
+
+async def set_aside_oldest(
+    connection: AsyncConnection,
+    *,
+    context: ProcessingContext,
+    error: BaseException,
+    take_event: bool,
+) -> SetAside:
+    """The oldest unprocessed event (or else queued call-log record), which failed even alone:
+    mark it done so everything after it is processed; its session is then stored as
+    `classification_failed` with the error (`callsift reclassify` tries it again)."""
+    events = await queries.claim_unprocessed(connection, 1) if take_event else []
+    records = [] if take_event else await calllog_queries.claim_unprocessed(connection, 1)
+    await queries.mark_processed(connection, [event.id for event in events], context.now)
+    await calllog_queries.mark_processed(connection, records)
+    event = events[0] if events else None
+    record = records[0] if records else None
+    session_id = (event.telephony_session_id if event else None) or (
+        record.session_key if record else None
+    )
+    log.error(
+        "processor.set_aside",
+        event_id=event.id if event else None,
+        record_id=record.record_id if record else None,
+        session=session_id,
+        error=repr(error),
+    )
+    return SetAside(
+        event.id if event else None,
+        session_id,
+        record.record_id if record else None,
+        event.event_time if event else None,
+    )
+
+
+async def record_failure(
+    connection: AsyncConnection,
+    aside: SetAside,
+    *,
+    context: ProcessingContext,
+    error: BaseException,
+) -> None:
+    """Store the `classification_failed` outcome of a session that was set aside."""
+    assert aside.session_id is not None
+    session_id = aside.session_id
+    stored = await queries.stored_outcomes(connection, [session_id])
+    outcome = failed_outcome(
+        session_id,
+        [],
+        error,
+        context,
+        from_events=aside.event_id is not None,
+        started_at=aside.at,
+    )
+    change = _Change(
+        outcome,
+        outcome_document(outcome),
+        context.now,
+        stored.get(session_id),
+        None,
+    )
+    await _write_changes(connection, [change], context.now)
 
 
 async def close_stale_sessions(
@@ -382,8 +561,8 @@ async def _write_changes(
         legs.extend(
             {
                 "telephony_session_id": outcome.telephony_session_id,
-                "party_id": leg.party_id,
-                "extension_id": leg.extension_id,
+                "party_id": _column(leg.party_id, 128),
+                "extension_id": _column(leg.extension_id, 32),
                 "outcome": leg.outcome.value,
                 "started_at": outcome.started_at,
             }
@@ -401,7 +580,7 @@ def _outcome_row(change: _Change, now: datetime, change_seq: int) -> dict[str, A
         "telephony_session_id": outcome.telephony_session_id,
         "direction": outcome.direction.value,
         "category": outcome.category.value,
-        "reason": outcome.reason,
+        "reason": _column(outcome.reason, 64),
         "stage": outcome.stage.value,
         "is_abandoned": outcome.is_abandoned,
         "ever_abandoned": outcome.is_abandoned
@@ -416,9 +595,9 @@ def _outcome_row(change: _Change, now: datetime, change_seq: int) -> dict[str, A
         "hold_s": outcome.hold_s,
         "voicemail_s": outcome.voicemail_s,
         "time_to_abandon_s": outcome.time_to_abandon_s,
-        "queue": outcome.queue,
-        "from_number": outcome.from_number,
-        "to_number": outcome.to_number,
+        "queue": _column(outcome.queue, 255),
+        "from_number": _column(outcome.from_number, 64),
+        "to_number": _column(outcome.to_number, 64),
         "rules_version": outcome.rules_version,
         "document": change.document,
         "revision": previous.revision + 1 if previous else 1,
@@ -432,12 +611,20 @@ def _outcome_row(change: _Change, now: datetime, change_seq: int) -> dict[str, A
     }
 
 
+def _column(value: str | None, length: int) -> str | None:
+    """A value as its column can hold it: without NUL (PostgreSQL refuses it) and cut to the
+    column's length. The outcome's document keeps the value as it was."""
+    if value is None:
+        return None
+    return value.replace("\x00", "")[:length]
+
+
 def _legacy_session_id(events: list[PartyEvent], records: list[CallLogRecord]) -> str | None:
     """The session's older `sessionId`, by which records that carry only it find the session."""
     found = next((event.session_id for event in events if event.session_id), None)
     if found is None:
         found = next((record.session_id for record in records if record.session_id), None)
-    return found[:64] if found else None
+    return _column(found, 64) if found else None
 
 
 def _party_events(session_id: str, payloads: list[str]) -> list[PartyEvent]:
@@ -468,8 +655,8 @@ async def _voicemail_evidence(
     rows = await queries.voicemail_payloads(
         connection,
         extension_ids,
-        created_from=earliest - VOICEMAIL_LOOKAHEAD,
-        created_to=latest + VOICEMAIL_LOOKBACK,
+        created_from=shifted(earliest, -VOICEMAIL_LOOKAHEAD),
+        created_to=shifted(latest, VOICEMAIL_LOOKBACK),
     )
     voicemails = []
     for extension_id, payload in rows:

@@ -24,7 +24,10 @@ from service.processing.processor import (
     CallLogExpectation,
     ProcessingContext,
     close_stale_sessions,
+    is_poison,
     process_new_events,
+    record_failure,
+    set_aside_oldest,
     settle_awaiting_sessions,
 )
 
@@ -94,6 +97,41 @@ class ProcessorWorker:
         self._metrics.record_processing(stats, context.now)
         return stats
 
+    async def isolate(self) -> None:
+        """A batch failed for what it held: process the oldest event alone, then the oldest
+        call-log record alone; the first that fails alone too is set aside (marked done, its
+        session stored as `classification_failed`) so that one poisoned row never stops the
+        rest. Raises when the database is unavailable."""
+        context = await self.context()
+        for take_event, limits in ((True, (1, 0)), (False, (0, 1))):
+            try:
+                async with self._engine.begin() as connection:
+                    stats = await process_new_events(
+                        connection, context=context, batch_size=limits[0], records_limit=limits[1]
+                    )
+                self._metrics.record_processing(stats, context.now)
+            except Exception as exc:
+                if not is_poison(exc):
+                    raise
+                await self._set_aside(context, exc, take_event=take_event)
+                return
+
+    async def _set_aside(
+        self, context: ProcessingContext, error: BaseException, *, take_event: bool
+    ) -> None:
+        async with self._engine.begin() as connection:
+            aside = await set_aside_oldest(
+                connection, context=context, error=error, take_event=take_event
+            )
+        self._metrics.processor_set_aside.inc()
+        if aside.session_id is None:
+            return
+        try:
+            async with self._engine.begin() as connection:
+                await record_failure(connection, aside, context=context, error=error)
+        except Exception as exc:  # the error is logged with the set-aside row already
+            log.warning("processor.failure_not_recorded", error=repr(exc))
+
     async def sweep_stale(self) -> int:
         """Close stale sessions, and stop waiting for call-log records the sync read past."""
         context = await self.context()
@@ -114,10 +152,17 @@ class ProcessorWorker:
                 if time.monotonic() >= self._next_stale_sweep:
                     await self.sweep_stale()
                     self._next_stale_sweep = time.monotonic() + STALE_SWEEP_EVERY_S
-            except Exception as exc:  # keep the loop alive; the batch rolled back and will retry
+            except Exception as exc:  # keep the loop alive; the batch rolled back
+                self._metrics.processor_failures.inc()
+                if is_poison(exc):
+                    try:
+                        await self.isolate()
+                    except Exception as again:
+                        exc = again
+                    else:
+                        continue
                 backoff = min(max(backoff * 2, 0.5), MAX_BACKOFF_S)
                 log.warning("processor.batch_failed", error=repr(exc), retry_in_s=backoff)
-                self._metrics.processor_failures.inc()
                 await self._pause(backoff)
                 continue
             backoff = 0.0

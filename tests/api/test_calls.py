@@ -41,6 +41,8 @@ FILTER_CASES: list[tuple[dict[str, Any], list[str]]] = [
     ({"direction": "outbound"}, sessions("outbound")),
     ({"direction": "internal"}, sessions("internal")),
     ({"queue": "Sales Queue"}, sessions("queue_answer", "queue_abandon")),
+    ({"reason": "ring_timeout"}, sessions("missed")),
+    ({"reason": "classification_failed"}, []),
     ({"is_abandoned": "true"}, sessions(*ABANDONED)),
     ({"is_abandoned": "false"}, sessions(*(lb for lb in LABELS if lb not in ABANDONED))),
     (

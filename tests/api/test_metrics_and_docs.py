@@ -94,6 +94,7 @@ async def test_openapi_describes_every_parameter_and_response(api: Api) -> None:
         "category",
         "direction",
         "queue",
+        "reason",
         "is_abandoned",
         "source",
         "reconciliation",
