@@ -6,10 +6,13 @@ from collections.abc import Mapping
 from typing import Any
 
 import structlog
+from asyncpg import PostgresError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service.db.errors import is_unavailable
 from service.responses import OrjsonResponse
 
 log = structlog.get_logger(__name__)
@@ -27,6 +30,7 @@ STATUS_CODES = {
     429: "too_many_requests",
     503: "unavailable",
 }
+RETRY_AFTER_S = 5  # what a client should wait when the database is unavailable
 
 
 class ApiError(Exception):
@@ -70,6 +74,25 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation_error(_: Request, exc: RequestValidationError) -> OrjsonResponse:
         message, parameter = _describe_validation_error(exc)
         return error_response(422, "invalid_parameter", message, parameter=parameter)
+
+    async def _database_error(request: Request, exc: Exception) -> OrjsonResponse:
+        """Database and network errors, handled here rather than by the catch-all so that the
+        server does not log them again with a traceback."""
+        if is_unavailable(exc):
+            log.warning(
+                "request.database_unavailable", path=request.url.path, error=type(exc).__name__
+            )
+            return error_response(
+                503,
+                "database_unavailable",
+                "the database is unavailable; try again shortly",
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            )
+        log.error("request.failed", path=request.url.path, error=type(exc).__name__, exc_info=exc)
+        return error_response(500, "internal_error", "internal error")
+
+    for error_class in (SQLAlchemyError, PostgresError, OSError, TimeoutError):
+        app.add_exception_handler(error_class, _database_error)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> OrjsonResponse:

@@ -22,7 +22,7 @@ from service.api import queries
 from service.api.cursors import BadCursor, decode_changes_cursor, encode_changes_cursor
 from service.api.deps import ERROR_RESPONSES, read_connection
 from service.api.documents import outcome_fragment
-from service.api.params import invalid, utc
+from service.api.params import api_time, invalid
 from service.api.queries import SHORT_ABANDON, ChangeRow
 from service.api.schemas import AbandonedPoll
 from service.responses import OrjsonResponse
@@ -52,10 +52,11 @@ def parse_since(since: str | None, now: datetime) -> Position:
     except BadCursor:
         pass
     try:
-        return Position(since_time=utc(datetime.fromisoformat(since)))
+        moment = datetime.fromisoformat(since)
     except ValueError as exc:
         message = "neither a cursor from a previous poll nor an ISO 8601 time"
         raise invalid("since", message) from exc
+    return Position(since_time=api_time(moment, "since"))
 
 
 def make_etag(last_seq: int, summary_digest: str, include_short: bool) -> str:

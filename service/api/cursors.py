@@ -14,8 +14,11 @@ from datetime import UTC, datetime
 
 import orjson
 
+from service.api import bounds
+
 CALLS_TAG = "c1"
 CHANGES_TAG = "a1"
+MAX_CHANGE_SEQ = 2**63 - 1  # a BIGINT
 
 
 class BadCursor(ValueError):
@@ -57,7 +60,13 @@ def decode_calls_cursor(text: str) -> CallsCursor:
         started_at = datetime.fromisoformat(moment)
     except ValueError as exc:
         raise BadCursor(text) from exc
-    if started_at.tzinfo is None:
+    if started_at.tzinfo is None or "\x00" in session_id:
+        raise BadCursor(text)
+    try:
+        started_at = started_at.astimezone(UTC)
+    except OverflowError as exc:
+        raise BadCursor(text) from exc
+    if not bounds.within(started_at):
         raise BadCursor(text)
     return CallsCursor(started_at=started_at, telephony_session_id=session_id)
 
@@ -69,6 +78,6 @@ def encode_changes_cursor(change_seq: int) -> str:
 def decode_changes_cursor(text: str) -> int:
     fields = _decode(text, CHANGES_TAG)
     value = fields[0] if len(fields) == 1 else None
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_CHANGE_SEQ:
         raise BadCursor(text)
     return value

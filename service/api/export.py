@@ -1,13 +1,15 @@
 """`GET /v1/calls.csv`: every outcome field of the calls /v1/calls would list, streamed as CSV.
 
 Rows are read in keyset pages and written as they come, so an export of any size holds one page
-in memory. RFC 4180 quoting comes from the csv module; list fields are joined with `;`.
+in memory. RFC 4180 quoting comes from the csv module; list fields are joined with `;`. A cell a
+spreadsheet would read as a formula is neutralised (OWASP, CSV injection): see `neutralised`.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import AsyncIterator, Iterable
 from typing import Annotated, Any
 
@@ -57,6 +59,17 @@ COLUMNS = (
     "updated_at",
 )
 LIST_SEPARATOR = ";"
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+PLAIN_NUMBER = re.compile(r"[+-]?\d+(\.\d+)?")
+
+
+def neutralised(text: str) -> str:
+    """`text` with a leading `'` when a spreadsheet would read it as a formula (it starts with
+    `=`, `+`, `-`, `@`, tab or CR), per OWASP's CSV-injection guidance. A plain signed number
+    (`+16505550101`, `-3`) is left as it is: it cannot run anything."""
+    if text.startswith(FORMULA_STARTS) and not PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
 
 
 def cell(value: Any) -> str:
@@ -95,7 +108,9 @@ async def csv_lines(connection: AsyncConnection, filters: CallFilters) -> AsyncI
             outcome_dict(row.document, revision=row.revision, updated_at=row.updated_at)
             for row in rows
         )
-        yield render([cell(outcome.get(column)) for column in COLUMNS] for outcome in outcomes)
+        yield render(
+            [neutralised(cell(outcome.get(column))) for column in COLUMNS] for outcome in outcomes
+        )
         last = rows[-1] if rows else None
         if last is None or len(rows) < PAGE or last.started_at is None:
             return

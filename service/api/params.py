@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Query
+from fastapi import Query, Request
 
 from classifiers.outcome import Category, Direction, Reconciliation, Source
+from service.api import bounds
 from service.api.queries import CallFilters
 from service.errors import ApiError
 
@@ -40,6 +41,28 @@ def invalid(parameter: str, message: str) -> ApiError:
 def utc(moment: datetime) -> datetime:
     """An aware UTC datetime (a time given without a zone is taken as UTC)."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def api_time(moment: datetime, parameter: str) -> datetime:
+    """A time parameter in UTC, refused (422) outside the accepted range (`service.api.bounds`)."""
+    try:
+        converted = utc(moment)
+    except OverflowError:
+        converted = None
+    if converted is None or not bounds.within(converted):
+        raise invalid(parameter, f"must be {bounds.DESCRIBED}")
+    return converted
+
+
+def reject_nul(request: Request) -> None:
+    """No parameter or path segment may hold a NUL character: no stored value does, and
+    PostgreSQL refuses it in a query."""
+    for name, value in request.query_params.multi_items():
+        if "\x00" in name or "\x00" in value:
+            raise invalid(name.replace("\x00", ""), "must not contain a NUL character")
+    for name, value in request.path_params.items():
+        if isinstance(value, str) and "\x00" in value:
+            raise invalid(name, "must not contain a NUL character")
 
 
 def check_order(start: datetime | None, end: datetime | None) -> None:
@@ -107,8 +130,8 @@ def call_filters(
     categories = _known("category", category, CATEGORY_NAMES)
     sources = _known("source", source, SOURCE_NAMES)
     reconciliations = _known("reconciliation", reconciliation, RECONCILIATION_NAMES)
-    start = utc(started_from) if started_from else None
-    end = utc(started_to) if started_to else None
+    start = api_time(started_from, "from") if started_from else None
+    end = api_time(started_to, "to") if started_to else None
     check_order(start, end)
     return CallFilters(
         started_from=start,

@@ -6,7 +6,8 @@ from fastapi import APIRouter, Depends
 
 from service.api import abandoned, calls, export, extensions, info, stats
 from service.api.deps import require_api_key
+from service.api.params import reject_nul
 
-api_router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
+api_router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key), Depends(reject_nul)])
 for module in (export, calls, abandoned, stats, extensions, info):
     api_router.include_router(module.router)

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from service.api import buckets
 from service.api.deps import ERROR_RESPONSES, read_connection
 from service.api.documents import iso
-from service.api.params import TimeFrom, TimeTo, check_order, utc
+from service.api.params import TimeFrom, TimeTo, api_time, check_order
 from service.api.report import describe
 from service.api.schemas import StatsReport
 from service.api.stats_queries import GroupAggregate, StatsQuery, aggregate
@@ -97,8 +97,9 @@ async def build_report(
 def _window(
     started_from: datetime | None, started_to: datetime | None, group_by: GroupBy, now: datetime
 ) -> tuple[datetime, datetime]:
-    end = utc(started_to) if started_to else now
-    start = utc(started_from) if started_from else end - DEFAULT_RANGE
+    given_start = api_time(started_from, "from") if started_from else None
+    end = api_time(started_to, "to") if started_to else now
+    start = given_start or end - DEFAULT_RANGE
     check_order(start, end)
     is_time = group_by in (GroupBy.HOUR, GroupBy.DAY)
     if is_time and buckets.bucket_count_estimate(group_by.value, start, end) > MAX_BUCKETS:

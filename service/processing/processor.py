@@ -44,6 +44,7 @@ from classifiers import (
 from classifiers.classify import session_names
 from classifiers.payloads import CallLogRecord, VoicemailNotification
 from service.calllog import queries as calllog_queries
+from service.db.errors import sqlstate_of
 from service.processing import queries
 from service.ringcentral import queries as ringcentral_queries
 
@@ -402,9 +403,9 @@ def is_poison(error: BaseException) -> bool:
     if isinstance(error, sqlalchemy_exc.DBAPIError):
         if error.connection_invalidated:
             return False
-        sqlstate = getattr(error.orig, "sqlstate", None)
+        sqlstate = sqlstate_of(error)
         if sqlstate:
-            return str(sqlstate).startswith(POISON_SQLSTATE_CLASSES)
+            return sqlstate.startswith(POISON_SQLSTATE_CLASSES)
         cause = getattr(error.orig, "__cause__", None)
         client_side_value = isinstance(cause, ValueError)  # e.g. asyncpg: out of int64 range
         return client_side_value or isinstance(

@@ -1,10 +1,19 @@
-"""Bad parameters: 422 with a JSON error naming the parameter, on every route that takes it."""
+"""Bad parameters: 422 with a JSON error naming the parameter, on every route that takes it,
+including hostile ones (NUL characters, times at the calendar's ends, cursors out of range)."""
 
 from __future__ import annotations
 
+import base64
+
+import orjson
 import pytest
 
 from tests.api.conftest import Api
+
+
+def forged_cursor(*fields: object) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(list(fields))).decode().rstrip("=")
+
 
 CASES = [
     ("/v1/calls", {"category": "abandoned_somewhere"}, "category"),
@@ -33,6 +42,31 @@ CASES = [
         "group_by",
     ),
     ("/v1/stats/outcomes", {"sla_s": "-1"}, "sla_s"),
+    ("/v1/calls", {"extension_id": "300\x00"}, "extension_id"),
+    ("/v1/calls", {"queue": "Sales\x00Queue"}, "queue"),
+    ("/v1/calls", {"reason": "x\x00"}, "reason"),
+    ("/v1/calls.csv", {"queue": "Sales\x00Queue"}, "queue"),
+    ("/v1/calls.csv", {"extension_id": "\x00"}, "extension_id"),
+    ("/v1/stats/outcomes", {"queue\x00": "x"}, "queue"),
+    ("/v1/calls", {"cursor": forged_cursor("c1", "2026-03-10T10:00:00+00:00", "s-\x00")}, "cursor"),
+    ("/v1/calls", {"cursor": forged_cursor("c1", "0001-01-01T00:00:00+01:00", "s-1")}, "cursor"),
+    ("/v1/calls", {"cursor": forged_cursor("c1", "9999-12-31T23:59:59+00:00", "s-1")}, "cursor"),
+    ("/v1/abandoned", {"since": forged_cursor("a1", 2**63)}, "since"),
+    ("/v1/abandoned", {"since": "0001-01-01T00:00:00+01:00"}, "since"),
+    ("/v1/calls", {"from": "0001-01-01T00:00:00+01:00"}, "from"),
+    ("/v1/calls", {"to": "9999-12-31T23:59:59-01:00"}, "to"),
+    ("/v1/calls.csv", {"from": "1969-12-31T23:59:59Z"}, "from"),
+    ("/v1/stats/outcomes", {"from": "0001-01-01T00:00:00+01:00", "to": "2026-01-01"}, "from"),
+    (
+        "/v1/stats/outcomes",
+        {"from": "9999-12-01T00:00:00Z", "to": "9999-12-31T23:59:59Z", "group_by": "day"},
+        "from",
+    ),
+    (
+        "/v1/stats/outcomes",
+        {"from": "2026-01-01T00:00:00Z", "to": "9999-12-31T23:59:59Z", "group_by": "queue"},
+        "to",
+    ),
 ]
 
 
@@ -46,3 +80,17 @@ async def test_bad_parameter_is_named(
     assert error["code"] == "invalid_parameter"
     assert error["parameter"] == parameter
     assert parameter in error["message"]
+
+
+async def test_a_nul_in_a_path_id_is_refused(api: Api) -> None:
+    response = await api.client.get("/v1/calls/s-%00")
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["parameter"] == "telephony_session_id"
+
+
+async def test_the_largest_change_cursor_is_accepted(api: Api) -> None:
+    response = await api.client.get(
+        "/v1/abandoned", params={"since": forged_cursor("a1", 2**63 - 1)}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["changes"] == []

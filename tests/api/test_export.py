@@ -16,10 +16,11 @@ from tests.api.day import LABELS, PROCESSED_AT, SESSION, sessions
 from tests.api.support import Notification, placed
 
 ODD_QUEUE = 'Sales, "East" Queue'
+FORMULA_QUEUE = '=HYPERLINK("http://evil.example","Sales")'
 
 
-def renamed_queue(notifications: list[Notification]) -> list[Notification]:
-    text = orjson.dumps(notifications).replace(b"Sales Queue", orjson.dumps(ODD_QUEUE)[1:-1])
+def renamed_queue(notifications: list[Notification], name: str = ODD_QUEUE) -> list[Notification]:
+    text = orjson.dumps(notifications).replace(b"Sales Queue", orjson.dumps(name)[1:-1])
     result: list[Notification] = orjson.loads(text)
     return result
 
@@ -69,6 +70,37 @@ async def test_quoting_of_commas_and_quotes(api: Api) -> None:
     assert '"Sales, ""East"" Queue"' in response.text
     [row] = read_csv(response.text)
     assert row["queue"] == ODD_QUEUE
+
+
+async def test_a_cell_a_spreadsheet_would_run_is_neutralised(api: Api) -> None:
+    """OWASP CSV injection: a queue named like a formula comes back with a leading `'`; the
+    caller's +E.164 number, a plain number, is left as it is."""
+    call = placed("abandoned-queue-account", at=PROCESSED_AT, hex_id="8" * 32)
+    await api.load(renamed_queue(call, FORMULA_QUEUE), now=PROCESSED_AT + timedelta(minutes=1))
+    [row] = read_csv((await api.client.get("/v1/calls.csv")).text)
+    assert row["queue"] == "'" + FORMULA_QUEUE
+    assert row["from_number"].startswith("+1")
+    listed = (await api.client.get("/v1/calls")).json()["items"][0]
+    assert listed["queue"] == FORMULA_QUEUE  # only the CSV is neutralised
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("=1+2", "'=1+2"),
+        ("+1+cmd|' /C calc'!A0", "'+1+cmd|' /C calc'!A0"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tindented", "'\tindented"),
+        ("\rreturn", "'\rreturn"),
+        ("+16505550101", "+16505550101"),
+        ("-3.5", "-3.5"),
+        ("Sales Queue", "Sales Queue"),
+        ("", ""),
+    ],
+)
+def test_neutralised(text: str, expected: str) -> None:
+    assert export.neutralised(text) == expected
 
 
 async def test_streams_across_pages(day_api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
