@@ -72,6 +72,9 @@ class EmulatorConfig:
     """Everything that shapes one emulator. All state is in memory and derives from `seed`."""
 
     seed: int = 0
+    # Seeds the calls played (scenarios, session ids, notification uuids); None: `seed`. Give a
+    # fresh one to replay the same company without replaying its calls.
+    calls_seed: int | None = None
     # Public base URL used in URIs inside notifications and JWT claims. None: the base URL of the
     # most recent request (REST responses always use their own request's base URL).
     server_url: str | None = None

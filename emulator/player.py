@@ -119,6 +119,7 @@ class Player:
         public_base: Callable[[], str],
     ) -> None:
         self._config = config
+        self._calls_seed = config.seed if config.calls_seed is None else config.calls_seed
         self._clock = clock
         self._dispatcher = dispatcher
         self._subscriptions = subscriptions
@@ -129,12 +130,12 @@ class Player:
     def plan(self, play_id: str, account: Account, options: PlayOptions, play_number: int) -> Play:
         topology = Topology.of(account)
         seed = options.seed if options.seed is not None else play_number
-        rng = random.Random(f"{self._config.seed}:{play_number}:{seed}")
+        rng = random.Random(f"{self._calls_seed}:{play_number}:{seed}")
         kinds, skipped = self._kinds(options, topology, rng)
         offsets = [0.0]
         for _ in kinds[1:]:
             offsets.append(offsets[-1] + rng.uniform(0.5, 1.5) * options.spacing_s)
-        seeds = [f"{self._config.seed}:{play_number}:{seed}:{i}" for i in range(len(kinds))]
+        seeds = [f"{self._calls_seed}:{play_number}:{seed}:{i}" for i in range(len(kinds))]
         now = self._clock.now()
         anchor = now + timedelta(seconds=0.5)
         if options.pacing == "instant":
@@ -142,7 +143,7 @@ class Player:
             last = max(_last_moment(c) for c in trial)
             anchor -= last - now + timedelta(seconds=1)
         calls = self._build(kinds, seeds, offsets, topology, anchor)
-        losses = random.Random(f"{self._config.seed}:{play_number}:{seed}:losses")
+        losses = random.Random(f"{self._calls_seed}:{play_number}:{seed}:losses")
         chaos = options.chaos or self._config.chaos
         for number, call in enumerate(calls, start=1):
             call.play_id = play_id
@@ -198,7 +199,7 @@ class Player:
     async def run(self, play: Play, number: int) -> None:
         options = play.options
         chaos = options.chaos or self._config.chaos
-        rng = random.Random(f"{self._config.seed}:chaos:{number}")
+        rng = random.Random(f"{self._calls_seed}:chaos:{number}")
         ids = Ids(rng)
         items = _timeline(play.calls)
         window = max(1, chaos.reorder_window)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import secrets
 import signal
 from typing import Annotated
 
@@ -94,7 +95,9 @@ def _demo_if_unconfigured(settings: Settings) -> tuple[Settings, Companion | Non
             "no RingCentral app configured (CALLSIFT_RC_CLIENT_ID, CALLSIFT_RC_CLIENT_SECRET) "
             "and CALLSIFT_ENV=production refuses demo mode"
         )
-    platform = DemoPlatform(seed=1)
+    # The same company on every start, so a restarted demo keeps its extensions; new calls, so
+    # it never replays the session ids and notification uuids its database already holds.
+    platform = DemoPlatform(seed=1, calls_seed=secrets.randbits(63))
     webhook_url = f"http://{settings.host}:{settings.port}/webhooks/ringcentral"
     log.warning(
         "demo.starting",

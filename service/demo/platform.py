@@ -48,11 +48,15 @@ def chaos_config(*, chaos: bool, lose_webhooks: float) -> ChaosConfig:
 class DemoPlatform:
     """The emulator, bound to a port at construction so the settings can name it at once."""
 
-    def __init__(self, *, seed: int, timer_tick_s: float = 1.0) -> None:
+    def __init__(
+        self, *, seed: int, calls_seed: int | None = None, timer_tick_s: float = 1.0
+    ) -> None:
         self._socket: socket.socket = bind_loopback()
         host, port = self._socket.getsockname()[:2]
         self.base_url = f"http://{host}:{port}"
-        config = EmulatorConfig(seed=seed, server_url=self.base_url, timer_tick_s=timer_tick_s)
+        config = EmulatorConfig(
+            seed=seed, calls_seed=calls_seed, server_url=self.base_url, timer_tick_s=timer_tick_s
+        )
         self._app = create_emulator_app(config)
         self.emulator: Emulator = self._app.state.emulator
         self.emulator.create_app(
