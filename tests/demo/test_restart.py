@@ -4,6 +4,7 @@ ids), new calls (no session id of the previous run comes back, which would merge
 from __future__ import annotations
 
 from service.cli.run import _demo_if_unconfigured
+from service.demo.live import LiveDemo
 from service.demo.platform import DemoPlatform
 from service.settings import Settings
 
@@ -37,7 +38,7 @@ async def test_each_start_of_the_live_demo_plays_new_calls(settings: Settings) -
     seeds = []
     for _ in range(2):
         _, demo = _demo_if_unconfigured(unconfigured)
-        assert demo is not None
+        assert isinstance(demo, LiveDemo)
         config = demo.platform.emulator.config
         seeds.append((config.seed, config.calls_seed))
         await demo.platform.start()  # serves, then closes, the socket it holds
