@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-callsift
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format typecheck bench clean
+.PHONY: help install run test chromium lint format typecheck bench clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -24,8 +24,22 @@ install: $(STAMP) ## create .venv and install callsift with its dev extras
 run: $(STAMP) ## run the service on http://127.0.0.1:8000 (embedded SQLite unless CALLSIFT_DATABASE_URL is set)
 	$(BIN)/callsift run
 
-test: $(STAMP) ## run the test suite (SQLite and PostgreSQL; see README)
+test: $(STAMP) chromium ## run the test suite (SQLite and PostgreSQL; see README)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+CHROMIUM_NAMES := chromium chromium-browser google-chrome
+
+chromium: ## make sure headless Chromium is there for the dashboard test (installs it with apt-get)
+	@found="$$CALLSIFT_TEST_CHROMIUM"; \
+	for name in $(CHROMIUM_NAMES); do [ -n "$$found" ] || found=$$(command -v $$name || true); done; \
+	if [ -n "$$found" ]; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null 2>&1; then \
+		echo "make: the dashboard test needs Chromium: install it, or set CALLSIFT_TEST_CHROMIUM to its binary" >&2; \
+		exit 1; \
+	fi; \
+	echo "make: installing chromium for the dashboard test (apt-get)"; \
+	$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 
 lint: $(STAMP) ## ruff (lint and format check) and mypy strict
 	$(BIN)/ruff check .
@@ -35,8 +49,6 @@ lint: $(STAMP) ## ruff (lint and format check) and mypy strict
 format: $(STAMP) ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
-
-SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 bench: $(STAMP) ## run the benchmarks (~20 min, needs PostgreSQL) and write bench/results/latest.md
 	@command -v wrk >/dev/null 2>&1 || $(SUDO) apt-get install -y wrk
