@@ -334,7 +334,7 @@ def failed_outcome(
         "evidence": [f"error:{type(error).__name__}: {str(error)[:200]}"],
         "data_gaps": [CLASSIFICATION_FAILED],
         "sources": [Source.WEBHOOK] if webhook else [Source.CALL_LOG],
-        "reconciliation": Reconciliation.EVENTS_ONLY,
+        "reconciliation": Reconciliation.EVENTS_ONLY if webhook else Reconciliation.CALL_LOG_ONLY,
         "legs": [],
         "rules_version": RULES_VERSION,
         "thresholds": context.thresholds.as_dict(),

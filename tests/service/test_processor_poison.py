@@ -226,6 +226,7 @@ async def test_rows_the_database_refuses_even_alone_are_set_aside(
     failed = outcomes[POISONED_SESSION]
     assert failed["data_gaps"] == ["classification_failed"]
     assert failed["reason"] == "classification_failed"
+    assert (failed["sources"], failed["reconciliation"]) == (["webhook"], "events_only")
     assert "legs refused" in failed["evidence"][0]
     set_aside = metrics.registry.get_sample_value("callsift_processor_set_aside_total")
     assert set_aside == len(lines)  # every event of the poisoned session, and none other
@@ -266,6 +267,7 @@ async def test_a_call_log_record_refused_even_alone_is_set_aside_and_the_events_
     failed = outcomes[POISONED_RECORD_SESSION]
     assert failed["data_gaps"] == ["classification_failed"]
     assert failed["sources"] == ["call_log"]
+    assert failed["reconciliation"] == "call_log_only"
     set_aside = metrics.registry.get_sample_value("callsift_processor_set_aside_total")
     assert set_aside == 1
 
