@@ -1,5 +1,6 @@
 """Telling a database that is unavailable (down, unreachable, timed out, shutting down) from a
-request or row it refuses: the first is answered 503 and retried later, the second is not."""
+row it refuses for what the row holds: the first is waited for and retried as it is, the second
+is isolated so that the other rows go on."""
 
 from __future__ import annotations
 
@@ -29,3 +30,27 @@ def is_unavailable(error: BaseException) -> bool:
     if sqlstate is not None:
         return sqlstate.startswith(UNAVAILABLE_SQLSTATE_CLASSES)
     return isinstance(error, sqlalchemy_exc.OperationalError | sqlalchemy_exc.InterfaceError)
+
+
+# SQLSTATE classes of errors caused by what a row holds: data exception, integrity constraint
+# violation, an error raised by a trigger's code
+REFUSED_VALUE_SQLSTATE_CLASSES = ("22", "23", "P0")
+
+
+def is_refused_value(error: BaseException) -> bool:
+    """Whether the database refused what a row holds (a value, a constraint, a trigger), looking
+    through SQLAlchemy's wrapping and the driver's causes; never when the connection was lost."""
+    if isinstance(error, sqlalchemy_exc.DBAPIError) and error.connection_invalidated:
+        return False
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        refused = sqlalchemy_exc.IntegrityError | sqlalchemy_exc.DataError | ValueError
+        if isinstance(current, refused | OverflowError):
+            return True  # ValueError: asyncpg's DataError, a value it cannot encode
+        sqlstate = getattr(current, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith(REFUSED_VALUE_SQLSTATE_CLASSES):
+            return True
+        current = getattr(current, "orig", None) or current.__cause__
+    return False

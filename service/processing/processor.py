@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 import structlog
+from asyncpg import InterfaceError, PostgresError
 from pydantic import ValidationError
 from sqlalchemy import exc as sqlalchemy_exc
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -44,7 +45,7 @@ from classifiers import (
 from classifiers.classify import session_names
 from classifiers.payloads import CallLogRecord, VoicemailNotification
 from service.calllog import queries as calllog_queries
-from service.db.errors import sqlstate_of
+from service.db.errors import is_refused_value
 from service.processing import queries
 from service.ringcentral import queries as ringcentral_queries
 
@@ -392,26 +393,15 @@ async def _call_log_evidence(
     return _CallLogEvidence(by_session, sorted(merged))
 
 
-POISON_SQLSTATE_CLASSES = ("22", "23", "P0")  # data exception, integrity, raised by a trigger
-
-
 def is_poison(error: BaseException) -> bool:
     """Whether a failed batch failed for what it held (a value the database refuses, a date our
     arithmetic cannot hold), so that the rows are worth isolating. A database that is down,
     timed out, rolled back (deadlock, serialization) or lacks its schema fails every row alike:
     that is waited for, and nothing is set aside."""
-    if isinstance(error, sqlalchemy_exc.DBAPIError):
-        if error.connection_invalidated:
-            return False
-        sqlstate = sqlstate_of(error)
-        if sqlstate:
-            return sqlstate.startswith(POISON_SQLSTATE_CLASSES)
-        cause = getattr(error.orig, "__cause__", None)
-        client_side_value = isinstance(cause, ValueError)  # e.g. asyncpg: out of int64 range
-        return client_side_value or isinstance(
-            error, sqlalchemy_exc.IntegrityError | sqlalchemy_exc.DataError
-        )
-    return not isinstance(error, sqlalchemy_exc.SQLAlchemyError | OSError | TimeoutError)
+    if is_refused_value(error):
+        return True
+    database_side = sqlalchemy_exc.SQLAlchemyError | PostgresError | InterfaceError
+    return not isinstance(error, database_side | OSError | TimeoutError)
 
 
 @dataclass(frozen=True, slots=True)

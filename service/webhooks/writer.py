@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.db.driver import asyncpg_connection
+from service.db.errors import is_refused_value
 from service.webhooks import queries
 
 log = structlog.get_logger(__name__)
@@ -52,25 +52,7 @@ class BatchReport:
     refused: int = 0  # rows the database refused when the batch was written again row by row
 
 
-# SQLSTATE classes of errors caused by what a row holds: data exceptions, integrity constraint
-# violations, and errors raised by a trigger's code
-_ROW_SQLSTATE_CLASSES = ("22", "23", "P0")
-
-
-def is_row_error(exc: BaseException) -> bool:
-    """Whether a failed write was refused for what a row holds (not for the database being
-    unreachable): then writing the rows one by one stores all but the guilty one."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, IntegrityError | DataError | OverflowError | ValueError):
-            return True
-        state = getattr(current, "sqlstate", None)
-        if isinstance(state, str) and state[:2] in _ROW_SQLSTATE_CLASSES:
-            return True
-        current = getattr(current, "orig", None) or current.__cause__
-    return False
+_Rows = list[dict[str, Any]]
 
 
 @dataclass(slots=True)
@@ -173,23 +155,16 @@ class GroupCommitWriter:
             first_of_each.sort(key=_uuid_of)
         quarantined = [p.row for p in batch.quarantined]
         try:
-            if self._postgres:
-                inserted = await self._write_postgres(first_of_each, quarantined)
-            else:
-                async with self._engine.begin() as connection:
-                    inserted = await queries.insert_raw_events(connection, first_of_each)
-                    await queries.insert_quarantined(connection, quarantined)
+            inserted = await self._write(first_of_each, quarantined)
         except Exception as exc:  # the transaction failed: nothing of the batch was stored
             log.warning(
                 "ingest.batch_failed", size=len(first_of_each) + len(quarantined), error=repr(exc)
             )
-            if is_row_error(exc) and len(batch.everyone()) > 1:
+            if is_refused_value(exc) and len(batch.everyone()) > 1:
                 await self._row_by_row(batch)
                 return
-            failure = StoreUnavailable(f"database write failed: {type(exc).__name__}")
             for pending in batch.everyone():
-                if not pending.future.done():
-                    pending.future.set_exception(failure)
+                _settle(pending, _failure(exc))
             self._report(BatchReport(len(batch.everyone()), 0, 0, 0, failed=True))
             return
         duplicates = 0
@@ -197,11 +172,9 @@ class GroupCommitWriter:
             for position, pending in enumerate(group):
                 is_new = position == 0 and uuid in inserted
                 duplicates += not is_new
-                if not pending.future.done():
-                    pending.future.set_result(is_new)
+                _settle(pending, is_new)
         for pending in batch.quarantined:
-            if not pending.future.done():
-                pending.future.set_result(True)
+            _settle(pending, True)
         self._report(
             BatchReport(
                 len(batch.everyone()), len(inserted), duplicates, len(quarantined), failed=False
@@ -210,45 +183,49 @@ class GroupCommitWriter:
 
     async def _row_by_row(self, batch: _Batch) -> None:
         """Write each row of a failed batch in its own transaction: a row the database refuses
-        fails its own requests only."""
+        fails its own requests only. Once a write fails for another reason (the database went
+        away), the rows left fail with it rather than each waiting for its own timeout."""
         inserted = duplicates = quarantined = refused = 0
-        for group in batch.events.values():
+        rows: list[tuple[_Rows, _Rows, list[_Pending]]] = [
+            ([group[0].row], [], group) for group in batch.events.values()
+        ]
+        rows += [([], [pending.row], [pending]) for pending in batch.quarantined]
+        unavailable: Exception | None = None
+        for events, bodies, requests in rows:
+            if unavailable is not None:
+                for pending in requests:
+                    _settle(pending, _failure(unavailable))
+                continue
             try:
-                stored = await self._write_one([group[0].row], [])
+                stored = await self._write(events, bodies)
             except Exception as exc:
                 log.warning("ingest.row_refused", error=repr(exc))
-                refused += len(group)
-                failure = StoreUnavailable(f"database write failed: {type(exc).__name__}")
-                for pending in group:
-                    pending.future.set_exception(failure)
+                if not is_refused_value(exc):
+                    unavailable = exc
+                refused += len(requests)
+                for pending in requests:
+                    _settle(pending, _failure(exc))
+                continue
+            if bodies:
+                quarantined += 1
+                _settle(requests[0], True)
                 continue
             is_new = bool(stored)
             inserted += is_new
-            for position, pending in enumerate(group):
+            for position, pending in enumerate(requests):
                 duplicates += not (position == 0 and is_new)
-                pending.future.set_result(position == 0 and is_new)
-        for pending in batch.quarantined:
-            try:
-                await self._write_one([], [pending.row])
-            except Exception as exc:
-                log.warning("ingest.row_refused", error=repr(exc))
-                refused += 1
-                pending.future.set_exception(
-                    StoreUnavailable(f"database write failed: {type(exc).__name__}")
-                )
-                continue
-            quarantined += 1
-            pending.future.set_result(True)
+                _settle(pending, position == 0 and is_new)
         self._report(
             BatchReport(
-                len(batch.everyone()), inserted, duplicates, quarantined, failed=False,
-                refused=refused,
+                len(batch.everyone()), inserted, duplicates, quarantined,
+                failed=unavailable is not None, refused=refused,
             )
         )  # fmt: skip
 
-    async def _write_one(
+    async def _write(
         self, rows: list[dict[str, Any]], quarantined: list[dict[str, Any]]
     ) -> set[str]:
+        """Store rows and quarantined bodies in one transaction; the uuids newly inserted."""
         if self._postgres:
             return await self._write_postgres(rows, quarantined)
         async with self._engine.begin() as connection:
@@ -272,3 +249,17 @@ class GroupCommitWriter:
     def _report(self, report: BatchReport) -> None:
         if self._on_batch is not None:
             self._on_batch(report)
+
+
+def _failure(error: BaseException) -> StoreUnavailable:
+    return StoreUnavailable(f"database write failed: {type(error).__name__}")
+
+
+def _settle(pending: _Pending, outcome: bool | StoreUnavailable) -> None:
+    """Answer a request unless it is already answered (its client went away)."""
+    if pending.future.done():
+        return
+    if isinstance(outcome, StoreUnavailable):
+        pending.future.set_exception(outcome)
+    else:
+        pending.future.set_result(outcome)

@@ -25,11 +25,15 @@ from tests.service.test_webhook_ingest import AUTHENTIC, stored_uuids
 from tests.support.notifications import encode, post_concurrently, telephony_notification
 
 POISON_UUID = "poison-row"
+GONE_UUID = "zz-database-goes-away"  # PostgreSQL only: fails as a shutdown would; sorts last
 
 POSTGRES_TRIGGER = [
     f"""CREATE FUNCTION reject_poison() RETURNS trigger AS $$
         BEGIN
             IF NEW.uuid = '{POISON_UUID}' THEN RAISE EXCEPTION 'poisoned row'; END IF;
+            IF NEW.uuid = '{GONE_UUID}' THEN
+                RAISE EXCEPTION 'shutting down' USING ERRCODE = '57P01';
+            END IF;
             RETURN NEW;
         END $$ LANGUAGE plpgsql""",
     "CREATE TRIGGER reject_poison BEFORE INSERT ON raw_events "
@@ -101,6 +105,34 @@ class TestGroupCommitWriter:
         finally:
             await writer.stop()
             await engine.dispose()
+
+    @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+    async def test_once_the_database_goes_away_the_rows_left_fail_at_once(
+        self, poisoned_database: Settings
+    ) -> None:
+        """Row by row, a write that fails for another reason than the row ends the retry: the
+        rows after it fail with it instead of each waiting for its own timeout."""
+        engine = create_engine(poisoned_database)
+        reports: list[BatchReport] = []
+        writer = GroupCommitWriter(engine, on_batch=reports.append)
+        await writer.start()
+        try:
+            first, *after = [_row(telephony_notification(sequence=n)) for n in range(2, 5)]
+            poison = _row(telephony_notification(uuid=POISON_UUID))
+            gone = _row(telephony_notification(uuid=GONE_UUID))
+            outcomes = await asyncio.gather(
+                *(writer.store_event(row) for row in [first, poison, gone, *after]),
+                return_exceptions=True,
+            )
+        finally:
+            await writer.stop()
+            await engine.dispose()
+        assert outcomes[0] is True
+        assert all(isinstance(outcome, StoreUnavailable) for outcome in outcomes[1:])
+        assert reports == [
+            BatchReport(size=5, inserted=1, duplicates=0, quarantined=0, failed=True, refused=2)
+        ]
+        assert await stored_uuids(poisoned_database) == [first["uuid"]]
 
     async def test_concurrent_requests_share_one_transaction(self, settings: Settings) -> None:
         engine = create_engine(settings)
