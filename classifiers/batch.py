@@ -25,9 +25,14 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from classifiers.calllog import belongs_to, session_key
-from classifiers.classify import DEFAULT_THRESHOLDS, classify_call_log, classify_session
-from classifiers.events import parse_notification
+from classifiers.calllog import session_key, sessions_of
+from classifiers.classify import (
+    DEFAULT_THRESHOLDS,
+    classify_call_log,
+    classify_events,
+    session_names,
+)
+from classifiers.events import parse_notification, party_events
 from classifiers.outcome import (
     DirectoryEntry,
     Evidence,
@@ -80,20 +85,19 @@ def classify_lines(
             result.lines_read += 1
         else:
             result.errors.append((number, error))
-    linked: set[str] = set()
+    log_index = _index_by_session(call_log)
+    linked: set[str] = set()  # the names of every session with events
     for session_id, session in sessions.items():
-        names = _session_names(session_id, session.notifications)
-        records = [record for record in call_log if belongs_to(record, names)]
-        linked.update(session_key(record) for record in records)
+        events = [event for item in session.notifications for event in party_events(item)]
+        names = session_names(events) or {session_id}
+        linked.update(names)
         evidence = Evidence(
             voicemails=_mailbox_messages(voicemails, session.notifications),
-            call_log=records,
+            call_log=_records_about(names, log_index, call_log),
             directory=directory or {},
         )
         try:
-            outcome = classify_session(
-                session.notifications, now=now, evidence=evidence, thresholds=thresholds
-            )
+            outcome = classify_events(events, now=now, evidence=evidence, thresholds=thresholds)
         except ValueError as exc:
             result.errors.append((session.first_line, f"session {session_id}: {exc}"))
             continue
@@ -112,10 +116,21 @@ def classify_lines(
     return result
 
 
-def _session_names(session_id: str, notifications: list[TelephonySessionNotification]) -> set[str]:
-    names = {session_id}
-    names.update(f"session:{n.body.session_id}" for n in notifications if n.body.session_id)
-    return names
+def _index_by_session(call_log: Sequence[CallLogRecord]) -> dict[str, list[int]]:
+    """Session name -> the positions in the call log of the records about that session."""
+    index: dict[str, list[int]] = {}
+    for position, record in enumerate(call_log):
+        for name in sessions_of(record):
+            index.setdefault(name, []).append(position)
+    return index
+
+
+def _records_about(
+    names: set[str], index: Mapping[str, list[int]], call_log: Sequence[CallLogRecord]
+) -> list[CallLogRecord]:
+    """The records about the session known by `names`, once each, in call-log order."""
+    positions = sorted({position for name in names for position in index.get(name, ())})
+    return [call_log[position] for position in positions]
 
 
 def _read_line(

@@ -14,13 +14,14 @@ docs/outcomes.md section 8 is the table this module implements. Pure: no I/O, no
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from classifiers.events import to_utc
-from classifiers.outcome import Direction, DirectoryEntry, ExtensionKind, Stage
+from classifiers.outcome import Direction, DirectoryEntry, Stage
 from classifiers.payloads import CallLogLeg, CallLogParty, CallLogRecord
+from classifiers.roles import Role, role_of_kind
 
 
 class LogResult(StrEnum):
@@ -159,8 +160,6 @@ class LogItem:
     raw_result: str
     raw_reason: str | None
     owner_extension_id: str | None  # whose record it is
-    party_id: str | None
-    to_extension_id: str | None
     delegate_queue: str | None  # a queue agent's record: the queue's name (or id)
     forwarded_out: str | None  # "exit_key" / "forwarded_external" for a leg that left us
     voicemail_reached: bool
@@ -187,7 +186,7 @@ class CallLogView:
     from_number: str | None
     to_number: str | None
     extension_ids: tuple[str, ...]
-    owner_kinds: frozenset[str] = field(default_factory=frozenset)
+    owner_roles: frozenset[Role]  # what the records' owners are, as far as the directory says
 
     @property
     def final(self) -> bool:
@@ -221,26 +220,11 @@ class CallLogView:
             return Stage.VOICEMAIL
         if self.queue_involved:
             return Stage.QUEUE
-        kinds = self.owner_kinds
-        if self.direction is Direction.OUTBOUND:
-            return Stage.RINGING
-        if ExtensionKind.USER.lower() in kinds or not kinds:
-            return Stage.RINGING
-        if kinds & _ROUTING_KINDS:
+        roles = self.owner_roles
+        only_routed = Role.ROUTING in roles and Role.PERSON not in roles
+        if only_routed and self.direction is not Direction.OUTBOUND:
             return Stage.IVR
         return Stage.RINGING
-
-
-_ROUTING_KINDS = frozenset(
-    kind.lower()
-    for kind in (
-        ExtensionKind.IVR_MENU,
-        ExtensionKind.ANNOUNCEMENT,
-        ExtensionKind.VOICEMAIL,
-        ExtensionKind.SITE,
-    )
-)
-_QUEUE_KIND = ExtensionKind.DEPARTMENT.lower()
 
 
 def session_key(record: CallLogRecord) -> str:
@@ -253,12 +237,17 @@ def session_key(record: CallLogRecord) -> str:
     return f"record:{record.id}"
 
 
+def sessions_of(record: CallLogRecord) -> set[str]:
+    """Every session the record is about: its own (`session_key`) and each of its legs'."""
+    names = {session_key(record)}
+    names.update(leg.telephony_session_id for leg in record.legs if leg.telephony_session_id)
+    return names
+
+
 def belongs_to(record: CallLogRecord, session_ids: Collection[str]) -> bool:
     """Whether the record (or one of its legs) is about the session known by `session_ids`
     (its `telephonySessionId`, and `session:<sessionId>` for records that carry only that)."""
-    if session_key(record) in session_ids:
-        return True
-    return any(leg.telephony_session_id in session_ids for leg in record.legs)
+    return not sessions_of(record).isdisjoint(session_ids)
 
 
 def read_call_log(
@@ -288,11 +277,7 @@ def read_call_log(
     own = [r for r in latest if session_key(r) in session_ids] or latest
     started = _earliest_start(own)
     duration = _longest_duration(own, started)
-    kinds = frozenset(
-        entry.kind.lower()
-        for item in ordered
-        if item.owner_extension_id and (entry := directory.get(item.owner_extension_id)) is not None
-    )
+    roles = _owner_roles(ordered, directory)
     queue_name = _queue_name(ordered, latest, directory)
     return CallLogView(
         records=tuple(latest),
@@ -304,7 +289,7 @@ def read_call_log(
         message_id=next((item.message_id for item in ordered if item.message_id), None),
         queue=queue_name,
         queue_involved=queue_name is not None
-        or _QUEUE_KIND in kinds
+        or Role.QUEUE in roles
         or any(item.delegate_queue for item in ordered),
         forwarded=forwarded,
         started_at=started,
@@ -315,7 +300,7 @@ def read_call_log(
         from_number=_number(own, "from"),
         to_number=_number(own, "to"),
         extension_ids=tuple(sorted(_extension_ids(latest))),
-        owner_kinds=kinds,
+        owner_roles=roles,
     )
 
 
@@ -328,8 +313,6 @@ def _latest_versions(records: Iterable[CallLogRecord]) -> list[CallLogRecord]:
         kept = best.get(record.id)
         if kept is None or _later_version(record, kept):
             best[record.id] = record
-    if len(best) == 1:
-        return list(best.values())
     return sorted(best.values(), key=lambda r: (_ts(r.start_time), r.id))
 
 
@@ -363,25 +346,15 @@ def _items(record: CallLogRecord, session_ids: Collection[str]) -> list[LogItem]
         or (leg.telephony_session_id is None and own_session)
     ]
     items = [_item(record, leg, owner) for leg in legs]
-    if own_session and record.message is not None and _is_voicemail_message(record.message.type):
-        message_id = str(record.message.id) if record.message.id is not None else "linked"
-        items.append(_item(record, record, owner, message_override=message_id))
+    if own_session and _voicemail_message_id(record) is not None:
+        items.append(_item(record, record, owner))  # the record's own message, beside its legs
     return items
 
 
-def _item(
-    record: CallLogRecord,
-    source: CallLogLeg,
-    owner: str | None,
-    *,
-    message_override: str | None = None,
-) -> LogItem:
+def _item(record: CallLogRecord, source: CallLogLeg, owner: str | None) -> LogItem:
     raw_result = source.result or ""
     result_key = raw_result.strip().lower()
-    message = source.message
-    message_id = message_override
-    if message_id is None and message is not None and _is_voicemail_message(message.type):
-        message_id = str(message.id) if message.id is not None else "linked"
+    message_id = _voicemail_message_id(source)
     meaning = read_result(source.result, source.reason)
     if message_id is not None:
         meaning = strongest((meaning, LogResult.VOICEMAIL_LEFT))
@@ -393,8 +366,6 @@ def _item(
         raw_result=raw_result or "(none)",
         raw_reason=source.reason,
         owner_extension_id=owner,
-        party_id=source.party_id or record.party_id,
-        to_extension_id=source.to.extension_id if source.to is not None else None,
         delegate_queue=delegate,
         forwarded_out=forwarded,
         voicemail_reached=result_key == VOICEMAIL_REACHED_RESULT
@@ -403,8 +374,24 @@ def _item(
     )
 
 
-def _is_voicemail_message(kind: str | None) -> bool:
-    return kind is None or kind.lower() == "voicemail"
+def _voicemail_message_id(source: CallLogLeg) -> str | None:
+    """The id of the voicemail message linked to a record or leg (`linked` if it has no id)."""
+    message = source.message
+    if message is None or (message.type is not None and message.type.lower() != "voicemail"):
+        return None
+    return str(message.id) if message.id is not None else "linked"
+
+
+def _owner_roles(
+    items: Sequence[LogItem], directory: Mapping[str, DirectoryEntry]
+) -> frozenset[Role]:
+    roles: set[Role] = set()
+    for item in items:
+        entry = directory.get(item.owner_extension_id) if item.owner_extension_id else None
+        role = role_of_kind(entry.kind) if entry is not None else None
+        if role is not None:
+            roles.add(role)
+    return frozenset(roles)
 
 
 def _owner(record: CallLogRecord) -> str | None:
@@ -467,7 +454,7 @@ def _queue_name(
     for record in records:
         owner = _owner(record)
         entry = directory.get(owner) if owner else None
-        if entry is not None and entry.kind.lower() == _QUEUE_KIND:
+        if entry is not None and role_of_kind(entry.kind) is Role.QUEUE:
             to_name = record.to.name if record.to is not None else None
             return entry.name or to_name
     return None

@@ -179,7 +179,7 @@ def _outcome(facts: CallFacts, settled: Settled) -> Outcome:
         "from_number": from_number,
         "to_number": to_number,
         "evidence": verdict.evidence,
-        "data_gaps": list(dict.fromkeys(verdict.data_gaps)),
+        "data_gaps": list(dict.fromkeys(verdict.data_gaps)),  # decide and reconcile both add
         "sources": settled.sources,
         "reconciliation": settled.reconciliation,
         "legs": _legs(facts, settled),

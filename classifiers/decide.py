@@ -22,12 +22,13 @@ This is what the events alone say; `reconcile` then weighs it against the call l
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from classifiers.events import ON_HOLD_STATUSES, PartyEvent, ReasonKind, StatusCode
 from classifiers.evidence import match_voicemail
 from classifiers.facts import Answer, CallFacts, VoicemailSpan
-from classifiers.outcome import Category, Direction, Stage
+from classifiers.outcome import Category, Direction, Stage, Thresholds
 from classifiers.roles import Role
 from classifiers.timeline import PartyTrack
 
@@ -82,13 +83,19 @@ def decide(facts: CallFacts, now_ts: float) -> Verdict:
         verdict = _inbound(facts)
     verdict.data_gaps = _view_gaps(facts) + verdict.data_gaps
     _check_sequence(facts, verdict)
-    verdict.data_gaps = list(dict.fromkeys(verdict.data_gaps))
     return verdict
 
 
 def _not_final(facts: CallFacts, now_ts: float) -> Verdict:
-    stage = facts.end_stage()
-    if now_ts - facts.timeline.last_ts > facts.thresholds.session_stale_after_s:
+    return not_final_verdict(facts.timeline.last_ts, now_ts, facts.end_stage(), facts.thresholds)
+
+
+def not_final_verdict(
+    last_heard_ts: float | None, now_ts: float, stage: Stage, thresholds: Thresholds
+) -> Verdict:
+    """A call with no final word yet: `in_progress`, or `unknown` (`no_final_event`) once nothing
+    has been heard of it for `session_stale_after_s`; never stale if that time is not known."""
+    if last_heard_ts is not None and now_ts - last_heard_ts > thresholds.session_stale_after_s:
         return Verdict(Category.UNKNOWN, stage, data_gaps=["no_final_event"])
     return Verdict(Category.IN_PROGRESS, stage, final=False)
 
@@ -257,16 +264,24 @@ def _teardown_verdict(facts: CallFacts, teardown: list[PartyEvent]) -> Verdict |
 
 
 def _caller_hung_up(facts: CallFacts, end_ts: float, evidence: list[str]) -> Verdict:
-    stage = facts.end_stage()
     waited = end_ts - facts.timeline.first_ts
-    limit = facts.thresholds.short_abandon_s
-    if waited < limit:
-        evidence.append(f"short_abandon={waited:.3f}s<{_number(limit)}s")
-        return Verdict(Category.SHORT_ABANDON, stage, evidence=evidence, caller_hung_up=True)
+    return abandon_verdict(waited, facts.end_stage(), facts.thresholds, evidence)
+
+
+def abandon_verdict(
+    waited_s: float | None, stage: Stage, thresholds: Thresholds, evidence: Sequence[str] = ()
+) -> Verdict:
+    """The caller hung up before any answer, after `waited_s` (None: not known): a short abandon
+    if that was quick, else abandoned at its stage; `unknown` at a stage no abandon fits."""
+    found = list(evidence)
+    limit = thresholds.short_abandon_s
+    if waited_s is not None and waited_s < limit:
+        found.append(f"short_abandon={waited_s:.3f}s<{_number(limit)}s")
+        return Verdict(Category.SHORT_ABANDON, stage, evidence=found, caller_hung_up=True)
     category = ABANDON_BY_STAGE.get(stage)
     if category is None:
-        return Verdict(Category.UNKNOWN, stage, evidence=evidence, data_gaps=["end_cause_unknown"])
-    return Verdict(category, stage, evidence=evidence, caller_hung_up=True)
+        return Verdict(Category.UNKNOWN, stage, evidence=found, data_gaps=["end_cause_unknown"])
+    return Verdict(category, stage, evidence=found, caller_hung_up=True)
 
 
 def _system_end(facts: CallFacts, end: PartyEvent, stage: Stage) -> Verdict:

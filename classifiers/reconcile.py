@@ -24,6 +24,8 @@ from classifiers.decide import (
     ABANDON_BY_STAGE,
     NO_ANSWER_CATEGORIES,
     Verdict,
+    abandon_verdict,
+    not_final_verdict,
     snake_case,
     start_events_missing,
 )
@@ -263,30 +265,30 @@ def _gave_up(
     log: CallLogView, thresholds: Thresholds, stage: Stage, *, facts: CallFacts | None
 ) -> Verdict:
     """The caller hung up before an answer: in voicemail without a message, quickly (short
-    abandon), or where the call was."""
+    abandon), on hold (`abandoned_hold` when so configured), or where the call was."""
     if stage not in (Stage.VOICEMAIL, Stage.HOLD, *ABANDON_BY_STAGE):
         stage = log.stage()
     if stage is Stage.VOICEMAIL:
-        spent = _voicemail_seconds(facts)
-        if spent is not None and spent >= thresholds.vm_min_message_s:
-            return Verdict(
-                Category.ABANDONED_VOICEMAIL, Stage.VOICEMAIL, "empty_message", caller_hung_up=True
-            )
-        return Verdict(
-            Category.ABANDONED_VOICEMAIL, Stage.VOICEMAIL, "during_greeting", caller_hung_up=True
-        )
-    waited = log.duration_s
-    if waited is not None and waited < thresholds.short_abandon_s:
-        evidence = [f"short_abandon={waited:.3f}s<{thresholds.short_abandon_s:g}s"]
-        return Verdict(Category.SHORT_ABANDON, stage, evidence=evidence, caller_hung_up=True)
+        return _abandoned_voicemail(facts, thresholds)
+    verdict = abandon_verdict(log.duration_s, stage, thresholds)
+    if verdict.category is not Category.UNKNOWN:
+        return verdict
     if stage is Stage.HOLD and thresholds.hold_hangup_is_abandon:
         return Verdict(Category.ABANDONED_HOLD, Stage.HOLD, caller_hung_up=True)
-    category = ABANDON_BY_STAGE.get(stage)
-    if category is None:
-        stage = log.stage()
-        category = ABANDON_BY_STAGE.get(stage, Category.ABANDONED_RINGING)
-        stage = stage if stage in ABANDON_BY_STAGE else Stage.RINGING
-    return Verdict(category, stage, caller_hung_up=True)
+    # held (or connected) by the events' account, yet not answered: where the call log places it
+    placed = log.stage()
+    return abandon_verdict(
+        None, placed if placed in ABANDON_BY_STAGE else Stage.RINGING, thresholds
+    )
+
+
+def _abandoned_voicemail(facts: CallFacts | None, thresholds: Thresholds) -> Verdict:
+    """No message was left: the caller spent long enough in voicemail to leave one (an empty
+    message), or hung up during the greeting."""
+    spent = _voicemail_seconds(facts)
+    long_enough = spent is not None and spent >= thresholds.vm_min_message_s
+    reason = "empty_message" if long_enough else "during_greeting"
+    return Verdict(Category.ABANDONED_VOICEMAIL, Stage.VOICEMAIL, reason, caller_hung_up=True)
 
 
 def _voicemail_seconds(facts: CallFacts | None) -> float | None:
@@ -318,13 +320,11 @@ def outcome_from_call_log(
     log: CallLogView, session_id: str, *, now: datetime, thresholds: Thresholds
 ) -> Outcome:
     """The outcome of a session known only from its call-log records."""
-    final = log.final
-    if final:
+    if log.final:
         verdict = log_verdict(log, log.direction, thresholds)
-    elif _stale(log, now, thresholds):
-        verdict = Verdict(Category.UNKNOWN, log.stage(), data_gaps=["no_final_event"])
     else:
-        verdict = Verdict(Category.IN_PROGRESS, log.stage(), final=False)
+        now_ts = to_utc(now).timestamp()
+        verdict = not_final_verdict(_last_heard_ts(log), now_ts, log.stage(), thresholds)
     abandoned = verdict.category.is_abandoned
     duration = log.duration_s
     unanswered = verdict.category not in (Category.ANSWERED, Category.OUTBOUND_CONNECTED)
@@ -362,11 +362,11 @@ def outcome_from_call_log(
     return construct(Outcome, values)
 
 
-def _stale(log: CallLogView, now: datetime, thresholds: Thresholds) -> bool:
+def _last_heard_ts(log: CallLogView) -> float | None:
+    """The latest moment the records account for (start plus duration so far)."""
     if log.started_at is None:
-        return False
-    last = log.started_at.timestamp() + (log.duration_s or 0.0)
-    return to_utc(now).timestamp() - last > thresholds.session_stale_after_s
+        return None
+    return log.started_at.timestamp() + (log.duration_s or 0.0)
 
 
 _LEG_BY_RESULT = {

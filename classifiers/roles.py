@@ -66,6 +66,12 @@ _BEYOND_SETUP = frozenset(
 _QUEUE_ONLY_ENDS = frozenset({ReasonKind.NO_ANSWER, ReasonKind.EXIT_KEY})
 
 
+def role_of_kind(kind: str) -> Role | None:
+    """The role an extension of this directory kind (`ExtensionKind`, any case) plays, if the
+    kind says."""
+    return _ROLE_BY_KIND.get(kind.lower())
+
+
 @dataclass(slots=True)
 class CallShape:
     """The session's caller, direction and callee roles."""
@@ -101,7 +107,7 @@ def shape_call(timeline: Timeline, directory: Mapping[str, DirectoryEntry]) -> C
         elif party.extension_id is None:
             roles[party.party_id] = Role.EXTERNAL
         else:
-            directory_role = _ROLE_BY_KIND.get(entry.kind.lower()) if entry else None
+            directory_role = role_of_kind(entry.kind) if entry else None
             roles[party.party_id] = directory_role or _inferred_role(party, queue_extensions)
     return CallShape(direction, caller, roles)
 
