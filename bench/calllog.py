@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import os
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -36,20 +35,28 @@ import httpx
 import orjson
 from pydantic import SecretStr
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bench.calllog_peer import RECORD_RESULTS
+from bench.classifier import queue_answered
 from bench.harness import (
     DEFAULT_POSTGRES_URL,
     PYTHON,
     TMP,
+    Server,
+    callsift_command,
+    callsift_env,
     create_database,
     drop_database,
-    free_port,
     log,
     percentile,
+    running,
     spread,
 )
-from bench.ingest_latency import TOKEN, notification, running_service
+from bench.ingest_latency import notification_latencies
+from bench.processing import store_notifications
 from classifiers import Thresholds
+from fixtures.builder import ACCOUNT_VIEW, ALICE, QUEUE, CallBuilder
 from service.calllog.store import DatabaseCallLogStore
 from service.db.engine import create_engine
 from service.db.migrate import upgrade
@@ -58,23 +65,22 @@ from service.processing.processor import ProcessingContext, process_new_events
 from service.ringcentral.registry import add_extension
 from service.ringcentral.runtime import build_runtime
 from service.settings import Settings
-from service.webhooks.envelope import read_envelope
-from service.webhooks.queries import insert_raw_events
 from subscriptions.lifecycle import Mode
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 PAGE = 1000
-RESULTS = (("Accepted", "Accepted"), ("Missed", "Hang Up"), ("Voicemail", None), ("Missed", None))
 
 
 def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def record(serial: int, session: str, owner: str) -> dict[str, Any]:
-    """A Detailed call-log record shaped like RingCentral's."""
+def _record(serial: int, session: str, owner: str) -> dict[str, Any]:
+    """A Detailed call-log record of `owner`: 42 s, its result by `serial` (`RECORD_RESULTS`).
+    Leaner than `fixtures.builder.CallBuilder.call_log_record` (no `internalType`, no extension
+    `uri`, `transport` on the record only): the figures so far were measured with this shape."""
     start = START + timedelta(seconds=serial)
-    result, reason = RESULTS[serial % len(RESULTS)]
+    result, reason = RECORD_RESULTS[serial % len(RECORD_RESULTS)]
     fields: dict[str, Any] = {
         "startTime": _iso(start),
         "duration": 42,
@@ -100,50 +106,30 @@ def record(serial: int, session: str, owner: str) -> dict[str, Any]:
     }
 
 
-def _events(serial: int, session: str) -> list[dict[str, Any]]:
-    """Ten notifications of one answered queue call's session (caller, queue, two agents)."""
-    found = []
-    base = START + timedelta(seconds=serial)
-    plan = [
-        ("1", None, "Outbound", "Setup"), ("2", "300300016", "Inbound", "Setup"),
-        ("1", None, "Outbound", "Answered"), ("3", "300401016", "Inbound", "Proceeding"),
-        ("4", "300402016", "Inbound", "Proceeding"), ("3", "300401016", "Inbound", "Answered"),
-        ("2", "300300016", "Inbound", "Disconnected"),
-        ("4", "300402016", "Inbound", "Disconnected"),
-        ("1", None, "Outbound", "Disconnected"), ("3", "300401016", "Inbound", "Disconnected"),
-    ]  # fmt: skip
-    for sequence, (party, extension, direction, code) in enumerate(plan, start=2):
-        at = base + timedelta(seconds=sequence * 4)
-        party_json: dict[str, Any] = {
-            "id": f"p-{session[2:]}-{party}",
-            "direction": direction,
-            "from": {"phoneNumber": "+14155550123"},
-            "to": {"phoneNumber": "+16505550100", "extensionId": extension},
-            "status": {"code": code},
-            "missedCall": False,
-        }
-        if extension:
-            party_json["extensionId"] = extension
-            party_json["queueCall"] = party in ("3", "4")
-        found.append(
-            {
-                "uuid": f"{session}-{sequence}",
-                "event": "/restapi/v1.0/account/300100016/telephony/sessions",
-                "timestamp": _iso(at),
-                "subscriptionId": "bench",
-                "body": {
-                    "sequence": sequence,
-                    "sessionId": str(10**11 + serial),
-                    "telephonySessionId": session,
-                    "eventTime": _iso(at),
-                    "parties": [party_json],
-                },
-            }
-        )
-    return found
+def _records_only(calls: int) -> list[dict[str, Any]]:
+    """Calls known only from the call log: the agent's record of each."""
+    return [_record(serial, f"s-{uuid.uuid4().hex}", ALICE) for serial in range(calls)]
 
 
-async def _drain(engine: Any, now: datetime) -> None:
+async def _records_after_events(
+    engine: AsyncEngine, calls: int, now: datetime
+) -> list[dict[str, Any]]:
+    """Answered queue calls whose ten events are stored and processed; the agent's and the
+    queue's record of each."""
+    built = [CallBuilder(f"calllog-{n}", START + timedelta(seconds=n)) for n in range(calls)]
+    for call in built:
+        queue_answered(call)
+    notifications = [n for call in built for n in call.notifications(ACCOUNT_VIEW)]
+    await store_notifications(engine, notifications, received_at=now)
+    await _drain(engine, now)
+    return [
+        _record(serial, call.session_id, owner)
+        for serial, call in enumerate(built)
+        for owner in (ALICE, QUEUE)
+    ]
+
+
+async def _drain(engine: AsyncEngine, now: datetime) -> None:
     context = ProcessingContext(now=now, thresholds=Thresholds(), directory={})
     while True:
         async with engine.begin() as connection:
@@ -158,23 +144,10 @@ async def _one_run(admin_url: str, records: int, *, with_events: bool) -> dict[s
     try:
         await upgrade(engine)
         now = START + timedelta(days=3)
-        calls = records // 2 if with_events else records
-        sessions = [f"s-{uuid.uuid4().hex}" for _ in range(calls)]
         if with_events:
-            rows = []
-            for serial, session in enumerate(sessions):
-                for event in _events(serial, session):
-                    payload = orjson.dumps(event)
-                    envelope = read_envelope(orjson.loads(payload))
-                    rows.append(envelope.row(payload=payload.decode(), received_at=now))
-            async with engine.begin() as connection:
-                for start in range(0, len(rows), 5000):
-                    await insert_raw_events(connection, rows[start : start + 5000])
-            await _drain(engine, now)
-            owners = ("300401016", "300300016")
-            batch = [record(n, s, o) for n, s in enumerate(sessions) for o in owners]
+            batch = await _records_after_events(engine, records // 2, now)
         else:
-            batch = [record(n, s, "300401016") for n, s in enumerate(sessions)]
+            batch = _records_only(records)
         store = DatabaseCallLogStore(engine, clock=lambda: now, next_due=lambda moment: moment)
         started = time.perf_counter()
         for start in range(0, len(batch), PAGE):
@@ -220,66 +193,45 @@ def throughput(*, admin_url: str, records: int, runs: int) -> dict[str, Any]:
 
 @contextmanager
 def _peer(users: int, days: int, calls_per_day: int) -> Iterator[tuple[str, dict[str, Any]]]:
-    port = free_port()
-    credentials = TMP / f"calllog-peer-{port}.json"
-    process = subprocess.Popen(
-        [
-            PYTHON, "-m", "bench.calllog_peer", "--port", str(port),
-            "--credentials", str(credentials), "--users", str(users), "--days", str(days),
-            "--calls-per-day", str(calls_per_day),
-        ],
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    """The emulator with the backfill waiting (`bench.calllog_peer`): its base URL and the
+    credentials it wrote."""
+    credentials = TMP / f"calllog-peer-{uuid.uuid4().hex}.json"
+    command = [
+        PYTHON, "-m", "bench.calllog_peer", "--port", "{port}",
+        "--credentials", str(credentials), "--users", str(users), "--days", str(days),
+        "--calls-per-day", str(calls_per_day),
+    ]  # fmt: skip
+    peer = Server("calllog-peer", command, health_path="/_emulator/state")
     try:
-        deadline = time.monotonic() + 300
-        while not _answers(f"{base}/_emulator/state"):
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("the emulator peer did not start")
-            time.sleep(0.2)
-        yield base, orjson.loads(credentials.read_bytes())
+        with running(peer, start_timeout_s=300):  # it fills the call log before it serves
+            yield peer.base_url, orjson.loads(credentials.read_bytes())
     finally:
-        process.terminate()
-        process.wait(timeout=30)
         credentials.unlink(missing_ok=True)
 
 
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
-
-
-def _service_settings(peer: str, found: dict[str, Any], *, sync: bool) -> dict[str, str]:
-    return {
-        "CALLSIFT_RC_SERVER": peer,
-        "CALLSIFT_RC_CLIENT_ID": found["clientId"],
-        "CALLSIFT_RC_CLIENT_SECRET": found["clientSecret"],
-        "CALLSIFT_SECRET_KEYS": SECRET_KEY,
-        "CALLSIFT_SUBSCRIPTION_LOOP_ENABLED": "false",
-        "CALLSIFT_CALLLOG_SYNC_ENABLED": "true" if sync else "false",
-    }
+def _service(database_url: str, peer: str, found: dict[str, Any], *, sync: bool) -> Server:
+    """`callsift run` against the peer, its call-log sync on or off."""
+    env = callsift_env(
+        database_url,
+        processor=True,
+        CALLSIFT_DEMO="off",
+        CALLSIFT_RC_SERVER=peer,
+        CALLSIFT_RC_CLIENT_ID=found["clientId"],
+        CALLSIFT_RC_CLIENT_SECRET=found["clientSecret"],
+        CALLSIFT_SECRET_KEYS=SECRET_KEY,
+        CALLSIFT_CALLLOG_SYNC_ENABLED="true" if sync else "false",
+    )
+    name = f"callsift-calllog-sync-{'on' if sync else 'off'}"
+    return Server(name, callsift_command(), env=env, database_url=database_url)
 
 
 SECRET_KEY = "x5sQm4O3WcYf3i0eGkQ7ZzJq0pKf3v2bQ0W9gX1yY2c="  # a throwaway Fernet key for the run
 
 
-def _latencies(base: str, count: int) -> list[float]:
-    url = f"{base}/webhooks/ringcentral"
-    headers = {"Content-Type": "application/json", "Verification-Token": TOKEN}
-    samples = []
+def _webhook_latency(service: Server, requests: int) -> dict[str, float]:
+    """p50, p99 and max of `requests` sequential notifications, in milliseconds."""
     with httpx.Client() as client:
-        for n in range(count):
-            body = notification(n + 2)
-            started = time.perf_counter()
-            response = client.post(url, content=body, headers=headers)
-            samples.append(time.perf_counter() - started)
-            if response.status_code != 200:
-                raise RuntimeError(f"webhook answered {response.status_code}")
-    return samples
-
-
-def _figures(samples: list[float]) -> dict[str, float]:
+        samples = notification_latencies(client, service.webhook_url, range(2, requests + 2))
     ordered = sorted(samples)
     return {
         "p50_ms": statistics.median(ordered) * 1000,
@@ -337,14 +289,12 @@ def backfill(
         database_url = asyncio.run(create_database(admin_url, "backfill"))
         try:
             asyncio.run(_register(database_url, peer, found))
-            off = _service_settings(peer, found, sync=False)
-            with running_service(database_url, **off) as base:
-                baseline = _figures(_latencies(base, requests))
+            with running(_service(database_url, peer, found, sync=False)) as service:
+                baseline = _webhook_latency(service, requests)
             log(f"calllog: webhook without a backfill p99 {baseline['p99_ms']:.2f} ms")
             started = time.monotonic()
-            on = _service_settings(peer, found, sync=True)
-            with running_service(database_url, **on) as base:
-                during = _figures(_latencies(base, requests))
+            with running(_service(database_url, peer, found, sync=True)) as service:
+                during = _webhook_latency(service, requests)
                 stored_during = asyncio.run(_progress(database_url))[0]
                 while True:
                     stored, pending, failures, errors = asyncio.run(_progress(database_url))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -25,7 +25,12 @@ from emulator.state import Emulator
 
 CLIENT_ID = "bench-calllog-client"
 CLIENT_SECRET = "bench-calllog-secret"
-RESULTS = (("Accepted", "Accepted"), ("Missed", "Hang Up"), ("Voicemail", None), ("Missed", None))
+RECORD_RESULTS = (
+    ("Accepted", "Accepted"),
+    ("Missed", "Hang Up"),
+    ("Voicemail", None),
+    ("Missed", None),
+)  # (result, reason) of the records, in turn
 
 
 def fill(emulator: Emulator, *, users: int, days: int, calls_per_day: int) -> dict[str, object]:
@@ -44,39 +49,39 @@ def fill(emulator: Emulator, *, users: int, days: int, calls_per_day: int) -> di
             serial += 1
             start = now - timedelta(seconds=rng.uniform(120, days * 86400 - 600))
             end = start + timedelta(seconds=rng.uniform(5, 300))
-            result, reason = RESULTS[serial % len(RESULTS)]
-            session = f"s-{serial:032x}"
-            fields = {
-                "sessionId": str(10**11 + serial),
-                "telephonySessionId": session,
-                "startTime": iso(start),
-                "duration": int((end - start).total_seconds()),
-                "durationMs": int((end - start).total_seconds() * 1000),
-                "type": "Voice",
-                "direction": "Inbound",
-                "action": "Phone Call",
-                "result": result,
-                "to": {"phoneNumber": "+16505550100", "extensionId": extension.id},
-                "from": {"phoneNumber": f"+1415555{serial % 10000:04d}"},
-                "extension": {"id": int(extension.id)},
-                **({"reason": reason} if reason else {}),
-            }
-            leg = {**fields, "legType": "Accept", "master": True}
-            entry = CallLogEntry(
-                id=f"B{serial:013d}",
-                account_id=account.id,
-                extension_id=extension.id,
-                telephony_session_id=session,
-                start_time=start,
-                end_time=end,
-                result=result,
-                direction="Inbound",
-                fields=fields,
-                legs=[leg],
-            )
-            emulator.call_log.add(entry, now)
+            emulator.call_log.add(_entry(account.id, extension.id, serial, start, end), now)
     emulator.set_rate_limits(True, {})
     return {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET, "jwts": jwts}
+
+
+def _entry(
+    account_id: str, extension_id: str, serial: int, start: datetime, end: datetime
+) -> CallLogEntry:
+    """An inbound call's record, its result by `serial` (`RECORD_RESULTS`)."""
+    result, reason = RECORD_RESULTS[serial % len(RECORD_RESULTS)]
+    fields = {
+        "sessionId": str(10**11 + serial),
+        "telephonySessionId": f"s-{serial:032x}",
+        "startTime": iso(start),
+        "duration": int((end - start).total_seconds()),
+        "durationMs": int((end - start).total_seconds() * 1000),
+        "type": "Voice",
+        "direction": "Inbound",
+        "action": "Phone Call",
+        "result": result,
+        "to": {"phoneNumber": "+16505550100", "extensionId": extension_id},
+        "from": {"phoneNumber": f"+1415555{serial % 10000:04d}"},
+        "extension": {"id": int(extension_id)},
+        **({"reason": reason} if reason else {}),
+    }
+    return CallLogEntry.of(
+        f"B{serial:013d}",
+        account_id=account_id,
+        extension_id=extension_id,
+        start_time=start,
+        end_time=end,
+        fields=fields,
+    )
 
 
 def main() -> None:

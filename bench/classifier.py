@@ -57,7 +57,8 @@ EVENTS_PER_SESSION = 10
 START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 
 
-def _queue_answered(b: CallBuilder) -> None:
+def queue_answered(b: CallBuilder) -> None:
+    """A queue call that rings Alice and Bob; Alice answers (also used by bench/calllog.py)."""
     caller, queue, alice, bob = pstn_caller(), callee(2, QUEUE), agent(3, ALICE), agent(4, BOB)
     b.at(0.0, caller, "Setup")
     b.at(0.05, queue, "Setup")
@@ -128,7 +129,7 @@ def _outbound(b: CallBuilder) -> None:
 
 
 SHAPES: list[Callable[[CallBuilder], None]] = [
-    _queue_answered,
+    queue_answered,
     _ivr_then_hold_hangup,
     _voicemail,
     _queue_abandon,

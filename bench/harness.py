@@ -238,7 +238,9 @@ class Server:
 
 
 @contextmanager
-def running(server: Server, *, log_path: Path | None = None) -> Iterator[Server]:
+def running(
+    server: Server, *, log_path: Path | None = None, start_timeout_s: float = 60
+) -> Iterator[Server]:
     server.port = free_port()
     command = [part.replace("{port}", str(server.port)) for part in server.command]
     env = {**os.environ, **server.env}
@@ -249,13 +251,15 @@ def running(server: Server, *, log_path: Path | None = None) -> Iterator[Server]
             command, env=env, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT
         )
         try:
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + start_timeout_s
             while not _healthy(server.base_url + server.health_path):
                 if server.process.poll() is not None:
                     msg = f"{server.name} exited at start; see {log_path}"
                     raise RuntimeError(msg)
                 if time.monotonic() > deadline:
-                    msg = f"{server.name} did not start within 60 s; see {log_path}"
+                    msg = (
+                        f"{server.name} did not start within {start_timeout_s:g} s; see {log_path}"
+                    )
                     raise RuntimeError(msg)
                 time.sleep(0.1)
             yield server

@@ -26,11 +26,13 @@ import asyncio
 import subprocess
 import threading
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import orjson
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.classifier import EVENTS_PER_SESSION, build_sessions
 from bench.harness import (
@@ -73,15 +75,7 @@ async def load_backlog(url: str, events: int) -> dict[str, Any]:
             n for session in build_sessions(events // EVENTS_PER_SESSION) for n in session
         ]
         notifications.sort(key=lambda n: n["body"]["eventTime"])
-        received_at = datetime.now(UTC)
-        rows = []
-        for notification in notifications:
-            payload = orjson.dumps(notification)
-            envelope = read_envelope(orjson.loads(payload))
-            rows.append(envelope.row(payload=payload.decode(), received_at=received_at))
-        for first in range(0, len(rows), 5000):
-            async with engine.begin() as connection:
-                await insert_raw_events(connection, rows[first : first + 5000])
+        rows = await store_notifications(engine, notifications, received_at=datetime.now(UTC))
         seconds = time.perf_counter() - started
     finally:
         await engine.dispose()
@@ -93,6 +87,22 @@ async def load_backlog(url: str, events: int) -> dict[str, Any]:
         "mean_body_bytes": sum(sizes) / len(sizes),
         "load_s": seconds,
     }
+
+
+async def store_notifications(
+    engine: AsyncEngine, notifications: Iterable[dict[str, Any]], *, received_at: datetime
+) -> list[dict[str, Any]]:
+    """Store notifications as raw events, as the webhook does, 5,000 to a transaction; returns
+    the rows stored."""
+    rows = []
+    for notification in notifications:
+        payload = orjson.dumps(notification)
+        envelope = read_envelope(orjson.loads(payload))
+        rows.append(envelope.row(payload=payload.decode(), received_at=received_at))
+    for first in range(0, len(rows), 5000):
+        async with engine.begin() as connection:
+            await insert_raw_events(connection, rows[first : first + 5000])
+    return rows
 
 
 HISTORY_SUFFIX = "-h"  # history copies are "<session id>-h<n>"; the SQL below matches '%-h%'

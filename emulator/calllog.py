@@ -103,7 +103,7 @@ class CallLogStore:
     _generation: dict[str, int] = field(default_factory=dict)
     _reset_code: dict[str, str] = field(default_factory=dict)
 
-    def add(self, entry: CallLogEntry, now: datetime) -> LoggedRecord:
+    def add(self, entry: CallLogEntry, now: datetime) -> None:
         """Register a record at `now`; its versions become visible no earlier than that."""
         final_from = max(entry.end_time + timedelta(seconds=self.config.call_log_delay_s), now)
         in_progress_from: datetime | None = None
@@ -114,7 +114,6 @@ class CallLogStore:
         record = LoggedRecord(entry, final_from, in_progress_from)
         self.records.append(record)
         self._by_extension.setdefault(entry.extension_id, []).append(record)
-        return record
 
     def visible(
         self,

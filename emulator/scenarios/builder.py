@@ -388,21 +388,17 @@ class CallBuilder:
         if queue is not None:
             fields["delegationType"] = "QueueForwarding"
             fields["delegate"] = {"id": queue.id, "name": queue.name}
-        master = {k: v for k, v in fields.items() if k != "sessionId"}
-        master.update(legType=leg_type, master=True)
-        master.update(master_leg or {})
         self._log.append(
-            CallLogEntry(
-                id=self.ids.call_log_record_id(),
+            CallLogEntry.of(
+                self.ids.call_log_record_id(),
                 account_id=self.account.id,
                 extension_id=owner.id,
-                telephony_session_id=session.telephony_session_id,
                 start_time=self.at(start_t),
                 end_time=self.at(end_t),
-                result=result,
-                direction=direction,
                 fields=fields,
-                legs=[master, *other_legs],
+                leg_type=leg_type,
+                master_leg=master_leg,
+                other_legs=other_legs,
             )
         )
 

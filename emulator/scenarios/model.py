@@ -7,6 +7,7 @@ rendered, so records and messages point at whichever emulator serves them.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -22,6 +23,7 @@ from classifiers.outcome import (
     Stage,
 )
 from classifiers.payloads import CallLogRecord, TelephonySessionNotification, VoicemailMessage
+from classifiers.reconcile import MISSING_START
 from emulator.clock import iso
 
 BASE = "{base}"
@@ -127,6 +129,39 @@ class CallLogEntry:
     fields: dict[str, Any]
     legs: list[dict[str, Any]]
 
+    @classmethod
+    def of(
+        cls,
+        record_id: str,
+        *,
+        account_id: str,
+        extension_id: str,
+        start_time: datetime,
+        end_time: datetime,
+        fields: dict[str, Any],
+        leg_type: str = "Accept",
+        master_leg: Mapping[str, Any] | None = None,
+        other_legs: Sequence[dict[str, Any]] = (),
+    ) -> CallLogEntry:
+        """An entry whose session, result and direction are those of `fields`; its master leg
+        mirrors `fields` (without `sessionId`), with `master_leg` overriding, and `other_legs`
+        follow it."""
+        master = {k: v for k, v in fields.items() if k != "sessionId"}
+        master.update(legType=leg_type, master=True)
+        master.update(master_leg or {})
+        return cls(
+            id=record_id,
+            account_id=account_id,
+            extension_id=extension_id,
+            telephony_session_id=fields["telephonySessionId"],
+            start_time=start_time,
+            end_time=end_time,
+            result=fields["result"],
+            direction=fields["direction"],
+            fields=fields,
+            legs=[master, *other_legs],
+        )
+
     def render(
         self,
         base: str,
@@ -208,8 +243,8 @@ class SessionTruth:
         return problems
 
     def stage_observable(self, outcome: Outcome) -> bool:
-        """Hold and park leave no trace in the call log: an outcome made from the call log alone,
-        or from events whose first part was lost, cannot always show that stage."""
+        """Hold leaves no trace in the call log (`CALL_LOG_BLIND_STAGES`): an outcome made from the
+        call log alone, or from events whose first part was lost, cannot always show that stage."""
         seen_whole = Source.WEBHOOK in outcome.sources and MISSING_START not in outcome.data_gaps
         return seen_whole or self.stage not in CALL_LOG_BLIND_STAGES
 
@@ -249,7 +284,6 @@ class Expect:
 
 REASONED_CATEGORIES = frozenset({Category.MISSED, Category.DEFLECTED, Category.ABANDONED_VOICEMAIL})
 CALL_LOG_BLIND_STAGES = frozenset({Stage.HOLD})
-MISSING_START = "missing_start_events"
 
 # What a play does with a call's notifications: all delivered (chaos per notification aside),
 # all lost, or the beginning of the main session lost (the call log is complete in every case).

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import httpx
-
 from tests.emulator.conftest import PlatformFactory
-from tests.emulator.helpers import Login, Platform, error_code
-
-ACCOUNT_LOG = "/restapi/v1.0/account/~/call-log"
-ACCOUNT_SYNC = "/restapi/v1.0/account/~/call-log-sync"
-
-
-async def get(platform: Platform, login: Login, path: str, **params: Any) -> httpx.Response:
-    return await platform.client.get(path, params=params, headers=login.headers)
+from tests.emulator.helpers import (
+    ACCOUNT_CALL_LOG,
+    ACCOUNT_CALL_LOG_SYNC,
+    Login,
+    Platform,
+    error_code,
+)
 
 
 async def test_records_are_final_after_the_call_log_delay(platform: Platform, alice: Login) -> None:
@@ -22,10 +17,10 @@ async def test_records_are_final_after_the_call_log_delay(platform: Platform, al
     (record_id,) = {e.id for e in play.calls[0].call_log}
     # the call ended ~1 s ago and the final version is due 20 s after the end: until then the
     # record shows In Progress (visible since it was registered)
-    early = (await get(platform, alice, ACCOUNT_LOG)).json()["records"]
+    early = await platform.records(alice)
     assert [(r["id"], r["result"]) for r in early] == [(record_id, "In Progress")]
     await platform.emulator.advance(25)
-    records = (await get(platform, alice, ACCOUNT_LOG)).json()["records"]
+    records = await platform.records(alice)
     assert [(r["id"], r["result"]) for r in records] == [(record_id, "Accepted")]
 
 
@@ -33,9 +28,9 @@ async def test_no_in_progress_version_when_disabled(make_platform: PlatformFacto
     platform = await make_platform(call_log_in_progress_delay_s=-1)
     alice = await platform.login(platform.extension("Alice Adams"))
     play = await platform.emulator.play(["answered_direct"])
-    assert (await get(platform, alice, ACCOUNT_LOG)).json()["records"] == []
+    assert await platform.records(alice) == []
     await platform.emulator.advance(25)
-    records = (await get(platform, alice, ACCOUNT_LOG)).json()["records"]
+    records = await platform.records(alice)
     assert [r["id"] for r in records] == [play.calls[0].call_log[0].id]
 
 
@@ -43,9 +38,9 @@ async def test_simple_and_detailed_views(platform: Platform, alice: Login) -> No
     play = await platform.emulator.play(["voicemail_left"])
     await platform.emulator.advance(25)
     session = play.calls[0].truth.telephony_session_id
-    simple = (await get(platform, alice, ACCOUNT_LOG, telephonySessionId=session)).json()
+    simple = (await platform.rest(alice, ACCOUNT_CALL_LOG, telephonySessionId=session)).json()
     detailed = (
-        await get(platform, alice, ACCOUNT_LOG, telephonySessionId=session, view="Detailed")
+        await platform.rest(alice, ACCOUNT_CALL_LOG, telephonySessionId=session, view="Detailed")
     ).json()
     (record,) = simple["records"]
     assert "legs" not in record
@@ -60,7 +55,7 @@ async def test_simple_and_detailed_views(platform: Platform, alice: Login) -> No
     assert full["legs"][0]["master"] is True
     assert full["legs"][0]["legType"] == "Accept"
     assert full["lastModifiedTime"]
-    bad = await get(platform, alice, ACCOUNT_LOG, view="Verbose")
+    bad = await platform.rest(alice, ACCOUNT_CALL_LOG, view="Verbose")
     assert bad.status_code == 400
     assert error_code(bad) == "CMN-101"
 
@@ -68,14 +63,14 @@ async def test_simple_and_detailed_views(platform: Platform, alice: Login) -> No
 async def test_user_log_holds_only_that_extension(platform: Platform, alice: Login) -> None:
     await platform.emulator.play(["answered_queue", "internal_answered"], count=4)
     await platform.emulator.advance(30)
-    everyone = (await get(platform, alice, ACCOUNT_LOG)).json()["records"]
+    everyone = await platform.records(alice)
     bob_id = platform.extension("Bob Brown")
     bob_log = f"/restapi/v1.0/account/~/extension/{bob_id}/call-log"
-    bobs = (await get(platform, alice, bob_log)).json()["records"]
+    bobs = await platform.records(alice, bob_log)
     assert bobs
     assert all(r["extension"]["id"] == int(bob_id) for r in bobs)
     assert len(bobs) < len(everyone)
-    own = (await get(platform, alice, "/restapi/v1.0/account/~/extension/~/call-log")).json()
+    own = (await platform.rest(alice, "/restapi/v1.0/account/~/extension/~/call-log")).json()
     assert all(
         r["extension"]["id"] == int(platform.extension("Alice Adams")) for r in own["records"]
     )
@@ -84,10 +79,10 @@ async def test_user_log_holds_only_that_extension(platform: Platform, alice: Log
 async def test_paging_follows_navigation(platform: Platform, alice: Login) -> None:
     await platform.emulator.play(["answered_direct"], count=5)
     await platform.emulator.advance(30)
-    all_ids = [r["id"] for r in (await get(platform, alice, ACCOUNT_LOG)).json()["records"]]
+    all_ids = [r["id"] for r in await platform.records(alice)]
     assert len(all_ids) == 5
     seen: list[str] = []
-    response = await get(platform, alice, ACCOUNT_LOG, perPage=2)
+    response = await platform.rest(alice, ACCOUNT_CALL_LOG, perPage=2)
     pages = 0
     while True:
         body = response.json()
@@ -100,7 +95,7 @@ async def test_paging_follows_navigation(platform: Platform, alice: Login) -> No
         response = await platform.client.get(next_page["uri"], headers=alice.headers)
     assert pages == 3
     assert seen == all_ids  # newest first, no record twice
-    second = (await get(platform, alice, ACCOUNT_LOG, perPage=2, page=2)).json()
+    second = (await platform.rest(alice, ACCOUNT_CALL_LOG, perPage=2, page=2)).json()
     assert second["paging"] == {"page": 2, "perPage": 2, "pageStart": 2, "pageEnd": 3}
     assert "previousPage" in second["navigation"]
 
@@ -110,74 +105,77 @@ async def test_date_range_filters(platform: Platform, alice: Login) -> None:
     await platform.emulator.advance(30)
     starts = sorted(c.started_at for c in play.calls)
     middle = starts[1].isoformat().replace("+00:00", "Z")
-    newer = (await get(platform, alice, ACCOUNT_LOG, dateFrom=middle)).json()["records"]
+    newer = await platform.records(alice, dateFrom=middle)
     assert len(newer) == 2
-    older = (await get(platform, alice, ACCOUNT_LOG, dateTo=middle)).json()["records"]
+    older = await platform.records(alice, dateTo=middle)
     assert len(older) == 2  # the first call and the middle one (startTime rounds down)
-    bad = await get(platform, alice, ACCOUNT_LOG, dateFrom="yesterday")
+    bad = await platform.rest(alice, ACCOUNT_CALL_LOG, dateFrom="yesterday")
     assert bad.status_code == 400
 
 
 async def test_full_and_incremental_sync(platform: Platform, alice: Login) -> None:
     await platform.emulator.play(["answered_direct"], count=3)
     await platform.emulator.advance(30)
-    missing = await get(platform, alice, ACCOUNT_SYNC, syncType="FSync")
+    missing = await platform.rest(alice, ACCOUNT_CALL_LOG_SYNC, syncType="FSync")
     assert missing.status_code == 400
     assert missing.json()["errors"][0]["parameterName"] == "recordCount"
-    too_many = await get(platform, alice, ACCOUNT_SYNC, syncType="FSync", recordCount=251)
+    too_many = await platform.rest(alice, ACCOUNT_CALL_LOG_SYNC, syncType="FSync", recordCount=251)
     assert too_many.status_code == 400
 
-    full = (await get(platform, alice, ACCOUNT_SYNC, syncType="FSync", recordCount=2)).json()
+    full = (
+        await platform.rest(alice, ACCOUNT_CALL_LOG_SYNC, syncType="FSync", recordCount=2)
+    ).json()
     assert len(full["records"]) == 2
     assert full["syncInfo"]["syncType"] == "FSync"
     token = full["syncInfo"]["syncToken"]
-    nothing = (await get(platform, alice, ACCOUNT_SYNC, syncType="ISync", syncToken=token)).json()
+    nothing = (
+        await platform.rest(alice, ACCOUNT_CALL_LOG_SYNC, syncType="ISync", syncToken=token)
+    ).json()
     assert nothing["records"] == []
 
     play = await platform.emulator.play(["outbound_connected"], count=2)
     await platform.emulator.advance(30)
     fresh = (
-        await get(
-            platform,
+        await platform.rest(
             alice,
-            ACCOUNT_SYNC,
+            ACCOUNT_CALL_LOG_SYNC,
             syncType="ISync",
             syncToken=nothing["syncInfo"]["syncToken"],
         )
     ).json()
     assert {r["id"] for r in fresh["records"]} == {e.id for c in play.calls for e in c.call_log}
     assert fresh["syncInfo"]["syncType"] == "ISync"
-    unknown = await get(platform, alice, ACCOUNT_SYNC, syncType="ISync", syncToken="bogus")
+    unknown = await platform.rest(alice, ACCOUNT_CALL_LOG_SYNC, syncType="ISync", syncToken="bogus")
     assert unknown.status_code == 400
 
 
 async def test_isync_refuses_more_than_the_cap(make_platform: PlatformFactory) -> None:
     platform = await make_platform(call_log_sync_max_records=3)
     alice = await platform.login(platform.extension("Alice Adams"))
-    full = (await get(platform, alice, ACCOUNT_SYNC, recordCount=1)).json()
+    full = (await platform.rest(alice, ACCOUNT_CALL_LOG_SYNC, recordCount=1)).json()
     await platform.emulator.play(["answered_direct"], count=4)
     await platform.emulator.advance(30)
-    response = await get(
-        platform, alice, ACCOUNT_SYNC, syncType="ISync", syncToken=full["syncInfo"]["syncToken"]
+    response = await platform.rest(
+        alice, ACCOUNT_CALL_LOG_SYNC, syncType="ISync", syncToken=full["syncInfo"]["syncToken"]
     )
     assert response.status_code == 400
     assert "max sync record number limit is exceeded" in response.json()["message"]
 
 
 async def test_admin_reset_invalidates_sync_tokens(platform: Platform, alice: Login) -> None:
-    full = (await get(platform, alice, ACCOUNT_SYNC, recordCount=10)).json()
+    full = (await platform.rest(alice, ACCOUNT_CALL_LOG_SYNC, recordCount=10)).json()
     await platform.admin(
         "POST", "/call-log/reset-sync", {"accountId": platform.account_id, "code": "CLG-102"}
     )
-    response = await get(
-        platform, alice, ACCOUNT_SYNC, syncType="ISync", syncToken=full["syncInfo"]["syncToken"]
+    response = await platform.rest(
+        alice, ACCOUNT_CALL_LOG_SYNC, syncType="ISync", syncToken=full["syncInfo"]["syncToken"]
     )
     assert response.status_code == 400
     assert error_code(response) == "CLG-102"
     assert response.json()["message"] == (
         "Parameter [syncToken] is invalid [Sync token expired, call log was reset]"
     )
-    again = await get(platform, alice, ACCOUNT_SYNC, syncType="FSync", recordCount=10)
+    again = await platform.rest(alice, ACCOUNT_CALL_LOG_SYNC, syncType="FSync", recordCount=10)
     assert again.status_code == 200
 
 
@@ -191,7 +189,7 @@ async def test_call_log_needs_read_call_log(platform: Platform) -> None:
         )
     ).json()
     response = await platform.client.get(
-        ACCOUNT_LOG, headers={"Authorization": f"Bearer {info['access_token']}"}
+        ACCOUNT_CALL_LOG, headers={"Authorization": f"Bearer {info['access_token']}"}
     )
     assert response.status_code == 403
     assert error_code(response) == "CMN-401"

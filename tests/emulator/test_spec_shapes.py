@@ -15,6 +15,8 @@ import pytest
 
 from tests.emulator.conftest import ReceiverFactory
 from tests.emulator.helpers import (
+    ACCOUNT_CALL_LOG,
+    ACCOUNT_CALL_LOG_SYNC,
     TELEPHONY_ACCOUNT,
     TELEPHONY_EXTENSION,
     VOICEMAIL,
@@ -80,53 +82,34 @@ async def test_extension_list_and_info(spec: Spec, platform: Platform, alice: Lo
     assert spec.schema_errors("GetExtensionInfoResponse", one) == []
 
 
+async def check_call_log(
+    spec: Spec, platform: Platform, login: Login, sync_path: str, *, in_progress: bool
+) -> None:
+    """Both list views and a Detailed sync match the spec, and every record is In Progress (or
+    none is, with `in_progress` False)."""
+    for view in ("Simple", "Detailed"):
+        page = ok(await platform.rest(login, ACCOUNT_CALL_LOG, view=view, perPage=1000))
+        assert len(page["records"]) > 30
+        assert {r["result"] == "In Progress" for r in page["records"]} == {in_progress}
+        assert spec.schema_errors("CallLogResponse", page) == []
+    synced = ok(await platform.rest(login, sync_path, recordCount=250, view="Detailed"))
+    assert synced["records"]
+    assert {r["result"] == "In Progress" for r in synced["records"]} == {in_progress}
+    assert spec.schema_errors("CallLogSyncResponse", synced) == []
+
+
 async def test_call_log_and_sync(spec: Spec, platform: Platform, alice: Login) -> None:
     await platform.emulator.play(["all"])
     await platform.emulator.advance(60)
-    for view in ("Simple", "Detailed"):
-        page = ok(
-            await platform.client.get(
-                "/restapi/v1.0/account/~/call-log",
-                params={"view": view, "perPage": 1000},
-                headers=alice.headers,
-            )
-        )
-        assert len(page["records"]) > 30
-        assert spec.schema_errors("CallLogResponse", page) == []
-    synced = ok(
-        await platform.client.get(
-            "/restapi/v1.0/account/~/extension/~/call-log-sync",
-            params={"recordCount": 250, "view": "Detailed"},
-            headers=alice.headers,
-        )
-    )
-    assert spec.schema_errors("CallLogSyncResponse", synced) == []
+    sync_path = "/restapi/v1.0/account/~/extension/~/call-log-sync"
+    await check_call_log(spec, platform, alice, sync_path, in_progress=False)
 
 
 async def test_in_progress_records(spec: Spec, platform: Platform, alice: Login) -> None:
     play = await platform.emulator.play(["all"], pacing="realtime", spacing_s=0, wait=False, seed=2)
     start = min(c.started_at for c in play.calls)
     await platform.emulator.advance((start - platform.emulator.now()).total_seconds() + 8)
-    for view in ("Simple", "Detailed"):
-        page = ok(
-            await platform.client.get(
-                "/restapi/v1.0/account/~/call-log",
-                params={"view": view, "perPage": 1000},
-                headers=alice.headers,
-            )
-        )
-        assert len(page["records"]) > 30
-        assert {r["result"] for r in page["records"]} == {"In Progress"}
-        assert spec.schema_errors("CallLogResponse", page) == []
-    synced = ok(
-        await platform.client.get(
-            "/restapi/v1.0/account/~/call-log-sync",
-            params={"recordCount": 250, "view": "Detailed"},
-            headers=alice.headers,
-        )
-    )
-    assert synced["records"]
-    assert spec.schema_errors("CallLogSyncResponse", synced) == []
+    await check_call_log(spec, platform, alice, ACCOUNT_CALL_LOG_SYNC, in_progress=True)
 
 
 async def test_telephony_notifications(

@@ -318,11 +318,10 @@ def _entry(
     account_id: str, extension_id: str, start: datetime, end: datetime, result: str
 ) -> CallLogEntry:
     serial = next(_serials)
-    session = f"s-{serial:012x}"
     duration_ms = int((end - start).total_seconds() * 1000)
     fields: dict[str, Any] = {
         "sessionId": str(900_000_000_000 + serial),
-        "telephonySessionId": session,
+        "telephonySessionId": f"s-{serial:012x}",
         "startTime": iso(start),
         "duration": duration_ms // 1000,
         "durationMs": duration_ms,
@@ -334,19 +333,13 @@ def _entry(
         "to": {"extensionId": extension_id},
         "extension": {"id": int(extension_id)},
     }
-    leg = {k: v for k, v in fields.items() if k != "sessionId"}
-    leg.update(legType="Accept", master=True)
-    return CallLogEntry(
-        id=f"L{serial:011d}UA",
+    return CallLogEntry.of(
+        f"L{serial:011d}UA",
         account_id=account_id,
         extension_id=extension_id,
-        telephony_session_id=session,
         start_time=start,
         end_time=end,
-        result=result,
-        direction="Inbound",
         fields=fields,
-        legs=[leg],
     )
 
 
