@@ -1,7 +1,8 @@
 """The objects one running service shares across requests and workers, and their lifecycle.
 
 `build_services` creates everything without connecting; `start`/`stop` run the workers (the
-group-commit writer, the processor and, when RingCentral is configured, the subscription loop).
+group-commit writer, the processor and, when RingCentral is configured and their settings allow,
+the subscription loop and the call-log loop).
 """
 
 from __future__ import annotations
@@ -16,10 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import HTTPConnection
 
 from service.api.state import ApiState
-from service.calllog.loop import CallLogLoop, call_log_expectation
+from service.calllog.loop import CallLogLoop, ExpectationCache
 from service.db.engine import create_engine
 from service.metrics import Metrics
-from service.processing.processor import CallLogExpectation
 from service.processing.worker import ProcessorWorker, utc_now
 from service.ringcentral.directory import DirectoryCache
 from service.ringcentral.loop import SubscriptionLoop
@@ -91,13 +91,7 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
     engine = create_engine(settings)
     metrics = Metrics()
     directory = DirectoryCache(engine)
-    syncs_call_log = settings.calllog_sync_enabled and bool(
-        settings.rc_client_id and settings.rc_client_secret is not None
-    )
-
-    async def expectation() -> CallLogExpectation:
-        return await call_log_expectation(engine, now=clock())
-
+    expectation = ExpectationCache(engine, clock=clock)
     processor = ProcessorWorker(
         engine,
         thresholds=settings.thresholds(),
@@ -105,7 +99,7 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
         batch_size=settings.processor_batch_size,
         poll_interval_s=settings.processor_poll_interval_s,
         directory=directory.current,
-        call_log=expectation,
+        call_log=expectation.current,
         clock=clock,
     )
 
@@ -127,22 +121,23 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
     )
     if settings.rc_client_id and settings.rc_client_secret is not None:
         services.ringcentral = build_runtime(settings, engine, clock=clock)
-        if syncs_call_log:
 
-            def records_saved(counts: SaveCounts) -> None:
-                metrics.record_call_log_saved(counts)
-                if counts.new or counts.changed:
-                    processor.wake()
+        def records_saved(counts: SaveCounts) -> None:
+            metrics.record_call_log_saved(counts)
+            if counts.new or counts.changed:
+                processor.wake()
 
-            services.call_log = CallLogLoop(
-                engine,
-                services.ringcentral,
-                policy=call_log_policy(settings),
-                interval_s=settings.calllog_sync_interval_s,
-                clock=clock,
-                on_records=records_saved,
-                on_pass=metrics.record_call_log_syncs,
-            )
+        # built even when the sync is off: it then runs only when called (the finite demo)
+        call_log = services.call_log = CallLogLoop(
+            engine,
+            services.ringcentral,
+            policy=call_log_policy(settings),
+            interval_s=settings.calllog_sync_interval_s,
+            clock=clock,
+            on_records=records_saved,
+            on_window_done=expectation.invalidate,
+            on_pass=metrics.record_call_log_syncs,
+        )
         if settings.webhook_url:
             services.subscriptions = SubscriptionLoop(
                 engine,
@@ -153,9 +148,7 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
                 clock=clock,
                 on_directory_synced=directory.invalidate,
                 on_health=metrics.record_extension_health,
-                on_recreated=services.call_log.request_sync
-                if services.call_log is not None
-                else None,
+                on_recreated=call_log.request_sync if settings.calllog_sync_enabled else None,
             )
         else:
             log.warning("subscriptions.disabled", reason="CALLSIFT_WEBHOOK_URL is not set")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 
@@ -44,6 +45,8 @@ OPEN_RECORD_HORIZON = timedelta(hours=24)
 
 # a credential whose sync no replica attempted for this long is not being synced
 SYNCING_RECENTLY = timedelta(hours=1)
+# the processor re-reads the expectation at most this often (and after a sync window here)
+EXPECTATION_TTL = timedelta(seconds=30)
 
 
 async def call_log_expectation(engine: AsyncEngine, *, now: datetime) -> CallLogExpectation:
@@ -59,6 +62,41 @@ async def call_log_expectation(engine: AsyncEngine, *, now: datetime) -> CallLog
     return CallLogExpectation(expected=True, synced_through=synced_through)
 
 
+class ExpectationCache:
+    """`call_log_expectation` as the processor reads it for every batch: from the database at
+    most every EXPECTATION_TTL (by the monotonic clock, or sooner when the service's clock, which
+    may be simulated, moved that far), and at the next use after `invalidate`."""
+
+    def __init__(self, engine: AsyncEngine, *, clock: Callable[[], datetime]) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._expectation = NO_CALL_LOG
+        self._read_at: datetime | None = None
+        self._read_monotonic = float("-inf")
+        self._invalidations = 0
+
+    def invalidate(self) -> None:
+        """Re-read at the next use (a sync window was just done)."""
+        self._read_at = None
+        self._invalidations += 1
+
+    async def current(self) -> CallLogExpectation:
+        now = self._clock()
+        if not self._fresh(now):
+            invalidations = self._invalidations
+            self._expectation = await call_log_expectation(self._engine, now=now)
+            if invalidations == self._invalidations:  # else it may predate a window: read again
+                self._read_at, self._read_monotonic = now, time.monotonic()
+        return self._expectation
+
+    def _fresh(self, now: datetime) -> bool:
+        return (
+            self._read_at is not None
+            and timedelta(0) <= now - self._read_at < EXPECTATION_TTL
+            and time.monotonic() - self._read_monotonic < EXPECTATION_TTL.total_seconds()
+        )
+
+
 class CallLogLoop:
     def __init__(
         self,
@@ -69,14 +107,19 @@ class CallLogLoop:
         interval_s: float,
         clock: Callable[[], datetime],
         on_records: Callable[[SaveCounts], None] = lambda _counts: None,
-        on_pass: Callable[[list[queries.SyncOverview], datetime], None] = lambda _r, _n: None,
+        on_window_done: Callable[[], None] = lambda: None,
+        on_pass: Callable[[list[queries.SyncOverview], datetime], None] | None = None,
     ) -> None:
         self._engine = engine
         self._clock = clock
         self._interval = timedelta(seconds=interval_s)
         self._on_pass = on_pass
         self.store = DatabaseCallLogStore(
-            engine, clock=clock, next_due=lambda now: now + self._interval, on_saved=on_records
+            engine,
+            clock=clock,
+            next_due=lambda now: now + self._interval,
+            on_saved=on_records,
+            on_window_done=on_window_done,
         )
         self._syncer = CallLogSyncer(
             runtime.client, runtime.tokens, self.store, policy=policy, clock=clock
@@ -130,9 +173,10 @@ class CallLogLoop:
                 return await self._sync_one(row, since=since, on_page=on_page)
 
         reports = list(await asyncio.gather(*(sync(row) for row in rows)))
-        async with self._engine.connect() as connection:
-            overview = await queries.sync_overview(connection)
-        self._on_pass(list(overview.values()), self._clock())
+        if self._on_pass is not None:
+            async with self._engine.connect() as connection:
+                overview = await queries.sync_overview(connection)
+            self._on_pass(list(overview.values()), self._clock())
         return reports
 
     async def _sync_one(

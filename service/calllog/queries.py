@@ -174,11 +174,6 @@ async def mark_processed(connection: AsyncConnection, claimed: Sequence[ClaimedR
     )
 
 
-async def count_pending(connection: AsyncConnection) -> int:
-    result = await connection.execute(select(func.count()).select_from(call_log_pending))
-    return int(result.scalar_one())
-
-
 async def sessions_by_legacy_id(
     connection: AsyncConnection, session_ids: Collection[str]
 ) -> dict[str, str]:
@@ -414,8 +409,3 @@ async def sync_overview(connection: AsyncConnection) -> dict[str, SyncOverview]:
         )
     )
     return {row[0]: SyncOverview(*row) for row in result}
-
-
-async def count_records(connection: AsyncConnection) -> int:
-    result = await connection.execute(select(func.count()).select_from(call_log_records))
-    return int(result.scalar_one())

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 from typing import Any
 
 import orjson
@@ -91,11 +93,13 @@ class DatabaseCallLogStore:
         clock: Callable[[], datetime],
         next_due: Callable[[datetime], datetime],
         on_saved: Callable[[SaveCounts], None] = lambda _counts: None,
+        on_window_done: Callable[[], None] = lambda: None,
     ) -> None:
         self._engine = engine
         self._clock = clock
         self._next_due = next_due
         self._on_saved = on_saved
+        self._on_window_done = on_window_done
 
     async def save_records(
         self, extension_id: str, records: Sequence[Mapping[str, Any]], *, fetched_at: datetime
@@ -106,22 +110,28 @@ class DatabaseCallLogStore:
         latest: dict[str, PreparedRecord] = {}
         for item in prepared:  # a page may hold a record twice; keep its latest version
             kept = latest.get(item.row["record_id"])
-            if kept is None or _newer(item.row, kept.row):
+            if kept is None or _not_older(item.row, kept.row["last_modified_time"]):
                 latest[item.row["record_id"]] = item
         async with self._engine.begin() as connection:
             stored = await queries.stored_digests(connection, latest.keys())
-            counts = _count(latest, stored)
-            changed = [
-                item for key, item in latest.items() if stored.get(key) is None
-                or stored[key].digest != item.row["digest"]
-            ]  # fmt: skip
-            versions = [
-                item.version for item in prepared if stored.get(item.row["record_id"]) is None
-                or stored[item.row["record_id"]].digest != item.row["digest"]
-            ]  # fmt: skip
-            await queries.save_records(
-                connection, [item.row for item in changed], versions, now=fetched_at
+            status = {key: _status(item, stored.get(key)) for key, item in latest.items()}
+            tally = Counter(status.values())
+            counts = SaveCounts(
+                new=tally[_Status.NEW],
+                changed=tally[_Status.CHANGED],
+                unchanged=tally[_Status.OLDER] + tally[_Status.UNCHANGED],
             )
+            taken_in = [
+                item.row
+                for key, item in latest.items()
+                if status[key] in (_Status.NEW, _Status.CHANGED)
+            ]
+            versions = [  # every distinct version, an older one too
+                item.version
+                for item in prepared
+                if _status(item, stored.get(item.row["record_id"])) is not _Status.UNCHANGED
+            ]
+            await queries.save_records(connection, taken_in, versions, now=fetched_at)
             await queries.add_records_stored(connection, extension_id, counts.new + counts.changed)
         self._on_saved(counts)
         return counts
@@ -133,6 +143,7 @@ class DatabaseCallLogStore:
             await queries.window_done(
                 connection, extension_id, synced_through=synced_through, at=at
             )
+        self._on_window_done()
 
     async def sync_failed(self, extension_id: str, error: str, retry_at: datetime) -> None:
         async with self._engine.begin() as connection:
@@ -153,23 +164,25 @@ def _prepare_page(
     return [prepare(record, fetched_by=extension_id, now=now) for record in records]
 
 
-def _newer(candidate: dict[str, Any], kept: dict[str, Any]) -> bool:
-    new, old = candidate["last_modified_time"], kept["last_modified_time"]
-    if new is None or old is None:
-        return True
-    return bool(new >= old)
+class _Status(Enum):
+    NEW = "new"
+    CHANGED = "changed"  # replaces the stored record and is queued for the processor
+    OLDER = "older"  # a version older than the stored one: kept, counted as unchanged
+    UNCHANGED = "unchanged"
 
 
-def _count(
-    latest: Mapping[str, PreparedRecord], stored: Mapping[str, queries.StoredDigest]
-) -> SaveCounts:
-    new = changed = unchanged = 0
-    for key, item in latest.items():
-        before = stored.get(key)
-        if before is None:
-            new += 1
-        elif before.digest == item.row["digest"]:
-            unchanged += 1
-        else:
-            changed += 1
-    return SaveCounts(new=new, changed=changed, unchanged=unchanged)
+def _status(item: PreparedRecord, stored: queries.StoredDigest | None) -> _Status:
+    if stored is None:
+        return _Status.NEW
+    if stored.digest == item.row["digest"]:
+        return _Status.UNCHANGED
+    if not _not_older(item.row, stored.last_modified_time):
+        return _Status.OLDER
+    return _Status.CHANGED
+
+
+def _not_older(row: Mapping[str, Any], than: datetime | None) -> bool:
+    """Whether a record replaces one modified at `than`, as the upsert decides it
+    (`queries._records_upsert`): by `lastModifiedTime`, when both have one."""
+    modified: datetime | None = row["last_modified_time"]
+    return modified is None or than is None or modified >= than

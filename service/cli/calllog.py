@@ -13,11 +13,11 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.calllog.loop import CallLogLoop, call_log_expectation
+from service.calllog.loop import CallLogLoop, ExpectationCache
 from service.cli.common import fail, parse_time, table_console
 from service.cli.ringcentral import run_with_ringcentral, when
-from service.processing.processor import ProcessingContext, process_new_events
-from service.processing.worker import utc_now
+from service.metrics import Metrics
+from service.processing.worker import Drained, ProcessorWorker, utc_now
 from service.ringcentral import queries
 from service.ringcentral.directory import DirectoryCache
 from service.ringcentral.runtime import RingCentralRuntime, call_log_policy
@@ -50,7 +50,7 @@ def sync(
 
     async def work(
         settings: Settings, engine: AsyncEngine, runtime: RingCentralRuntime
-    ) -> tuple[list[CallLogSyncReport], int, int]:
+    ) -> tuple[list[CallLogSyncReport], Drained]:
         async with engine.connect() as connection:
             known = [row.extension_id for row in await queries.extension_overview(connection)]
         if extension is not None and extension not in known:
@@ -65,10 +65,9 @@ def sync(
         )
         with _progress(console) as on_page:
             reports = await loop.run_pass(extension_ids=wanted, since=start, on_page=on_page)
-        changed, corrections = await _process(settings, engine)
-        return reports, changed, corrections
+        return reports, await _process(settings, engine)
 
-    reports, changed, corrections = run_with_ringcentral(work)
+    reports, drained = run_with_ringcentral(work)
     table = Table("extension", "pages", "records read", "new", "changed", "read to", "result")
     for report in reports:
         table.add_row(
@@ -82,7 +81,11 @@ def sync(
         )
     out = table_console()
     out.print(table if reports else "no credential to sync (or another process holds them)")
-    out.print(f"{changed} outcomes updated, {corrections} corrected by the call log")
+    out.print(
+        f"{drained.changed} outcomes updated, {drained.corrections} corrected by the call log"
+    )
+    if drained.set_aside:
+        out.print(f"{drained.set_aside} events or records set aside (see the log)")
     if any(report.error for report in reports):
         raise typer.Exit(1)
 
@@ -122,20 +125,14 @@ def _short(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M")
 
 
-async def _process(settings: Settings, engine: AsyncEngine) -> tuple[int, int]:
-    """Take what was stored into the outcomes (what a running service's processor would do)."""
-    directory = await DirectoryCache(engine).current()
-    context = ProcessingContext(
-        now=utc_now(),
+async def _process(settings: Settings, engine: AsyncEngine) -> Drained:
+    """Take what was stored into the outcomes, as a running service's processor would."""
+    worker = ProcessorWorker(
+        engine,
         thresholds=settings.thresholds(),
-        directory=directory,
-        call_log=await call_log_expectation(engine, now=utc_now()),
+        metrics=Metrics(),
+        batch_size=PROCESS_BATCH,
+        directory=DirectoryCache(engine).current,
+        call_log=ExpectationCache(engine, clock=utc_now).current,
     )
-    changed = corrections = 0
-    while True:
-        async with engine.begin() as connection:
-            stats = await process_new_events(connection, context=context, batch_size=PROCESS_BATCH)
-        changed += stats.changed
-        corrections += stats.corrections
-        if not stats.full:
-            return changed, corrections
+    return await worker.drain()

@@ -4,7 +4,7 @@ rules or threshold change, or an upgrade that changed the rules version)."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 import structlog
@@ -18,7 +18,7 @@ from service.cli.common import load_settings, migrate, parse_time
 from service.db.engine import create_engine
 from service.logging import configure_logging
 from service.processing import queries
-from service.processing.processor import ProcessingContext, is_poison, recompute_sessions
+from service.processing.processor import ProcessingContext, Recomputed, is_poison, recompute
 from service.processing.worker import utc_now
 from service.ringcentral.directory import DirectoryCache
 from service.settings import Settings
@@ -32,7 +32,7 @@ async def _reclassify(settings: Settings, since_text: str | None, console: Conso
     since = parse_time(since_text, "--since")
     await migrate(settings)
     engine = create_engine(settings)
-    changed = 0
+    changed = classifier_failures = 0
     seen = 0
     failed: list[str] = []
     try:
@@ -63,6 +63,7 @@ async def _reclassify(settings: Settings, since_text: str | None, console: Conso
                     break
                 done = await _recompute(engine, chunk, context)
                 changed += done.changed
+                classifier_failures += done.classifier_failures
                 failed.extend(done.failed)
                 seen += len(chunk)
                 last_id = chunk[-1]
@@ -70,6 +71,11 @@ async def _reclassify(settings: Settings, since_text: str | None, console: Conso
     finally:
         await engine.dispose()
     console.print(f"reclassified {seen} sessions; {changed} outcomes changed")
+    if classifier_failures:
+        console.print(
+            f"the classifier failed on {classifier_failures} sessions (stored as "
+            "classification_failed, see the log)"
+        )
     if failed:
         console.print(
             f"{len(failed)} sessions could not be written (see the log), e.g. {failed[0]}",
@@ -78,34 +84,41 @@ async def _reclassify(settings: Settings, since_text: str | None, console: Conso
         raise typer.Exit(1)
 
 
-@dataclass(frozen=True, slots=True)
-class _Recomputed:
-    changed: int
-    failed: list[str]
+@dataclass(slots=True)
+class _Written:
+    changed: int = 0
+    classifier_failures: int = 0
+    failed: list[str] = field(default_factory=list)  # sessions the database refused to write
+
+    def add(self, recomputed: Recomputed) -> None:
+        self.changed += recomputed.changed
+        self.classifier_failures += recomputed.failures
 
 
-async def _recompute(
-    engine: AsyncEngine, chunk: list[str], context: ProcessingContext
-) -> _Recomputed:
+async def _recompute(engine: AsyncEngine, chunk: list[str], context: ProcessingContext) -> _Written:
     """Recompute a chunk in one transaction; if the database refuses what it writes, session by
     session, so that one session it refuses never stops the others."""
+    written = _Written()
     try:
         async with engine.begin() as connection:
-            return _Recomputed(await recompute_sessions(connection, chunk, context=context), [])
+            recomputed = await recompute(connection, chunk, context=context)
     except Exception as exc:
         if not is_poison(exc):
             raise
-    changed, failed = 0, []
+    else:
+        written.add(recomputed)
+        return written
     for session_id in chunk:
         try:
             async with engine.begin() as connection:
-                changed += await recompute_sessions(connection, [session_id], context=context)
+                recomputed = await recompute(connection, [session_id], context=context)
+            written.add(recomputed)
         except Exception as exc:
             if not is_poison(exc):
                 raise
             log.error("reclassify.session_failed", session=session_id, error=repr(exc))
-            failed.append(session_id)
-    return _Recomputed(changed, failed)
+            written.failed.append(session_id)
+    return written
 
 
 def reclassify(

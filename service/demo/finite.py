@@ -24,12 +24,10 @@ from classifiers import Outcome
 from classifiers.outcome import Reconciliation
 from emulator.scenarios.model import SessionTruth
 from service.app import create_app
-from service.calllog.loop import CallLogLoop
 from service.db.migrate import upgrade_database
 from service.db.tables import call_log_pending, call_log_records, call_outcomes, raw_events
 from service.demo.company import register_company
 from service.demo.platform import DemoPlatform
-from service.ringcentral.runtime import call_log_policy
 from service.serving import bind_loopback, serve
 from service.settings import Settings
 from service.state import Services
@@ -138,7 +136,7 @@ async def run_demo(
                     await _wait_for_outcomes(services.engine, delivered, progress, waiting)
                     waiting.phase = "reading the call log"
                     await platform.emulator.advance(platform.call_log_delay_s + 1.0)
-                    await _sync_call_log(services, settings)
+                    await _sync_call_log(services)
                     waiting.phase = "waiting for the outcomes after the call-log sync"
                     await _wait_for_outcomes(services.engine, truths, progress, waiting)
             except TimeoutError:
@@ -150,18 +148,11 @@ async def run_demo(
     return report
 
 
-async def _sync_call_log(services: Services, settings: Settings) -> None:
-    """One call-log pass over every credential, as the service's loop would do it."""
-    assert services.ringcentral is not None
-    loop = CallLogLoop(
-        services.engine,
-        services.ringcentral,
-        policy=call_log_policy(settings),
-        interval_s=settings.calllog_sync_interval_s,
-        clock=services.clock,
-        on_records=lambda _counts: services.processor.wake(),
-    )
-    for report in await loop.run_pass():
+async def _sync_call_log(services: Services) -> None:
+    """One pass of the service's call-log loop (not running by itself here) over every
+    credential."""
+    assert services.call_log is not None
+    for report in await services.call_log.run_pass():
         if report.error is not None:
             msg = f"the call-log sync of {report.extension_id} failed: {report.error}"
             raise RuntimeError(msg)

@@ -85,11 +85,21 @@ class CallLogExpectation:
     expected: bool = False
     synced_through: datetime | None = None
 
-    def awaiting(self, last_event_at: datetime) -> bool:
-        """Whether a session with no record, last heard of at `last_event_at`, still waits."""
+    def settled_before(self, now: datetime) -> datetime | None:
+        """Sessions with no record last heard of before this no longer wait for one: the sync
+        has read far enough past them (all sessions up to `now` when no record is expected;
+        None, every session waits, while some sync has never finished a window)."""
         if not self.expected:
-            return False
-        return self.synced_through is None or last_event_at > self.synced_through - CALL_LOG_SETTLE
+            return now
+        if self.synced_through is None:
+            return None
+        return self.synced_through - CALL_LOG_SETTLE
+
+    def awaiting(self, last_event_at: datetime) -> bool:
+        """Whether a session with no record, last heard of at `last_event_at`, still waits (the
+        answer is the same at any moment from then on)."""
+        settled = self.settled_before(last_event_at)
+        return settled is None or last_event_at > settled
 
 
 NO_CALL_LOG = CallLogExpectation()
@@ -408,7 +418,6 @@ def is_poison(error: BaseException) -> bool:
 class SetAside:
     event_id: int | None
     session_id: str | None
-    record_id: str | None
     at: datetime | None  # the set-aside event's time
 
 
@@ -441,7 +450,6 @@ async def set_aside_oldest(
     return SetAside(
         event.id if event else None,
         session_id,
-        record.record_id if record else None,
         event.event_time if event else None,
     )
 
@@ -482,24 +490,19 @@ async def close_stale_sessions(
     `unknown` with `no_final_event`); returns how many outcomes changed."""
     before = context.now - timedelta(seconds=context.thresholds.session_stale_after_s)
     stale = await queries.open_sessions_silent_since(connection, before, limit)
-    return await recompute_sessions(connection, stale, context=context)
+    return (await recompute(connection, stale, context=context)).changed
 
 
 async def settle_awaiting_sessions(
     connection: AsyncConnection, *, context: ProcessingContext, limit: int
-) -> int:
+) -> Recomputed:
     """Reclassify sessions still waiting for a call-log record that the sync has read past
-    without finding one (they become `events_only`); returns how many outcomes changed."""
-    expectation = context.call_log
-    if expectation.expected and expectation.synced_through is None:
-        return 0
-    before = (
-        expectation.synced_through - CALL_LOG_SETTLE
-        if expectation.synced_through is not None
-        else context.now
-    )
+    without finding one (they become `events_only`)."""
+    before = context.call_log.settled_before(context.now)
+    if before is None:
+        return Recomputed()
     waiting = await queries.sessions_awaiting_call_log(connection, before, limit)
-    return await recompute_sessions(connection, waiting, context=context)
+    return await recompute(connection, waiting, context=context)
 
 
 async def _note_subscription_activity(

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import structlog
@@ -39,6 +40,27 @@ STALE_SWEEP_EVERY_S = 60.0
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class Drained:
+    """What `ProcessorWorker.drain` (or one `isolate`) took in."""
+
+    changed: int = 0
+    corrections: int = 0
+    failures: int = 0  # sessions the classifier failed on (stored as classification_failed)
+    set_aside: int = 0  # events or records that failed even alone
+
+    def add(self, stats: BatchStats) -> None:
+        self.changed += stats.changed
+        self.corrections += stats.corrections
+        self.failures += stats.failures
+
+    def merge(self, other: Drained) -> None:
+        self.changed += other.changed
+        self.corrections += other.corrections
+        self.failures += other.failures
+        self.set_aside += other.set_aside
 
 
 class ProcessorWorker:
@@ -97,12 +119,32 @@ class ProcessorWorker:
         self._metrics.record_processing(stats, context.now)
         return stats
 
-    async def isolate(self) -> None:
+    async def drain(self) -> Drained:
+        """Batches back to back until one comes back not full (or the worker stops); a batch
+        that failed for what it held is isolated and the drain goes on. Raises when the database
+        is unavailable."""
+        drained = Drained()
+        while not self._stopping:
+            try:
+                stats = await self.run_once()
+            except Exception as exc:
+                if not is_poison(exc):
+                    raise
+                drained.merge(await self.isolate())
+                self._metrics.processor_failures.inc()
+                continue
+            drained.add(stats)
+            if not stats.full:
+                break
+        return drained
+
+    async def isolate(self) -> Drained:
         """A batch failed for what it held: process the oldest event alone, then the oldest
         call-log record alone; the first that fails alone too is set aside (marked done, its
         session stored as `classification_failed`) so that one poisoned row never stops the
         rest. Raises when the database is unavailable."""
         context = await self.context()
+        drained = Drained()
         for take_event, limits in ((True, (1, 0)), (False, (0, 1))):
             try:
                 async with self._engine.begin() as connection:
@@ -110,11 +152,14 @@ class ProcessorWorker:
                         connection, context=context, batch_size=limits[0], records_limit=limits[1]
                     )
                 self._metrics.record_processing(stats, context.now)
+                drained.add(stats)
             except Exception as exc:
                 if not is_poison(exc):
                     raise
                 await self._set_aside(context, exc, take_event=take_event)
-                return
+                drained.set_aside += 1
+                break
+        return drained
 
     async def _set_aside(
         self, context: ProcessingContext, error: BaseException, *, take_event: bool
@@ -133,7 +178,8 @@ class ProcessorWorker:
             log.warning("processor.failure_not_recorded", error=repr(exc))
 
     async def sweep_stale(self) -> int:
-        """Close stale sessions, and stop waiting for call-log records the sync read past."""
+        """Close stale sessions, and stop waiting for call-log records the sync read past;
+        returns how many outcomes changed."""
         context = await self.context()
         async with self._engine.begin() as connection:
             closed = await close_stale_sessions(connection, context=context, limit=self._batch_size)
@@ -141,33 +187,26 @@ class ProcessorWorker:
             settled = await settle_awaiting_sessions(
                 connection, context=context, limit=self._batch_size
             )
-        return closed + settled
+        self._metrics.classification_failures.inc(settled.failures)
+        return closed + settled.changed
 
     async def _run(self) -> None:
         backoff = 0.0
         while not self._stopping:
             self._wakeup.clear()
             try:
-                stats = await self.run_once()
+                await self.drain()
                 if time.monotonic() >= self._next_stale_sweep:
                     await self.sweep_stale()
                     self._next_stale_sweep = time.monotonic() + STALE_SWEEP_EVERY_S
             except Exception as exc:  # keep the loop alive; the batch rolled back
                 self._metrics.processor_failures.inc()
-                if is_poison(exc):
-                    try:
-                        await self.isolate()
-                    except Exception as again:
-                        exc = again
-                    else:
-                        continue
                 backoff = min(max(backoff * 2, 0.5), MAX_BACKOFF_S)
                 log.warning("processor.batch_failed", error=repr(exc), retry_in_s=backoff)
                 await self._pause(backoff)
                 continue
             backoff = 0.0
-            if not stats.full:
-                await self._pause(self._poll_interval_s)
+            await self._pause(self._poll_interval_s)
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

@@ -5,6 +5,7 @@ one sync gives each its outcome from the call log; bad options exit 2."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -103,7 +104,8 @@ def test_a_sync_gives_calls_whose_webhooks_never_came_their_outcome(
 
     assert synced.returncode == 0, synced.stderr
     assert admin["id"] in synced.stdout
-    assert "corrected by the call log" in synced.stdout
+    summary = re.search(r"(\d+) outcomes updated, (\d+) corrected by the call log", synced.stdout)
+    assert summary is not None, synced.stdout
     with sqlite3.connect(database) as connection:
         rows = connection.execute(
             "SELECT telephony_session_id, reconciliation FROM call_outcomes"
@@ -115,6 +117,8 @@ def test_a_sync_gives_calls_whose_webhooks_never_came_their_outcome(
     assert records >= 25
     assert main_sessions <= set(states)  # every call has its outcome
     assert set(states.values()) == {"call_log_only"}
+    # every outcome is new and none had events for the call log to correct
+    assert (int(summary[1]), int(summary[2])) == (len(states), 0)
 
     listed = _callsift(env, "extensions", "list")
     assert listed.returncode == 0, listed.stderr

@@ -14,9 +14,9 @@ from sqlalchemy import func, select
 from emulator.config import ChaosConfig
 from service.api import queries as api_queries
 from service.calllog import queries
-from service.calllog.loop import CallLogLoop
+from service.calllog.loop import EXPECTATION_TTL, CallLogLoop, ExpectationCache
 from service.db.tables import call_log_pending, call_outcomes
-from service.processing.processor import CallLogExpectation
+from service.processing.processor import CALL_LOG_SETTLE, NO_CALL_LOG, CallLogExpectation
 from service.ringcentral.loop import SubscriptionLoop
 from service.ringcentral.runtime import call_log_policy, policy
 from subscriptions.lifecycle import Action
@@ -171,6 +171,29 @@ async def test_the_api_and_metrics_show_the_call_log(database_url: str) -> None:
         assert lag < 60
 
 
+async def test_the_processor_reads_the_expectation_again_once_a_sync_window_is_done(
+    database_url: str,
+) -> None:
+    async with running(database_url, users=1, calllog_sync_enabled=False) as harness:
+        (user,) = harness.user_ids()
+        await harness.register(user)
+        services = harness.services
+        assert (await services.processor.context()).call_log == NO_CALL_LOG
+        unwired = ExpectationCache(services.engine, clock=harness.emulator.now)
+        assert await unwired.current() == NO_CALL_LOG
+        assert services.call_log is not None  # built, though not running by itself
+
+        (report,) = await services.call_log.run_pass()
+
+        expectation = (await services.processor.context()).call_log
+        assert expectation == CallLogExpectation(
+            expected=True, synced_through=report.synced_through
+        )
+        assert await unwired.current() == NO_CALL_LOG  # read again only after a while
+        await harness.emulator.advance(EXPECTATION_TTL.total_seconds())
+        assert await unwired.current() == expectation
+
+
 def test_an_expectation_waits_only_while_the_sync_is_behind() -> None:
     now = datetime.now(UTC)
     expectation = CallLogExpectation(expected=True, synced_through=now)
@@ -178,3 +201,6 @@ def test_an_expectation_waits_only_while_the_sync_is_behind() -> None:
     assert not expectation.awaiting(now - timedelta(hours=1))
     assert CallLogExpectation(expected=True).awaiting(now - timedelta(days=3))
     assert not CallLogExpectation(expected=False).awaiting(now)
+    assert expectation.settled_before(now) == now - CALL_LOG_SETTLE
+    assert CallLogExpectation(expected=True).settled_before(now) is None
+    assert NO_CALL_LOG.settled_before(now) == now

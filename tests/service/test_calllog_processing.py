@@ -136,7 +136,10 @@ async def test_every_version_is_kept_and_an_older_one_never_replaces_a_newer(
         new=1
     )
     assert await store.save_records(CREDENTIAL, [final], fetched_at=LATER) == SaveCounts(changed=1)
-    await store.save_records(CREDENTIAL, [in_progress], fetched_at=LATER)  # a stale re-read
+    await _process(engine)
+    stale_reread = await store.save_records(CREDENTIAL, [in_progress], fetched_at=LATER)
+    assert stale_reread == SaveCounts(unchanged=1)
+    assert await _count(engine, call_log_pending) == 0  # nothing for the processor to take in
     assert await _count(engine, call_log_record_versions) == 2
     async with engine.connect() as connection:
         stored = (
@@ -241,11 +244,13 @@ async def test_outcomes_wait_for_the_call_log_until_the_sync_has_read_past_them(
     assert (await _outcome(engine, b.session_id))["reconciliation"] == "awaiting_call_log"
     context = ProcessingContext(now=LATER, thresholds=Thresholds(), directory={}, call_log=behind)
     async with engine.begin() as connection:
-        assert await settle_awaiting_sessions(connection, context=context, limit=10) == 0
+        settled = await settle_awaiting_sessions(connection, context=context, limit=10)
+    assert settled.changed == 0
     past = CallLogExpectation(expected=True, synced_through=START + timedelta(hours=1))
     context = ProcessingContext(now=LATER, thresholds=Thresholds(), directory={}, call_log=past)
     async with engine.begin() as connection:
-        assert await settle_awaiting_sessions(connection, context=context, limit=10) == 1
+        settled = await settle_awaiting_sessions(connection, context=context, limit=10)
+    assert (settled.changed, settled.failures) == (1, 0)
     outcome = await _outcome(engine, b.session_id)
     assert outcome["reconciliation"] == "events_only"
     assert outcome["category"] == "abandoned_ringing"

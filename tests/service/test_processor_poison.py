@@ -24,7 +24,11 @@ from service.db.engine import create_engine
 from service.db.tables import call_log_pending, call_outcomes, raw_events
 from service.metrics import Metrics
 from service.processing import processor
-from service.processing.processor import ProcessingContext, process_new_events
+from service.processing.processor import (
+    CallLogExpectation,
+    ProcessingContext,
+    process_new_events,
+)
 from service.processing.worker import ProcessorWorker
 from service.settings import Settings
 from service.webhooks.envelope import IngestEnvelope
@@ -156,6 +160,46 @@ async def test_a_session_the_classifier_fails_on_is_stored_as_failed_and_the_res
     assert failed["started_at"] is not None  # it is listed in /v1/calls by time
 
 
+async def test_the_sweep_and_reclassify_count_the_sessions_the_classifier_fails_on(
+    engine: AsyncEngine, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A session that waited for the call log fails when the sweep settles it, and again when
+    `callsift reclassify` tries it: both say so."""
+    failing, fine = _ringing("sweep-fails", ALICE), _ringing("sweep-fine", BOB)
+    await _store_raw(
+        engine, [*failing.notifications(ACCOUNT_VIEW), *fine.notifications(ACCOUNT_VIEW)]
+    )
+    behind = CallLogExpectation(expected=True, synced_through=START - timedelta(hours=1))
+    context = ProcessingContext(now=LATER, thresholds=Thresholds(), directory={}, call_log=behind)
+    async with engine.begin() as connection:
+        await process_new_events(connection, context=context, batch_size=100)
+    assert (await _outcomes(engine))[failing.session_id]["reconciliation"] == "awaiting_call_log"
+
+    async def read_past() -> CallLogExpectation:
+        return CallLogExpectation(expected=True, synced_through=LATER)
+
+    metrics = Metrics()
+    worker = ProcessorWorker(
+        engine,
+        thresholds=Thresholds(),
+        metrics=metrics,
+        batch_size=100,
+        call_log=read_past,
+        clock=lambda: LATER,
+    )
+    monkeypatch.setattr(processor, "classify_events", _classifier_failing_on(failing.session_id))
+
+    assert await worker.sweep_stale() == 2
+    assert metrics.registry.get_sample_value("callsift_classification_failures_total") == 1
+    assert (await _outcomes(engine))[failing.session_id]["reason"] == "classification_failed"
+
+    env = {"CALLSIFT_DATABASE_URL": settings.database_url}
+    result = await asyncio.to_thread(CliRunner().invoke, app, ["reclassify"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "reclassified 2 sessions" in result.output
+    assert "the classifier failed on 1 sessions" in result.output
+
+
 POISONED_SESSION = _ringing("legs-refused").session_id
 POISONED_RECORD_SESSION = _ringing("record-legs-refused").session_id
 POSTGRES_TRIGGER = [
@@ -251,14 +295,10 @@ async def test_a_call_log_record_refused_even_alone_is_set_aside_and_the_events_
     metrics = Metrics()
     worker = ProcessorWorker(engine, thresholds=Thresholds(), metrics=metrics, batch_size=100)
 
-    for _ in range(10):
-        if not await _unprocessed(engine) and not await _queued_records(engine):
-            break
-        try:
-            await worker.run_once()
-        except Exception:
-            await worker.isolate()
+    drained = await worker.drain()  # what `callsift calllog sync` does
 
+    assert drained.set_aside == 1
+    assert drained.changed >= 2
     assert await _unprocessed(engine) == 0
     assert await _queued_records(engine) == 0
     outcomes = await _outcomes(engine)
@@ -283,7 +323,7 @@ async def test_reclassify_goes_on_past_a_session_it_cannot_write(
         engine, [*poisoned.notifications(ACCOUNT_VIEW), *fine.notifications(ACCOUNT_VIEW)]
     )
     async with engine.begin() as connection:  # the fine session alone, before any refusal
-        await processor.recompute_sessions(connection, [fine.session_id], context=_context())
+        await processor.recompute(connection, [fine.session_id], context=_context())
     assert (await _outcomes(engine))[fine.session_id]["category"] == "abandoned_ringing"
 
     env = {"CALLSIFT_DATABASE_URL": settings.database_url, "CALLSIFT_SHORT_ABANDON_S": "20"}
