@@ -50,7 +50,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.services = services
-    install_error_handlers(app)
+    install_error_handlers(app, statement_timeout_s=settings.api_statement_timeout_s)
     app.router.routes.append(
         Route(
             WEBHOOK_PATH,

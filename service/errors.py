@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service.db.deadline import is_statement_timeout
 from service.db.errors import is_unavailable
 from service.responses import OrjsonResponse
 
@@ -60,7 +61,9 @@ def _describe_validation_error(exc: RequestValidationError) -> tuple[str, str | 
     return (f"{parameter}: {message}" if parameter else message), parameter
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: FastAPI, *, statement_timeout_s: float) -> None:
+    limit = statement_timeout_s
+
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> OrjsonResponse:
         return error_response(exc.status, exc.code, exc.message, **exc.extra)
@@ -78,6 +81,13 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _database_error(request: Request, exc: Exception) -> OrjsonResponse:
         """Database and network errors, handled here rather than by the catch-all so that the
         server does not log them again with a traceback."""
+        if is_statement_timeout(exc):
+            log.warning("request.statement_timeout", path=request.url.path, limit_s=limit)
+            message = (
+                f"the query ran longer than {limit:g} s (CALLSIFT_API_STATEMENT_TIMEOUT_S); "
+                "narrow the time range or the filters"
+            )
+            return error_response(503, "query_timeout", message)
         if is_unavailable(exc):
             log.warning(
                 "request.database_unavailable", path=request.url.path, error=type(exc).__name__

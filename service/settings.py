@@ -51,12 +51,27 @@ class Settings(BaseSettings):
     )
     db_connect_timeout_s: float = Field(default=5.0, gt=0)
     db_statement_timeout_s: float = Field(default=30.0, gt=0)
+    api_statement_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Each statement of a /v1 request may run this long; then 503 query_timeout.",
+    )
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     log_level: str = "info"
     log_json: bool = Field(default=False, description="JSON log lines instead of console output.")
 
+    http_read_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="A request (headers and body) must arrive within this; else 408 and closed.",
+    )
+    http_max_connections: int = Field(
+        default=1000,
+        ge=1,
+        description="Open connections (or requests in progress) beyond this are answered 503.",
+    )
     max_body_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="Largest webhook body accepted (413 above)."
     )

@@ -7,13 +7,16 @@ an instant, every bucket of a range (so empty buckets are reported too), and a b
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from service.api.stats_queries import DAY_S, HOUR_S, OffsetSpan
 
-SCAN_STEP_S = 3 * 3600  # offset changes are months apart; bisect between samples this far apart
-FILL_STEP_S = 900  # every zone offset is a multiple of 15 minutes
+# Since 1970 no zone's offset changed twice within 6.9 days (tzdata 2025, every zone): a daily
+# sample sees every change, and bisection finds its second. Days, not hours: a stats range may
+# span 27 years of day buckets, and this runs on the event loop.
+SCAN_STEP_S = DAY_S
 EPOCH_DAY = date(1970, 1, 1)
 
 
@@ -25,20 +28,23 @@ def offset_at(zone: ZoneInfo, epoch: int) -> int:
 def offset_spans(zone: ZoneInfo, start: datetime, end: datetime) -> tuple[OffsetSpan, ...]:
     """The zone's UTC offsets over `[start, end)`, each with the instant it starts."""
     first, last = math.floor(start.timestamp()), math.ceil(end.timestamp())
-    spans = [OffsetSpan(start=start, offset_s=offset_at(zone, first))]
+    current = offset_at(zone, first)
+    spans = [OffsetSpan(start=start, offset_s=current)]
     moment = first
     while moment < last:
         following = min(moment + SCAN_STEP_S, last)
-        if offset_at(zone, following) != offset_at(zone, moment):
-            change = _first_change(zone, moment, following)
-            spans.append(OffsetSpan(datetime.fromtimestamp(change, UTC), offset_at(zone, change)))
+        offset = offset_at(zone, following)
+        if offset != current:
+            change = _first_change(zone, moment, following, current)
+            current = offset_at(zone, change)
+            spans.append(OffsetSpan(datetime.fromtimestamp(change, UTC), current))
+            following = change
         moment = following
     return tuple(spans)
 
 
-def _first_change(zone: ZoneInfo, low: int, high: int) -> int:
-    """The first second in `(low, high]` whose offset differs from `low`'s."""
-    before = offset_at(zone, low)
+def _first_change(zone: ZoneInfo, low: int, high: int, before: int) -> int:
+    """The first second in `(low, high]` whose offset differs from `before`, `low`'s."""
     while high - low > 1:
         middle = (low + high) // 2
         if offset_at(zone, middle) == before:
@@ -56,12 +62,32 @@ def bucket_key(group_by: str, zone: ZoneInfo, epoch: int) -> int:
     return (epoch + offset) // DAY_S
 
 
-def bucket_keys(group_by: str, zone: ZoneInfo, start: datetime, end: datetime) -> list[int]:
-    """Every bucket that overlaps `[start, end)`, in time order."""
+def bucket_keys(
+    group_by: str,
+    zone: ZoneInfo,
+    start: datetime,
+    end: datetime,
+    spans: Sequence[OffsetSpan] | None = None,
+) -> list[int]:
+    """Every bucket that overlaps `[start, end)`, in time order: within each offset span the
+    keys follow one another, so the work is one step per bucket (`spans`: `offset_spans`)."""
     first, last = math.floor(start.timestamp()), math.ceil(end.timestamp())
-    keys = {bucket_key(group_by, zone, moment) for moment in range(first, last, FILL_STEP_S)}
-    keys.add(bucket_key(group_by, zone, max(first, last - 1)))
-    return sorted(keys)
+    spans = spans if spans is not None else offset_spans(zone, start, end)
+    keys: set[int] = set()
+    for index, span in enumerate(spans):
+        low = max(first, math.floor(span.start.timestamp()))
+        high = math.floor(spans[index + 1].start.timestamp()) if index + 1 < len(spans) else last
+        if low < high:
+            keys.update(_keys_between(group_by, span.offset_s, low, high - 1))
+    return sorted(keys) or [bucket_key(group_by, zone, first)]
+
+
+def _keys_between(group_by: str, offset: int, low: int, high: int) -> range:
+    """The keys of the instants `low..high` (inclusive), all at one UTC offset."""
+    if group_by == "hour":
+        first = (low + offset) // HOUR_S * HOUR_S - offset
+        return range(first, (high + offset) // HOUR_S * HOUR_S - offset + 1, HOUR_S)
+    return range((low + offset) // DAY_S, (high + offset) // DAY_S + 1)
 
 
 def bucket_count_estimate(group_by: str, start: datetime, end: datetime) -> int:

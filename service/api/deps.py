@@ -1,7 +1,8 @@
 """Request-boundary dependencies of the API: the database connection and the API-key check.
 
 Each request gets one connection, opened here and closed (rolled back: the API only reads) when
-the response has been sent, streaming responses included. Helpers receive it as an argument.
+the response has been sent, streaming responses included; each of its statements may run
+`api_statement_timeout_s`. Helpers receive it as an argument.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from service.api.schemas import ErrorBody
 from service.apikeys import queries
 from service.apikeys.keys import digest_of, looks_like_key
 from service.apikeys.verifier import use_is_due
+from service.db.deadline import statement_time_limit
 from service.state import services_of
 
 bearer = HTTPBearer(
@@ -35,7 +37,11 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 async def read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
-    async with services_of(request).engine.connect() as connection:
+    services = services_of(request)
+    async with (
+        services.engine.connect() as connection,
+        statement_time_limit(connection, services.settings.api_statement_timeout_s),
+    ):
         yield connection
 
 

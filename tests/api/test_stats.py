@@ -13,9 +13,11 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from service.api.buckets import bucket_bounds, bucket_keys, offset_spans
+from service.api.buckets import bucket_bounds, bucket_key, bucket_keys, offset_at, offset_spans
 from service.api.stats_queries import percentile_cont
 from service.app import create_app
 from service.serving import serve
@@ -27,6 +29,21 @@ from tests.support.databases import PostgresTestDatabase, SqliteTemplate
 
 DAY_RANGE = {"from": "2026-03-10T00:00:00Z", "to": "2026-03-11T00:00:00Z"}
 NO_ABANDON_HISTOGRAM = [0, 0, 0, 0, 0, 0, 0, 0]
+# half-hour DST (Lord Howe), quarter-hour offsets (Kathmandu, Chatham), a skipped day (Apia),
+# changes a week apart (Noronha in 2000)
+ODD_ZONES = [
+    "UTC",
+    "Europe/Paris",
+    "America/New_York",
+    "Australia/Lord_Howe",
+    "Asia/Kathmandu",
+    "Pacific/Chatham",
+    "Pacific/Apia",
+    "America/Noronha",
+    "America/Sao_Paulo",
+    "Asia/Gaza",
+    "Africa/Casablanca",  # no summer time during Ramadan: changes about a month apart
+]
 
 
 def counts(histogram: list[dict[str, Any]]) -> list[int]:
@@ -225,6 +242,33 @@ class TestPureParts:
             ("2026-03-29T01:00:00+00:00", 7200),
             ("2026-10-25T01:00:00+00:00", 3600),
         ]
+
+    @settings(max_examples=60, deadline=None)
+    @given(
+        zone_name=st.sampled_from(ODD_ZONES),
+        group_by=st.sampled_from(["hour", "day"]),
+        start_s=st.integers(0, 7_258_118_400 - 400 * 86_400),  # 1970 to 2200, less the span
+        span_s=st.one_of(st.integers(1, 7_200), st.integers(7 * 86_400, 400 * 86_400)),
+    )
+    @example("America/Noronha", "hour", 970358400, 30 * 86_400)  # 2000-10-01: changes 7 days apart
+    @example("Africa/Casablanca", "day", 1769904000, 60 * 86_400)  # 2026-02-01: Ramadan
+    def test_buckets_and_offsets_match_a_quarter_hour_scan(
+        self, zone_name: str, group_by: str, start_s: int, span_s: int
+    ) -> None:
+        """The daily scan for offset changes and the per-span bucket arithmetic give what looking
+        at every quarter-hour of the range gives (offsets and their changes are whole quarter
+        hours), in zones with odd offsets and rules."""
+        zone = ZoneInfo(zone_name)
+        start = datetime.fromtimestamp(start_s, UTC)
+        end = start + timedelta(seconds=span_s)
+        spans = offset_spans(zone, start, end)
+        quarters = range(start_s - start_s % 900 + 900, start_s + span_s, 900)
+        moments = [start_s, *quarters, start_s + span_s - 1]
+        for moment in moments:
+            span = [s for s in spans if s.start.timestamp() <= moment][-1:] or spans[:1]
+            assert span[0].offset_s == offset_at(zone, moment), moment
+        expected = sorted({bucket_key(group_by, zone, moment) for moment in moments})
+        assert bucket_keys(group_by, zone, start, end, spans) == expected
 
     def test_a_spring_forward_day_has_23_hour_buckets(self) -> None:
         zone = ZoneInfo("Europe/Paris")
