@@ -16,6 +16,8 @@ from typing import Literal
 import uvicorn
 from starlette.types import ASGIApp
 
+from service.http_protocol import protocol_with_read_timeout
+
 
 @dataclass(frozen=True, slots=True)
 class RunningServer:
@@ -43,16 +45,22 @@ async def serve(
     port: int = 0,
     lifespan: Literal["auto", "on", "off"] = "on",
     sock: socket.socket | None = None,
+    read_timeout_s: float = 10.0,
+    max_connections: int | None = None,
 ) -> AsyncIterator[RunningServer]:
     """Serve `app` until the block exits; yields where it listens once it accepts connections.
 
     Pass `sock` (from `bind_loopback`) when the app must know its own address before it starts.
+    Requests must arrive within `read_timeout_s`; past `max_connections`, 503 (`callsift run`
+    takes both from the settings).
     """
     sock = sock or bind_loopback(host, port)
     host, bound_port = sock.getsockname()[:2]
     config = uvicorn.Config(
         app,
         lifespan=lifespan,
+        http=protocol_with_read_timeout(read_timeout_s),
+        limit_concurrency=max_connections,
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=5,

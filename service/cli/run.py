@@ -1,4 +1,4 @@
-"""`callsift run`: migrate, then serve with uvicorn (uvloop, httptools).
+"""`callsift run`: migrate, then serve with uvicorn (uvloop, httptools with a read timeout).
 
 Without a RingCentral app configured (CALLSIFT_RC_CLIENT_ID / CALLSIFT_RC_CLIENT_SECRET) or a
 fallback webhook token, the service starts in demo mode with the emulator embedded
@@ -23,6 +23,7 @@ from service.cli.common import fail, load_settings, migrate
 from service.db.engine import create_engine
 from service.demo.live import LiveDemo
 from service.demo.platform import DemoPlatform
+from service.http_protocol import protocol_with_read_timeout
 from service.logging import configure_logging
 from service.processing import queries
 from service.settings import DemoSwitch, Environment, Settings
@@ -48,7 +49,8 @@ def run(
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        http=protocol_with_read_timeout(settings.http_read_timeout_s),
+        limit_concurrency=settings.http_max_connections,
         log_level=settings.log_level,
         access_log=False,
         server_header=False,

@@ -1,8 +1,9 @@
 """`POST /webhooks/ringcentral` as a plain ASGI endpoint (docs/api.md, docs/scaling.md).
 
-The hot path: check the content type and token header, read the body while counting bytes, parse
-the few fields we store, verify the token for the envelope's subscription, hand the row to the
-group-commit writer and answer 200 only after the commit. No validation framework, no ORM.
+The hot path: check the content type and that the token is one of ours (before reading the body),
+read the body while counting bytes, parse the few fields we store, match the token to the
+envelope's subscription, hand the row to the group-commit writer and answer 200 only after the
+commit. No validation framework, no ORM.
 """
 
 from __future__ import annotations
@@ -24,13 +25,15 @@ from service.webhooks.envelope import (
     storable_or_none,
     subscription_id_of,
 )
-from service.webhooks.verification import TokenVerifier, Verdict
+from service.webhooks.verification import KnownToken, TokenVerifier, Verdict
 from service.webhooks.writer import GroupCommitWriter, StoreUnavailable
 
 log = structlog.get_logger(__name__)
 
 MAX_VALIDATION_TOKEN_BYTES = 512
 JSON_HEADERS = [(b"content-type", b"application/json")]
+# RingCentral's handshake has an empty body; more than this with a token we do not know is refused
+MAX_HANDSHAKE_BODY_BYTES = 1024
 
 
 class _BodyTooLarge(Exception):
@@ -142,22 +145,33 @@ class WebhookEndpoint:
             await _send_error(send, 403, "forbidden", "Verification-Token header is required")
             return
         if _declared_length(headers) > self._max_body_bytes:
-            await self._too_large(send)
+            await self._too_large(send, self._max_body_bytes)
             return
+        # The token is checked before the body is read: a sender without one of our tokens
+        # costs no memory. A handshake's token is RingCentral's own, so only an empty body (or a
+        # small one, refused below) is read without a known token.
+        known = await self._verifier.recognise(token)
+        if known is None and not may_be_handshake:
+            await self._refuse(Verdict(False, None, "unknown_token"), send)
+            return
+        limit = self._max_body_bytes if known is not None else MAX_HANDSHAKE_BODY_BYTES
         try:
-            body = await _read_body(receive, self._max_body_bytes)
+            body = await _read_body(receive, limit)
         except _BodyTooLarge:
-            await self._too_large(send)
+            await self._too_large(send, limit)
             return
         except _ClientGone:
             return
         if may_be_handshake and not body.strip():
             await self._handshake(token, send)
             return
+        if known is None:
+            await self._refuse(Verdict(False, None, "unknown_token"), send)
+            return
         if not _is_json(headers.content_type):
             await self._unsupported_media_type(send)
             return
-        await self._notification(body, token, headers.content_type, send)
+        await self._notification(body, known, headers.content_type, send)
 
     async def _handshake(self, validation_token: bytes, send: Send) -> None:
         if len(validation_token) > MAX_VALIDATION_TOKEN_BYTES:
@@ -166,19 +180,18 @@ class WebhookEndpoint:
         await _send(send, 200, b"", [(b"validation-token", validation_token), *JSON_HEADERS])
 
     async def _notification(
-        self, body: bytes, token: bytes, content_type: bytes | None, send: Send
+        self, body: bytes, known: KnownToken, content_type: bytes | None, send: Send
     ) -> None:
         received_at = datetime.now(UTC)
         try:
             document = loads(body)
         except EnvelopeError as exc:
-            verdict = await self._verifier.verify(subscription_id=None, token=token)
+            verdict = known.verdict(None)
             await self._quarantine_or_refuse(
                 verdict, body, content_type, str(exc), received_at, send
             )
             return
-        subscription_id = subscription_id_of(document)
-        verdict = await self._verifier.verify(subscription_id=subscription_id, token=token)
+        verdict = known.verdict(subscription_id_of(document))
         if not verdict.accepted:
             await self._refuse(verdict, send)
             return
@@ -239,16 +252,17 @@ class WebhookEndpoint:
     async def _refuse(self, verdict: Verdict, send: Send) -> None:
         self._reject(verdict.reason)
         log.info("webhook.refused", reason=verdict.reason, subscription_id=verdict.subscription_id)
-        await _send_error(
-            send, 403, "forbidden", "Verification-Token does not match the subscription"
-        )
+        message = "Verification-Token does not match the subscription"
+        await _send_error(send, 403, "forbidden", message)
 
     def _reject(self, reason: str) -> None:
         self._metrics.webhook_rejected.labels(reason).inc()
 
-    async def _too_large(self, send: Send) -> None:
+    async def _too_large(self, send: Send, limit: int) -> None:
         self._reject("too_large")
-        message = f"body exceeds max_body_bytes ({self._max_body_bytes} bytes)"
+        message = f"body exceeds max_body_bytes ({limit} bytes)"
+        if limit != self._max_body_bytes:
+            message = f"a body without a known Verification-Token exceeds {limit} bytes"
         await _send_error(send, 413, "payload_too_large", message)
 
     async def _unsupported_media_type(self, send: Send) -> None:

@@ -48,24 +48,47 @@ class Verdict:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class KnownToken:
+    """A presented token we recognise: the fallback token, or one we gave a subscription."""
+
+    fallback: bool
+    entry: TokenEntry | None
+
+    def verdict(self, subscription_id: str | None) -> Verdict:
+        """Whether the token may deliver a notification naming `subscription_id` (None when the
+        body could not be read)."""
+        if self.fallback:
+            return Verdict(True, subscription_id, "fallback_token")
+        assert self.entry is not None
+        bound_to = self.entry.subscription_id
+        if bound_to is None or subscription_id is None or bound_to == subscription_id:
+            return Verdict(True, subscription_id or bound_to, "subscription_token")
+        return Verdict(False, subscription_id, "token_of_another_subscription")
+
+
 class TokenVerifier:
-    """Accepts a token if it is one we set for that subscription, or the fallback token."""
+    """Accepts a token if it is one we set for that subscription, or the fallback token.
+
+    In two steps, so that the webhook can refuse a token it does not know before it reads the
+    body (`recognise`), and match the token to the body's subscription after (`KnownToken`)."""
 
     def __init__(self, source: TokenHashSource, *, fallback_token: str | None = None) -> None:
         self._source = source
         self._fallback = token_hash(fallback_token) if fallback_token else None
 
+    async def recognise(self, token: bytes) -> KnownToken | None:
+        """The token, if it is one of ours; None for any other."""
+        digest = token_hash(token)
+        if self._fallback is not None and hmac.compare_digest(self._fallback, digest):
+            return KnownToken(fallback=True, entry=None)
+        entry = await self._source.lookup(digest)
+        return None if entry is None else KnownToken(fallback=False, entry=entry)
+
     async def verify(self, *, subscription_id: str | None, token: bytes) -> Verdict:
         """Verify a token presented with a notification naming `subscription_id` (None when the
         body could not be read)."""
-        digest = token_hash(token)
-        if self._fallback is not None and hmac.compare_digest(self._fallback, digest):
-            return Verdict(True, subscription_id, "fallback_token")
-        entry = await self._source.lookup(digest)
-        if entry is None:
+        known = await self.recognise(token)
+        if known is None:
             return Verdict(False, subscription_id, "unknown_token")
-        if entry.subscription_id is None or subscription_id is None:
-            return Verdict(True, subscription_id or entry.subscription_id, "subscription_token")
-        if entry.subscription_id == subscription_id:
-            return Verdict(True, subscription_id, "subscription_token")
-        return Verdict(False, subscription_id, "token_of_another_subscription")
+        return known.verdict(subscription_id)
