@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from classifiers import DirectoryEntry
 from service.ringcentral import queries
 from service.ringcentral.runtime import RingCentralRuntime
-
-CACHE_TTL_S = 60.0
 
 
 async def sync_directory(engine: AsyncEngine, runtime: RingCentralRuntime) -> int:
@@ -45,24 +43,28 @@ async def sync_directory(engine: AsyncEngine, runtime: RingCentralRuntime) -> in
 
 
 class DirectoryCache:
-    """The directory as the processor sees it, re-read from the database at most once a minute."""
+    """The directory as the processor sees it: re-read from the database whenever it was synced
+    since the last read (by this process or another replica), checked at every use (a batch)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._entries: Mapping[str, DirectoryEntry] = {}
-        self._loaded_at = float("-inf")
+        self._synced_at: datetime | None = None
+        self._stale = True
 
     def invalidate(self) -> None:
-        """Re-read at the next use (the directory was just synced)."""
-        self._loaded_at = float("-inf")
+        """Re-read at the next use (the directory was just synced here)."""
+        self._stale = True
 
     async def current(self) -> Mapping[str, DirectoryEntry]:
-        if time.monotonic() - self._loaded_at >= CACHE_TTL_S:
-            async with self._engine.connect() as connection:
+        async with self._engine.connect() as connection:
+            synced_at = await queries.directory_synced_at(connection)
+            if self._stale or synced_at != self._synced_at:
+                self._stale = False
                 rows = await queries.directory(connection)
-            self._entries = {
-                extension_id: DirectoryEntry(kind=kind or "Other", name=name)
-                for extension_id, kind, name in rows
-            }
-            self._loaded_at = time.monotonic()
+                self._entries = {
+                    extension_id: DirectoryEntry(kind=kind or "Other", name=name)
+                    for extension_id, kind, name in rows
+                }
+                self._synced_at = synced_at
         return self._entries

@@ -2,7 +2,8 @@
 
 Each pass leases the extensions whose subscription work is due (`FOR UPDATE SKIP LOCKED` on
 PostgreSQL, so replicas split the work; SQLite has one process), carries out what each needs
-(create, renew, check, recreate), and refreshes the extension directory when it is old.
+(create, renew, check, recreate), and refreshes the extension directory when it is old; on a
+first start, before the subscription work, so that the first events meet a known directory.
 """
 
 from __future__ import annotations
@@ -99,6 +100,9 @@ class SubscriptionLoop:
 
     async def run_pass(self) -> list[SyncResult]:
         """One pass over what is due now; returns what was done for each extension."""
+        # never synced (a first start): now, so that events of the subscriptions created below
+        # meet a known directory; otherwise after the subscription work, as it ages
+        await self._refresh_directory(only_if_never_synced=True)
         now = self._clock()
         async with self._engine.begin() as connection:
             rows = await queries.claim_due(
@@ -106,7 +110,7 @@ class SubscriptionLoop:
             )
         results = [await self._keeper.sync(state_of(row)) for row in rows]
         await self._report_gaps(results)
-        await self._refresh_directory_if_old()
+        await self._refresh_directory(only_if_never_synced=False)
         async with self._engine.connect() as connection:
             self._on_health(await queries.extension_overview(connection), self._clock())
         return results
@@ -119,10 +123,13 @@ class SubscriptionLoop:
             log.info("subscriptions.gap_to_repair", extension_ids=recreated)
             await self._on_recreated(recreated)
 
-    async def _refresh_directory_if_old(self) -> None:
+    async def _refresh_directory(self, *, only_if_never_synced: bool) -> None:
+        """Sync the directory if it never was (or, unless `only_if_never_synced`, is old)."""
         async with self._engine.connect() as connection:
             synced_at = await queries.directory_synced_at(connection)
-        if synced_at is not None and self._clock() - synced_at < self._directory_refresh:
+        if synced_at is not None and (
+            only_if_never_synced or self._clock() - synced_at < self._directory_refresh
+        ):
             return
         try:
             await sync_directory(self._engine, self._runtime)
