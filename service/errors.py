@@ -54,10 +54,16 @@ def error_response(
 
 
 def _describe_validation_error(exc: RequestValidationError) -> tuple[str, str | None]:
+    """The first error, as `<parameter>: <what is wrong>` (a repeated parameter's position in
+    the list, and pydantic's "Value error, " prefix, left out)."""
     first = exc.errors()[0] if exc.errors() else {}
-    location = [str(part) for part in first.get("loc", ()) if part not in ("query", "path", "body")]
+    location = [
+        part
+        for part in first.get("loc", ())
+        if isinstance(part, str) and part not in ("query", "path", "body")
+    ]
     parameter = ".".join(location) or None
-    message = str(first.get("msg", "invalid request"))
+    message = str(first.get("msg", "invalid request")).removeprefix("Value error, ")
     return (f"{parameter}: {message}" if parameter else message), parameter
 
 

@@ -2,22 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Annotated
 
 from fastapi import Query, Request
+from pydantic import BeforeValidator
 
 from classifiers.outcome import Category, Direction, Reconciliation, Source
 from service.api import bounds
 from service.api.queries import CallFilters
 from service.errors import ApiError
 
-CATEGORY_NAMES = tuple(category.value for category in Category)
-RECONCILIATION_NAMES = tuple(state.value for state in Reconciliation)
-SOURCE_NAMES = tuple(source.value for source in Source)
+
+def iso_time(value: object) -> object:
+    """A time parameter read as ISO 8601 only. pydantic would also take a number as seconds (or
+    milliseconds) since 1970, and `from=20260310` as a day in August 1970."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        msg = "must be an ISO 8601 time such as 2026-03-02T00:00:00Z"
+        raise ValueError(msg) from None
+
+
+IsoTime = Annotated[datetime, BeforeValidator(iso_time)]
 
 TimeFrom = Annotated[
-    datetime | None,
+    IsoTime | None,
     Query(
         alias="from",
         description="Only calls that started at or after this time (ISO 8601; no zone = UTC).",
@@ -25,7 +39,7 @@ TimeFrom = Annotated[
     ),
 ]
 TimeTo = Annotated[
-    datetime | None,
+    IsoTime | None,
     Query(
         alias="to",
         description="Only calls that started before this time (ISO 8601; no zone = UTC).",
@@ -82,11 +96,9 @@ def call_filters(
         ),
     ] = None,
     category: Annotated[
-        list[str] | None,
+        list[Category] | None,
         Query(
-            description="Only these categories; repeat the parameter for several. One of: "
-            + ", ".join(CATEGORY_NAMES)
-            + ".",
+            description="Only these categories; repeat the parameter for several.",
             examples=[["abandoned_queue", "short_abandon"]],
         ),
     ] = None,
@@ -109,7 +121,7 @@ def call_filters(
         bool | None, Query(description="true: abandoned calls only; false: the others.")
     ] = None,
     source: Annotated[
-        list[str] | None,
+        list[Source] | None,
         Query(
             description="Only calls with data from this source (`webhook`, `call_log`); "
             "repeat it for calls with both.",
@@ -117,19 +129,16 @@ def call_filters(
         ),
     ] = None,
     reconciliation: Annotated[
-        list[str] | None,
+        list[Reconciliation] | None,
         Query(
-            description="Only calls whose sources agreed this way; repeat for several. One of: "
-            + ", ".join(RECONCILIATION_NAMES)
-            + ".",
+            description="Only calls whose sources agreed this way; repeat for several.",
             examples=[["call_log_corrected", "call_log_only"]],
         ),
     ] = None,
 ) -> CallFilters:
     """The filters of /v1/calls and /v1/calls.csv."""
-    categories = _known("category", category, CATEGORY_NAMES)
-    sources = _known("source", source, SOURCE_NAMES)
-    reconciliations = _known("reconciliation", reconciliation, RECONCILIATION_NAMES)
+    categories, sources = _values(category), _values(source)
+    reconciliations = _values(reconciliation)
     start = api_time(started_from, "from") if started_from else None
     end = api_time(started_to, "to") if started_to else None
     check_order(start, end)
@@ -147,9 +156,6 @@ def call_filters(
     )
 
 
-def _known(parameter: str, values: list[str] | None, names: tuple[str, ...]) -> tuple[str, ...]:
-    given = tuple(dict.fromkeys(values or ()))
-    unknown = [value for value in given if value not in names]
-    if unknown:
-        raise invalid(parameter, f"unknown value {unknown[0]!r}; one of: {', '.join(names)}")
-    return given
+def _values(chosen: Sequence[StrEnum] | None) -> tuple[str, ...]:
+    """The chosen values, each once, in the order given."""
+    return tuple(dict.fromkeys(value.value for value in chosen or ()))

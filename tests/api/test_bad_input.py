@@ -19,6 +19,13 @@ CASES = [
     ("/v1/calls", {"category": "abandoned_somewhere"}, "category"),
     ("/v1/calls", {"category": ["answered", "nope"]}, "category"),
     ("/v1/calls", {"from": "yesterday"}, "from"),
+    # numbers are not times: pydantic alone read them as seconds (or ms) since 1970
+    ("/v1/calls", {"to": "0.5"}, "to"),
+    ("/v1/calls", {"from": "1741600000000"}, "from"),
+    ("/v1/calls.csv", {"from": "1741600000"}, "from"),
+    ("/v1/stats/outcomes", {"to": "0.5"}, "to"),
+    ("/v1/calls", {"source": ""}, "source"),
+    ("/v1/calls.csv", {"reconciliation": ["agreed", ""]}, "reconciliation"),
     ("/v1/calls", {"to": "2026-13-45T00:00:00Z"}, "to"),
     ("/v1/calls", {"from": "2026-03-11T00:00:00Z", "to": "2026-03-10T00:00:00Z"}, "from"),
     ("/v1/calls", {"cursor": "not-a-cursor"}, "cursor"),
@@ -80,6 +87,29 @@ async def test_bad_parameter_is_named(
     assert error["code"] == "invalid_parameter"
     assert error["parameter"] == parameter
     assert parameter in error["message"]
+
+
+async def test_list_filters_name_their_values_in_the_error_and_the_schema(api: Api) -> None:
+    response = await api.client.get("/v1/calls", params={"category": "voicemail"})
+    assert response.status_code == 422
+    assert "'abandoned_queue'" in response.json()["error"]["message"]
+    document = (await api.client.get("/openapi.json")).json()
+    parameters = {p["name"]: p for p in document["paths"]["/v1/calls"]["get"]["parameters"]}
+    for name, enum in (
+        ("category", "Category"),
+        ("source", "Source"),
+        ("reconciliation", "Reconciliation"),
+    ):
+        items = parameters[name]["schema"]["anyOf"][0]["items"]
+        assert items == {"$ref": f"#/components/schemas/{enum}"}, name
+
+
+async def test_an_iso_basic_date_is_a_date_not_seconds(api: Api) -> None:
+    basic = await api.client.get(
+        "/v1/stats/outcomes", params={"from": "20260310", "to": "20260311"}
+    )
+    assert basic.status_code == 200, basic.text
+    assert basic.json()["start"] == "2026-03-10T00:00:00Z"
 
 
 async def test_a_nul_in_a_path_id_is_refused(api: Api) -> None:
