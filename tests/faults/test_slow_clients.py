@@ -78,9 +78,12 @@ async def one_webhook_is_stored(service: CallsiftProcess, serial: int) -> int:
         return response.status_code
 
 
-async def test_stalled_and_forged_clients_take_no_memory_and_are_dropped(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'callsift.db'}"
-    async with callsift_run(url, tmp_path, "slow", http_read_timeout_s=READ_TIMEOUT_S) as service:
+async def test_stalled_and_forged_clients_take_no_memory_and_are_dropped(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with callsift_run(
+        database_url, tmp_path, "slow", http_read_timeout_s=READ_TIMEOUT_S
+    ) as service:
         assert await one_webhook_is_stored(service, 1) == 200
         before = rss_bytes(service.process.pid)
         token = WEBHOOK_HEADERS["Verification-Token"]
@@ -110,10 +113,15 @@ async def test_stalled_and_forged_clients_take_no_memory_and_are_dropped(tmp_pat
         assert await one_webhook_is_stored(service, 3) == 200
 
 
-async def test_past_the_connection_limit_requests_get_503(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'callsift.db'}"
+async def test_past_the_connection_limit_requests_get_503(
+    database_url: str, tmp_path: Path
+) -> None:
     async with callsift_run(
-        url, tmp_path, "limit", http_read_timeout_s=READ_TIMEOUT_S, http_max_connections="20"
+        database_url,
+        tmp_path,
+        "limit",
+        http_read_timeout_s=READ_TIMEOUT_S,
+        http_max_connections="20",
     ) as service:
         in_body = _head(service.port, WEBHOOK_HEADERS["Verification-Token"], 1000) + b"{"
         async with connections(service.port, 20, in_body) as stalled:
