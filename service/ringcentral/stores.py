@@ -210,8 +210,9 @@ class _TokenTable:
 class DatabaseTokenHashes:
     """The webhook verifier's view of our subscriptions' tokens, cached in memory.
 
-    An unknown token triggers a reload (at most every 200 ms, one at a time), so a subscription
-    created a moment ago - by this process or another replica - verifies on its first event.
+    An unknown token triggers a reload (one at a time; a reload asked for less than 200 ms after
+    the last one waits out the rest), so a subscription created a moment ago - by this process or
+    another replica - verifies on its first event, even if a forged token asked just before.
     Retired tokens stay valid for a grace period for notifications already on their way.
     """
 
@@ -233,8 +234,9 @@ class DatabaseTokenHashes:
         async with self._reload_lock:
             if self._table is not seen:
                 return  # another request reloaded while this one waited
-            if time.monotonic() - self._table.loaded_at < TOKEN_RELOAD_MIN_INTERVAL_S:
-                return
+            since = time.monotonic() - self._table.loaded_at
+            if since < TOKEN_RELOAD_MIN_INTERVAL_S:
+                await asyncio.sleep(TOKEN_RELOAD_MIN_INTERVAL_S - since)  # the reload rate limit
             try:
                 async with self._engine.connect() as connection:
                     rows = await queries.live_webhook_tokens(

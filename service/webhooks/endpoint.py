@@ -147,24 +147,22 @@ class WebhookEndpoint:
         if _declared_length(headers) > self._max_body_bytes:
             await self._too_large(send, self._max_body_bytes)
             return
-        # The token is checked before the body is read: a sender without one of our tokens
-        # costs no memory. A handshake's token is RingCentral's own, so only an empty body (or a
-        # small one, refused below) is read without a known token.
-        known = await self._verifier.recognise(token)
-        if known is None and not may_be_handshake:
-            await self._refuse(Verdict(False, None, "unknown_token"), send)
-            return
-        limit = self._max_body_bytes if known is not None else MAX_HANDSHAKE_BODY_BYTES
-        try:
-            body = await _read_body(receive, limit)
-        except _BodyTooLarge:
-            await self._too_large(send, limit)
-            return
-        except _ClientGone:
-            return
-        if may_be_handshake and not body.strip():
-            await self._handshake(token, send)
-            return
+        if may_be_handshake:
+            # RingCentral chose this token, not us: only the empty body of a handshake is read
+            # without a token we know (a Validation-Token alone with a body is looked up after)
+            body = await self._read(receive, send, MAX_HANDSHAKE_BODY_BYTES)
+            if body is None:
+                return
+            if not body.strip():
+                await self._handshake(token, send)
+                return
+            known = await self._verifier.recognise(token)
+        else:
+            # checked before the body is read: a sender without one of our tokens costs nothing
+            known = await self._verifier.recognise(token)
+            body = b"" if known is None else await self._read(receive, send, self._max_body_bytes)
+            if body is None:
+                return
         if known is None:
             await self._refuse(Verdict(False, None, "unknown_token"), send)
             return
@@ -172,6 +170,16 @@ class WebhookEndpoint:
             await self._unsupported_media_type(send)
             return
         await self._notification(body, known, headers.content_type, send)
+
+    async def _read(self, receive: Receive, send: Send, limit: int) -> bytes | None:
+        """The body; None if it was too large (answered 413) or the client went away."""
+        try:
+            return await _read_body(receive, limit)
+        except _BodyTooLarge:
+            await self._too_large(send, limit)
+        except _ClientGone:
+            pass
+        return None
 
     async def _handshake(self, validation_token: bytes, send: Send) -> None:
         if len(validation_token) > MAX_VALIDATION_TOKEN_BYTES:
