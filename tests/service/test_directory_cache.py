@@ -55,6 +55,7 @@ async def test_the_first_pass_syncs_the_directory_before_it_subscribes(
 ) -> None:
     subscriptions_at_sync: list[int] = []
     async with running(database_url, users=2) as harness:
+
         async def recording_sync(*args: Any, **kwargs: Any) -> int:
             subscriptions_at_sync.append(len(harness.emulator.list_subscriptions()))
             return await sync_directory(*args, **kwargs)
