@@ -11,10 +11,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from classifiers.outcome import Thresholds
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./callsift.db"
+DATABASE_URL_FORMS = "sqlite+aiosqlite:///path/to/file.db or postgresql+asyncpg://user@host/db"
 
 
 class Environment(StrEnum):
@@ -191,6 +194,19 @@ class Settings(BaseSettings):
         description="The `callsift_outcomes` gauge is recounted at most this often, "
         "and only when an outcome changed.",
     )
+
+    @field_validator("database_url")
+    @classmethod
+    def _usable_database_url(cls, value: str) -> str:
+        try:
+            backend = make_url(value).get_backend_name()
+        except ArgumentError as exc:
+            msg = f"not a database URL: {value!r}; use {DATABASE_URL_FORMS}"
+            raise ValueError(msg) from exc
+        if backend not in ("sqlite", "postgresql"):
+            msg = f"{backend} is not supported; use {DATABASE_URL_FORMS}"
+            raise ValueError(msg)
+        return value
 
     @field_validator("log_level")
     @classmethod

@@ -10,10 +10,12 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from service.db.errors import is_unavailable, sqlstate_of
 from service.db.migrate import upgrade_database
 from service.settings import Settings
 
 USAGE_ERROR = 2
+INVALID_CATALOG_NAME = "3D000"  # PostgreSQL: the database does not exist
 PIPED_WIDTH = 160  # tables written to a pipe or a file are not wrapped to 80 columns
 
 
@@ -35,7 +37,8 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(part) for part in first["loc"])
-        fail(f"setting {field}: {first['msg']}")
+        message = str(first["msg"]).removeprefix("Value error, ")
+        fail(f"setting CALLSIFT_{field.upper()}: {message}" if field else message)
 
 
 def parse_time(value: str | None, option: str) -> datetime | None:
@@ -50,7 +53,30 @@ def parse_time(value: str | None, option: str) -> datetime | None:
 
 
 async def migrate(settings: Settings) -> None:
-    await upgrade_database(settings)
+    """Bring the database's schema up to date; a database that cannot be reached or opened is a
+    usage error (one line saying what to check), not a traceback."""
+    try:
+        await upgrade_database(settings)
+    except Exception as exc:
+        problem = database_problem(settings, exc)
+        if problem is None:
+            raise
+        fail(problem)
+
+
+def database_problem(settings: Settings, error: BaseException) -> str | None:
+    """What to tell the user when the database cannot be used at all (None for other errors)."""
+    where = describe_database(settings)
+    if sqlstate_of(error) == INVALID_CATALOG_NAME:
+        return f"the database {where} does not exist: create it or fix CALLSIFT_DATABASE_URL"
+    if not is_unavailable(error):
+        return None
+    reason = str(getattr(error, "orig", None) or error).splitlines()[0]
+    if settings.is_sqlite:
+        hint = "does its directory exist, and may this user write there?"
+    else:
+        hint = "is PostgreSQL running there, and are the host, port and credentials right?"
+    return f"cannot open the database {where} ({reason}): {hint} (CALLSIFT_DATABASE_URL)"
 
 
 def describe_database(settings: Settings) -> str:

@@ -11,6 +11,7 @@ import asyncio
 import gc
 import secrets
 import signal
+import socket
 from typing import Annotated
 
 import structlog
@@ -41,6 +42,8 @@ def run(
     """Run the service: webhook ingest and its workers, on the embedded SQLite default."""
     settings = load_settings(host=host, port=port)
     configure_logging(level=settings.log_level, json=settings.log_json)
+    _refuse_incomplete_production(settings)
+    listening = _listen(settings.host, settings.port)
     settings, companion = _demo_if_unconfigured(settings)
     asyncio.run(migrate(settings))
     asyncio.run(_warn_of_older_rules(settings))
@@ -63,7 +66,42 @@ def run(
     # passes, which otherwise pause the webhook for ~100 ms under load (bench/results/latest.md)
     gc.collect()
     gc.freeze()
-    uvicorn.Server(config).run()
+    log.info("service.listening", url=f"http://{settings.host}:{settings.port}")
+    uvicorn.Server(config).run(sockets=[listening])
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything else starts: a port in use is one line."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        fail(
+            f"cannot listen on {host}:{port} ({exc.strerror}): is another callsift or another "
+            "program using it? Stop it, or choose another port with --port (CALLSIFT_PORT)"
+        )
+    return sock
+
+
+def _refuse_incomplete_production(settings: Settings) -> None:
+    """Production never starts without what it needs (demo mode is refused further on)."""
+    if settings.env is not Environment.PRODUCTION:
+        return
+    app_configured = settings.rc_client_id and settings.rc_client_secret is not None
+    if app_configured and settings.secret_keys is None:
+        fail(
+            "CALLSIFT_SECRET_KEYS must be set in production: it encrypts the stored credentials "
+            '(make one with: python -c "from cryptography.fernet import Fernet; '
+            'print(Fernet.generate_key().decode())")'
+        )
+    if not app_configured and settings.webhook_verification_token is None:
+        fail(
+            "nothing to receive: set CALLSIFT_RC_CLIENT_ID and CALLSIFT_RC_CLIENT_SECRET (your "
+            "RingCentral app), or CALLSIFT_WEBHOOK_VERIFICATION_TOKEN for ingest only"
+        )
 
 
 async def _warn_of_older_rules(settings: Settings) -> None:

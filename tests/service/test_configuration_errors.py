@@ -1,0 +1,97 @@
+"""`callsift run` with a configuration or an environment it cannot work with: one line on stderr
+saying what is wrong and what to do, exit code 2, no traceback; and `--version`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from service.serving import bind_loopback
+
+CALLSIFT = str(Path(sys.executable).parent / "callsift")
+INGEST_ONLY = {"CALLSIFT_DEMO": "off", "CALLSIFT_WEBHOOK_VERIFICATION_TOKEN": "t"}
+
+
+def run(tmp_path: Path, port: int, **settings: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("CALLSIFT_")}
+    environment["CALLSIFT_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'callsift.db'}"
+    environment |= settings
+    return subprocess.run(
+        [CALLSIFT, "run", "--port", str(port)],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("settings", "says"),
+    [
+        ({**INGEST_ONLY, "CALLSIFT_DATABASE_URL": "mysql://x"}, "mysql is not supported"),
+        ({**INGEST_ONLY, "CALLSIFT_DATABASE_URL": "not a url"}, "not a database URL"),
+        (
+            {**INGEST_ONLY, "CALLSIFT_DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:1/x"},
+            "is PostgreSQL running there",
+        ),
+        (
+            {**INGEST_ONLY, "CALLSIFT_DATABASE_URL": "sqlite+aiosqlite:////no/such/dir/c.db"},
+            "does its directory exist",
+        ),
+        ({**INGEST_ONLY, "CALLSIFT_LOG_LEVEL": "loud"}, "CALLSIFT_LOG_LEVEL"),
+        ({"CALLSIFT_ENV": "production", "CALLSIFT_DEMO": "off"}, "nothing to receive"),
+        (
+            {
+                "CALLSIFT_ENV": "production",
+                "CALLSIFT_RC_CLIENT_ID": "app",
+                "CALLSIFT_RC_CLIENT_SECRET": "secret",
+            },
+            "CALLSIFT_SECRET_KEYS must be set in production",
+        ),
+    ],
+)
+def test_a_configuration_error_is_one_line_and_exit_2(
+    tmp_path: Path, settings: dict[str, str], says: str
+) -> None:
+    with bind_loopback() as probe:
+        port = probe.getsockname()[1]  # free once closed
+    result = run(tmp_path, port, **settings)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("callsift: error: ")
+    assert says in lines[0]
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_a_missing_postgresql_database_is_named(tmp_path: Path) -> None:
+    url = "postgresql+asyncpg://postgres@127.0.0.1:5432/callsift_no_such_database"
+    with bind_loopback() as probe:
+        port = probe.getsockname()[1]
+    result = run(tmp_path, port, **INGEST_ONLY, CALLSIFT_DATABASE_URL=url)
+    assert result.returncode == 2, result.stderr
+    assert "callsift_no_such_database does not exist" in result.stderr
+
+
+def test_a_port_in_use_says_so(tmp_path: Path) -> None:
+    with bind_loopback() as taken:
+        taken.listen()
+        result = run(tmp_path, taken.getsockname()[1], **INGEST_ONLY)
+    assert result.returncode == 2, result.stderr
+    assert "Address already in use" in result.stderr
+    assert "--port" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_version() -> None:
+    result = subprocess.run(
+        [CALLSIFT, "--version"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0
+    assert result.stdout.startswith("callsift 0.1.0 (classification rules ")
