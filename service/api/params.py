@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated
 
 from fastapi import Query, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from pydantic import BeforeValidator
 
-from classifiers.outcome import Category, Direction, Reconciliation, Source
+from classifiers.outcome import Category, Direction, Reconciliation, Source, Stage
 from service.api import bounds
 from service.api.queries import CallFilters
 from service.errors import ApiError
@@ -68,7 +71,7 @@ def api_time(moment: datetime, parameter: str) -> datetime:
     return converted
 
 
-def reject_nul(request: Request) -> None:
+async def reject_nul(request: Request) -> None:
     """No parameter or path segment may hold a NUL character: no stored value does, and
     PostgreSQL refuses it in a query."""
     for name, value in request.query_params.multi_items():
@@ -77,6 +80,51 @@ def reject_nul(request: Request) -> None:
     for name, value in request.path_params.items():
         if isinstance(value, str) and "\x00" in value:
             raise invalid(name, "must not contain a NUL character")
+
+
+async def reject_unknown_parameters(request: Request) -> None:
+    """A query parameter the route does not take is refused (it would otherwise be ignored, and
+    a misspelt filter would silently return every call)."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    allowed = _allowed_parameters(route)
+    for name in request.query_params:
+        if name not in allowed:
+            takes = ", ".join(sorted(allowed)) or "no parameters"
+            raise invalid(name, f"unknown parameter; this route takes: {takes}")
+
+
+_ALLOWED: dict[tuple[str, frozenset[str]], frozenset[str]] = {}
+
+
+def _allowed_parameters(route: APIRoute) -> frozenset[str]:
+    key = (route.path, frozenset(route.methods or ()))
+    allowed = _ALLOWED.get(key)
+    if allowed is None:
+        allowed = _ALLOWED[key] = _query_names(route.dependant)
+    return allowed
+
+
+def _query_names(dependant: Dependant) -> frozenset[str]:
+    """The query parameters a route (its dependencies included) declares."""
+    names = {parameter.alias for parameter in dependant.query_params}
+    for dependency in dependant.dependencies:
+        names |= _query_names(dependency)
+    return frozenset(names)
+
+
+def caller_number(value: str) -> str:
+    """A phone number as stored (E.164): spaces, dashes, dots and brackets dropped, a leading
+    00 read as +, and a + added to bare digits."""
+    digits = re.sub(r"[\s\-.()/]", "", value)
+    if digits.startswith("00"):
+        digits = "+" + digits[2:]
+    if not digits.startswith("+"):
+        digits = "+" + digits
+    if not re.fullmatch(r"\+\d{2,15}", digits):
+        raise invalid("from_number", f"not a phone number: {value!r} (E.164, e.g. +14155550123)")
+    return digits
 
 
 def check_order(start: datetime | None, end: datetime | None) -> None:
@@ -107,7 +155,10 @@ def call_filters(
     ] = None,
     queue: Annotated[
         str | None,
-        Query(description="Only calls handled by this call queue (exact name).", max_length=255),
+        Query(
+            description="Only calls handled by this call queue (its name, in any case).",
+            max_length=255,
+        ),
     ] = None,
     reason: Annotated[
         str | None,
@@ -127,6 +178,23 @@ def call_filters(
             "repeat it for calls with both.",
             examples=[["call_log"]],
         ),
+    ] = None,
+    from_number: Annotated[
+        str | None,
+        Query(
+            description="Only calls from this caller number (E.164; spaces, dashes and brackets "
+            "are ignored, so `+1 (415) 555-0123` finds `+14155550123`).",
+            examples=["+14155550123"],
+            max_length=64,
+        ),
+    ] = None,
+    stage: Annotated[
+        Stage | None,
+        Query(description="Only calls that ended (or are) at this stage."),
+    ] = None,
+    final: Annotated[
+        bool | None,
+        Query(description="true: calls that have ended; false: calls still in progress."),
     ] = None,
     reconciliation: Annotated[
         list[Reconciliation] | None,
@@ -153,6 +221,9 @@ def call_filters(
         is_abandoned=is_abandoned,
         sources=sources,
         reconciliations=reconciliations,
+        from_number=caller_number(from_number) if from_number is not None else None,
+        stage=stage.value if stage is not None else None,
+        final=final,
     )
 
 

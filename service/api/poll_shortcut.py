@@ -9,7 +9,7 @@ functions the route uses and hands every other request to the app unchanged:
 - the API key must be one this process verified recently (otherwise the route checks it, records
   its use and caches it, and the next poll takes the shortcut);
 - `since` must be a change cursor, `include_short` a plain boolean, `limit` (ignored by a 304) a
-  valid one, with no other query parameter given twice;
+  valid one, with no parameter given twice and no other parameter;
 - the cached summary must be current for the last change number (otherwise the route computes it);
 - the poll must be caught up and its `If-None-Match` must match the ETag.
 
@@ -38,6 +38,7 @@ TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
 FALSE_WORDS = frozenset({"false", "0", "no", "off"})
 MAX_LIMIT = 10_000
 MAX_SINCE_CHARS = 512
+POLL_PARAMETERS = frozenset({"since", "include_short", "limit"})
 _NOT_MODIFIED_HEADERS = [(b"cache-control", NO_CACHE["Cache-Control"].encode())]
 
 
@@ -102,8 +103,8 @@ def _caught_up_poll(query_string: bytes) -> tuple[int, bool] | None:
         return None
     params: dict[str, str] = {}
     for name, value in pairs:
-        if name in params:
-            return None
+        if name in params or name not in POLL_PARAMETERS:
+            return None  # the route answers it (422 for a parameter it does not take)
         params[name] = value
     since = params.get("since")
     if since is None or len(since) > MAX_SINCE_CHARS:

@@ -40,6 +40,9 @@ class CallFilters:
     is_abandoned: bool | None = None
     sources: tuple[str, ...] = ()  # calls with data from each of these sources
     reconciliations: tuple[str, ...] = ()
+    from_number: str | None = None  # E.164
+    stage: str | None = None
+    final: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +100,13 @@ def _filtered(filters: CallFilters) -> Select[Any]:
     if filters.direction is not None:
         statement = statement.where(outcome.direction == filters.direction)
     if filters.queue is not None:
-        statement = statement.where(outcome.queue == filters.queue)
+        statement = statement.where(func.lower(outcome.queue) == filters.queue.lower())
+    if filters.from_number is not None:
+        statement = statement.where(outcome.from_number == filters.from_number)
+    if filters.stage is not None:
+        statement = statement.where(outcome.stage == filters.stage)
+    if filters.final is not None:
+        statement = statement.where(outcome.final == (true() if filters.final else false()))
     if filters.reason is not None:
         statement = statement.where(outcome.reason == filters.reason)
     if filters.is_abandoned is not None:

@@ -6,8 +6,15 @@ from fastapi import APIRouter, Depends
 
 from service.api import abandoned, calls, export, extensions, info, stats
 from service.api.deps import require_api_key
-from service.api.params import reject_nul
+from service.api.params import reject_nul, reject_unknown_parameters
 
-api_router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key), Depends(reject_nul)])
+api_router = APIRouter(
+    prefix="/v1",
+    dependencies=[
+        Depends(require_api_key),
+        Depends(reject_nul),
+        Depends(reject_unknown_parameters),
+    ],
+)
 for module in (export, calls, abandoned, stats, extensions, info):
     api_router.include_router(module.router)

@@ -98,6 +98,9 @@ async def test_openapi_describes_every_parameter_and_response(api: Api) -> None:
         "is_abandoned",
         "source",
         "reconciliation",
+        "from_number",
+        "stage",
+        "final",
         "cursor",
         "limit",
     }
