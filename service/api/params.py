@@ -115,16 +115,12 @@ def _query_names(dependant: Dependant) -> frozenset[str]:
 
 
 def caller_number(value: str) -> str:
-    """A phone number as stored (E.164): spaces, dashes, dots and brackets dropped, a leading
-    00 read as +, and a + added to bare digits."""
-    digits = re.sub(r"[\s\-.()/]", "", value)
+    """A phone number as stored (E.164): only its digits, a leading 00 read as +, and a + in
+    front (the parameter's pattern admits digits, spaces, dashes, dots, brackets and a +)."""
+    digits = re.sub(r"\D", "", value)
     if digits.startswith("00"):
-        digits = "+" + digits[2:]
-    if not digits.startswith("+"):
-        digits = "+" + digits
-    if not re.fullmatch(r"\+\d{2,15}", digits):
-        raise invalid("from_number", f"not a phone number: {value!r} (E.164, e.g. +14155550123)")
-    return digits
+        digits = digits[2:]
+    return "+" + digits
 
 
 def check_order(start: datetime | None, end: datetime | None) -> None:
@@ -186,6 +182,7 @@ def call_filters(
             "are ignored, so `+1 (415) 555-0123` finds `+14155550123`).",
             examples=["+14155550123"],
             max_length=64,
+            pattern=r"^\+?[0-9 ().\-]*[0-9][0-9 ().\-]*$",
         ),
     ] = None,
     stage: Annotated[
