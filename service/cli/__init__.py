@@ -25,6 +25,7 @@ app = typer.Typer(
     help="callsift: RingCentral call events in, trustworthy call outcomes out.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 app.add_typer(database.app, name="db")
 app.add_typer(apikeys.app, name="api-keys")

@@ -57,6 +57,9 @@ def _load_evidence_file(
         fail(f"{option} {path}: {exc}")
 
 
+DEFAULTS = Thresholds()
+
+
 def classify(
     files: Annotated[
         list[str] | None,
@@ -72,18 +75,36 @@ def classify(
         Path | None,
         typer.Option("--directory", help="Extension directory: {records:[{id,name,type}]}."),
     ] = None,
-    short_abandon_s: Annotated[float | None, typer.Option(min=0)] = None,
-    vm_min_message_s: Annotated[float | None, typer.Option(min=0)] = None,
-    hold_hangup_is_abandon: Annotated[bool, typer.Option()] = False,
+    short_abandon_s: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            help=f"A hang-up sooner is a short abandon (default {DEFAULTS.short_abandon_s:g} s).",
+        ),
+    ] = None,
+    vm_min_message_s: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            help="Time in voicemail that makes a message "
+            f"(default {DEFAULTS.vm_min_message_s:g} s).",
+        ),
+    ] = None,
+    hold_hangup_is_abandon: Annotated[
+        bool,
+        typer.Option(
+            "--hold-hangup-is-abandon", help="A caller who hangs up on hold has abandoned."
+        ),
+    ] = False,
     now: Annotated[
         str | None,
-        typer.Option(help="Classify as of this time (ISO 8601) [default: the current time]."),
+        typer.Option(help="Classify as of this time (ISO 8601) (default: the current time)."),
     ] = None,
 ) -> None:
     """Classify RingCentral notification dumps (and call-log records) offline; one outcome per
     call, as JSON Lines."""
     at = parse_time(now, "--now") or datetime.now(UTC)
-    defaults = Thresholds()
+    defaults = DEFAULTS
     thresholds = Thresholds(
         short_abandon_s=defaults.short_abandon_s if short_abandon_s is None else short_abandon_s,
         vm_min_message_s=defaults.vm_min_message_s

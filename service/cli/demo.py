@@ -35,7 +35,7 @@ def demo(
     ] = 0.0,
     database_url: Annotated[
         str | None,
-        typer.Option(help="Database to use [default: a new SQLite file in a temporary folder]."),
+        typer.Option(help="Database to use (default: a new SQLite file in a temporary folder)."),
     ] = None,
 ) -> None:
     """Play simulated calls end to end and check every outcome against the ground truth."""

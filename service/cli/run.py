@@ -35,9 +35,12 @@ log = structlog.get_logger(__name__)
 
 def run(
     host: Annotated[
-        str | None, typer.Option(help="Interface to listen on [default: 127.0.0.1].")
+        str | None,
+        typer.Option(help="Interface to listen on (default: CALLSIFT_HOST, else 127.0.0.1)."),
     ] = None,
-    port: Annotated[int | None, typer.Option(help="TCP port [default: 8000].")] = None,
+    port: Annotated[
+        int | None, typer.Option(help="TCP port (default: CALLSIFT_PORT, else 8000).")
+    ] = None,
 ) -> None:
     """Run the service: webhook ingest and its workers, on the embedded SQLite default."""
     settings = load_settings(host=host, port=port)
