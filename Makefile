@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-callsift
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test chromium lint format typecheck bench clean
+.PHONY: help install run test chromium lint check format typecheck bench clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -45,6 +45,9 @@ lint: $(STAMP) ## ruff (lint and format check) and mypy strict
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+check: lint ## the edit-test loop, under a minute: lint, types, and the tests that need no database or server
+	$(BIN)/python -m pytest -q -x tests/classifiers tests/service/test_readme.py tests/api/test_stats.py::TestPureParts
 
 format: $(STAMP) ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff format .
