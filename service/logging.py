@@ -1,4 +1,8 @@
-"""structlog configuration for the CLI commands. Library code only calls `structlog.get_logger`."""
+"""structlog configuration for the CLI commands. Library code only calls `structlog.get_logger`.
+
+One pipeline: what the standard library's loggers write (uvicorn's, alembic's) goes through the
+same renderer as our structlog lines, so `CALLSIFT_LOG_JSON=true` makes every line JSON.
+"""
 
 from __future__ import annotations
 
@@ -18,20 +22,36 @@ class _CurrentStderr:
         sys.stderr.flush()
 
 
+class _OurHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The root handler this module installs (replaced, never stacked, when called again)."""
+
+
 def configure_logging(*, level: str = "info", json: bool = False) -> None:
     numeric_level = logging.getLevelNamesMapping()[level.upper()]
-    logging.basicConfig(format="%(message)s", stream=_CurrentStderr(), level=numeric_level)
     # per-request and per-migration-step lines are noise at info level
     for chatty in ("httpx", "httpcore", "alembic"):
         logging.getLogger(chatty).setLevel(max(numeric_level, logging.WARNING))
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )
+    stamped: list[structlog.types.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    handler = _OurHandler(_CurrentStderr())
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*stamped, structlog.stdlib.add_logger_name],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers = [h for h in root.handlers if not isinstance(h, _OurHandler)] + [handler]
+    root.setLevel(numeric_level)
     structlog.configure(
         processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            *stamped,
             structlog.processors.format_exc_info,
             renderer,
         ],

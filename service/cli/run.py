@@ -58,6 +58,7 @@ def run(
         http=protocol_with_read_timeout(settings.http_read_timeout_s),
         limit_concurrency=settings.http_max_connections,
         log_level=settings.log_level,
+        log_config=None,  # uvicorn's lines go through our logging (configure_logging)
         access_log=False,
         server_header=False,
         timeout_graceful_shutdown=10,

@@ -1,9 +1,12 @@
 """`callsift run` with a configuration or an environment it cannot work with: one line on stderr
-saying what is wrong and what to do, exit code 2, no traceback; and `--version`."""
+saying what is wrong and what to do, exit code 2, no traceback; `--version`; and one log pipeline
+(with JSON logs, uvicorn's lines are JSON too)."""
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -95,3 +98,41 @@ def test_version() -> None:
     )
     assert result.returncode == 0
     assert result.stdout.startswith("callsift 0.1.0 (classification rules ")
+
+
+def test_with_json_logs_every_line_is_json_and_names_the_address(tmp_path: Path) -> None:
+    """uvicorn's lines go through the same pipeline as ours."""
+    with bind_loopback() as probe:
+        port = probe.getsockname()[1]
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("CALLSIFT_")}
+    environment |= {
+        **INGEST_ONLY,
+        "CALLSIFT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'callsift.db'}",
+        "CALLSIFT_LOG_JSON": "true",
+    }
+    process = subprocess.Popen(
+        [CALLSIFT, "run", "--port", str(port)],
+        cwd=tmp_path,
+        env=environment,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        lines = []
+        for line in process.stderr:  # up to uvicorn's own "startup complete"
+            lines.append(line)
+            if "startup complete" in line:
+                break
+        process.send_signal(signal.SIGTERM)
+        out, rest = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    records = [json.loads(line) for line in [*lines, *rest.splitlines()] if line.strip()]
+    assert process.returncode == 0
+    assert {"event": "service.listening", "url": f"http://127.0.0.1:{port}"}.items() <= (
+        next(r for r in records if r["event"] == "service.listening").items()
+    )
+    assert any(r.get("logger") == "uvicorn.error" for r in records)
+    assert out == ""
