@@ -13,7 +13,7 @@ import contextlib
 import httpx
 import structlog
 
-from service.demo.company import create_demo_api_key, register_company
+from service.demo.company import demo_api_key, register_company
 from service.demo.platform import DemoPlatform
 from service.state import Services
 
@@ -50,7 +50,7 @@ class LiveDemo:
         try:
             await _wait_until_serving(base_url)
             results = await register_company(services, self.platform, users=self._users)
-            key = await create_demo_api_key(services.engine, services)
+            key = await demo_api_key(services.engine, now=services.clock())
         except Exception:
             log.exception("demo.setup_failed")
             return
