@@ -10,7 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Integer, String, func, insert, literal, select, text
+from sqlalchemy import Integer, String, insert, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.api import buckets
@@ -103,8 +103,8 @@ async def test_a_statement_past_the_time_limit_gives_503_query_timeout(
     day_api: Api, engine: AsyncEngine, api_settings: Settings
 ) -> None:
     """PostgreSQL: a statement that waits behind a lock is cancelled at the limit. SQLite: a
-    statement that runs long is interrupted. The next request on the same pool is served, and a
-    connection the API used carries no limit elsewhere."""
+    statement that runs long is interrupted. The next request is served (that the pooled
+    connection keeps no limit is tests/service/test_statement_deadline.py's)."""
     params = {**DAY_RANGE, "group_by": "extension"}
     if engine.dialect.name == "postgresql":
         async with engine.connect() as holder:
@@ -122,16 +122,6 @@ async def test_a_statement_past_the_time_limit_gives_503_query_timeout(
     assert error["code"] == "query_timeout"
     assert "CALLSIFT_API_STATEMENT_TIMEOUT_S" in error["message"]
     assert (await day_api.client.get("/v1/stats/outcomes", params=params)).status_code == 200
-    async with day_api.app.state.services.engine.connect() as connection:
-        rows = await connection.scalar(select(func.count()).select_from(_all_pairs()))
-    assert rows is not None
-    assert rows > 0
-
-
-def _all_pairs() -> Any:
-    """A statement far longer than any limit above, if one were still set."""
-    left, right = call_outcomes.alias("a"), call_outcomes.alias("b")
-    return select(left.c.telephony_session_id).join(right, literal(True)).subquery()
 
 
 async def _copy_outcomes(engine: AsyncEngine, *, copies: int) -> None:
