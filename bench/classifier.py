@@ -137,11 +137,18 @@ SHAPES: list[Callable[[CallBuilder], None]] = [
 ]
 
 
-def build_sessions(count: int) -> list[list[dict[str, Any]]]:
-    """`count` sessions of 10 notifications each, as RingCentral posts them."""
+SECONDS_BETWEEN_CALLS = 7  # with calls of 20-130 s, about ten calls are in progress at once
+
+
+def build_sessions(
+    count: int, *, start: datetime = START, tag: str = "bench"
+) -> list[list[dict[str, Any]]]:
+    """`count` sessions of 10 notifications each, as RingCentral posts them, one call started
+    every SECONDS_BETWEEN_CALLS from `start`; `tag` keeps the ids of separate runs apart."""
     sessions = []
     for index in range(count):
-        builder = CallBuilder(f"bench-{index}", START + timedelta(seconds=7 * index))
+        moment = start + timedelta(seconds=SECONDS_BETWEEN_CALLS * index)
+        builder = CallBuilder(f"{tag}-{index}", moment)
         SHAPES[index % len(SHAPES)](builder)
         notifications = builder.notifications(ACCOUNT_VIEW)
         assert len(notifications) == EVENTS_PER_SESSION

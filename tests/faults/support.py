@@ -24,19 +24,7 @@ import orjson
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from fixtures.builder import (
-    ACCOUNT_VIEW,
-    ALICE,
-    BOB,
-    IVR,
-    QUEUE,
-    CallBuilder,
-    agent,
-    callee,
-    far_party,
-    our_caller,
-    pstn_caller,
-)
+from bench.classifier import SECONDS_BETWEEN_CALLS, build_sessions
 from service.db.engine import create_engine
 from service.db.tables import call_legs, call_outcomes, raw_events
 from service.serving import bind_loopback
@@ -195,91 +183,12 @@ def create_api_key(database_url: str, workdir: Path) -> str:
 # --- calls to post ---------------------------------------------------------------------------
 
 
-def _queue_answered(b: CallBuilder) -> None:
-    caller, queue, alice, bob = pstn_caller(), callee(2, QUEUE), agent(3, ALICE), agent(4, BOB)
-    b.at(0.0, caller, "Setup")
-    b.at(0.05, queue, "Setup")
-    b.at(0.2, caller, "Answered")
-    b.at(3.0, alice, "Proceeding")
-    b.at(3.01, bob, "Proceeding")
-    b.at(9.5, alice, "Answered")
-    b.at(9.51, queue, "Disconnected")
-    b.at(9.52, bob, "Disconnected", reason="Pickup", missed=True)
-    b.at(70.0, alice, "Disconnected")
-    b.at(70.02, caller, "Disconnected")
-
-
-def _queue_abandoned(b: CallBuilder) -> None:
-    caller, queue, alice, bob = pstn_caller(), callee(2, QUEUE), agent(3, ALICE), agent(4, BOB)
-    b.at(0.0, caller, "Setup")
-    b.at(0.05, queue, "Setup")
-    b.at(0.2, caller, "Answered")
-    b.at(4.0, alice, "Proceeding")
-    b.at(4.01, bob, "Proceeding")
-    b.at(48.0, caller, "Disconnected")
-    b.at(48.02, alice, "Disconnected", missed=True)
-    b.at(48.03, bob, "Disconnected", missed=True)
-    b.at(48.05, queue, "Disconnected")
-
-
-def _voicemail(b: CallBuilder) -> None:
-    caller, ivr, alice = pstn_caller(), callee(2, IVR), callee(3, ALICE)
-    b.at(0.0, caller, "Setup")
-    b.at(0.03, ivr, "Setup")
-    b.at(0.15, caller, "Answered")
-    b.at(6.0, ivr, "Disconnected", reason="CallerInputRedirect")
-    b.at(6.01, alice, "Setup")
-    b.at(6.05, alice, "Proceeding")
-    b.at(26.0, alice, "VoiceMail", missed=True)
-    b.at(48.0, caller, "Disconnected")
-    b.at(48.05, alice, "Disconnected", missed=True)
-
-
-def _abandoned_in_ivr(b: CallBuilder) -> None:
-    caller, ivr = pstn_caller(), callee(2, IVR)
-    b.at(0.0, caller, "Setup")
-    b.at(0.03, ivr, "Setup")
-    b.at(0.15, caller, "Answered")
-    b.at(21.0, caller, "Disconnected")
-    b.at(21.02, ivr, "Disconnected")
-
-
-def _outbound(b: CallBuilder) -> None:
-    alice, far = our_caller(1, ALICE), far_party(2, ALICE)
-    b.at(0.0, alice, "Setup")
-    b.at(0.04, far, "Proceeding")
-    b.at(1.5, alice, "Proceeding")
-    b.at(9.0, far, "Answered")
-    b.at(9.03, alice, "Answered")
-    b.at(40.0, alice, "Hold")
-    b.at(52.0, alice, "Answered")
-    b.at(130.0, alice, "Disconnected")
-    b.at(130.02, far, "Disconnected")
-
-
-CALL_SHAPES: tuple[Callable[[CallBuilder], None], ...] = (
-    _queue_answered,
-    _queue_abandoned,
-    _voicemail,
-    _abandoned_in_ivr,
-    _outbound,
-)
-SECONDS_BETWEEN_CALLS = 7.0  # with calls of 20-130 s, about ten calls are in progress at once
-
-
 def build_calls(count: int, *, tag: str) -> list[list[dict[str, Any]]]:
-    """`count` complete calls of five shapes (5 to 10 notifications each, as the account-level
-    subscription receives them), the last one ended a few minutes ago; `tag` keeps the session
-    ids and uuids of separate runs apart."""
+    """`count` complete calls of the bench's five shapes (10 notifications each, as the
+    account-level subscription receives them), the last one ended minutes ago; `tag` keeps the
+    session ids and uuids of separate runs apart."""
     first = datetime.now(UTC) - timedelta(seconds=SECONDS_BETWEEN_CALLS * count + 600)
-    calls = []
-    for index in range(count):
-        builder = CallBuilder(
-            f"{tag}-{index}", first + timedelta(seconds=SECONDS_BETWEEN_CALLS * index)
-        )
-        CALL_SHAPES[index % len(CALL_SHAPES)](builder)
-        calls.append(builder.notifications(ACCOUNT_VIEW))
-    return calls
+    return build_sessions(count, start=first, tag=tag)
 
 
 def in_delivery_order(calls: Iterable[list[dict[str, Any]]]) -> list[dict[str, Any]]:

@@ -43,7 +43,7 @@ from tests.faults.support import (
     uuid_of,
 )
 
-CALLS = 12  # 103 notifications
+CALLS = 12  # 120 notifications
 DURING_OUTAGE = 6  # webhooks sent while the database is down
 # the /v1 routes that read the database (`/v1/info` answers from memory once the key is verified)
 V1_PATHS = ("/v1/calls", "/v1/calls.csv", "/v1/abandoned", "/v1/stats/outcomes", "/v1/extensions")

@@ -25,7 +25,7 @@ from tests.faults.support import (
     uuid_of,
 )
 
-CALLS = 400  # 3,360 notifications
+CALLS = 400  # 4,000 notifications
 CONNECTIONS = 24
 KILL_AFTER_ACKNOWLEDGED = 600
 SENT_AFTER_RESTART = 240  # new notifications, the next ones of the stream: none is resent

@@ -16,12 +16,11 @@ import orjson
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bench.processing import store_notifications
 from classifiers import Outcome, classify_lines
 from service.db.tables import call_legs, call_outcomes, raw_events
 from service.processing.processor import outcome_document
 from service.settings import Settings
-from service.webhooks.envelope import read_envelope
-from service.webhooks.queries import insert_raw_events
 from tests.faults.support import (
     CallsiftProcess,
     build_calls,
@@ -38,7 +37,7 @@ from tests.faults.support import (
     wait_until,
 )
 
-CALLS = 400  # 3,360 events
+CALLS = 400  # 4,000 events
 BATCH_SIZE: int = Settings.model_fields["processor_batch_size"].default  # as shipped: 500
 
 # the columns the processor derives from the outcome; the others legitimately depend on the
@@ -75,7 +74,7 @@ async def test_a_backlog_processed_across_a_kill_ends_as_if_processed_in_one_go(
     notifications = in_delivery_order(build_calls(CALLS, tag=f"backlog-{uuid.uuid4().hex[:8]}"))
     sessions = {session_of(n) for n in notifications}
     async with database(database_url) as engine:
-        await store_backlog(engine, notifications)
+        await store_notifications(engine, notifications, received_at=datetime.now(UTC))
 
         killed = CallsiftProcess(database_url, tmp_path, "killed")
         try:
@@ -136,18 +135,6 @@ async def classified_with_events_unprocessed(engine: AsyncEngine) -> int:
     query = select(func.count()).where(call_outcomes.c.telephony_session_id.in_(unprocessed))
     async with engine.connect() as connection:
         return int((await connection.execute(query)).scalar_one())
-
-
-async def store_backlog(engine: AsyncEngine, notifications: list[dict[str, Any]]) -> None:
-    """Store the notifications as raw events, unprocessed, as the webhook stores them."""
-    received_at = datetime.now(UTC)
-    rows = []
-    for notification in notifications:
-        payload = orjson.dumps(notification)
-        envelope = read_envelope(orjson.loads(payload))
-        rows.append(envelope.row(payload=payload.decode(), received_at=received_at))
-    async with engine.begin() as connection:
-        await insert_raw_events(connection, rows)
 
 
 def offline_outcomes(notifications: list[dict[str, Any]]) -> dict[str, Outcome]:
