@@ -8,40 +8,21 @@ from typing import Annotated
 
 import typer
 
-from classifiers import RULES_VERSION
-from service.cli import (
-    apikeys,
-    calllog,
-    classify,
-    database,
-    demo,
-    emulator,
-    reclassify,
-    ringcentral,
-    run,
-)
+from service.cli.commands import LazyGroup
 
 app = typer.Typer(
+    cls=LazyGroup,
     help="callsift: RingCentral call events in, trustworthy call outcomes out.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-app.add_typer(database.app, name="db")
-app.add_typer(apikeys.app, name="api-keys")
-app.add_typer(ringcentral.extensions_app, name="extensions")
-app.add_typer(ringcentral.subscriptions_app, name="subscriptions")
-app.add_typer(ringcentral.secrets_app, name="secrets")
-app.add_typer(calllog.app, name="calllog")
-app.command()(run.run)
-app.command()(classify.classify)
-app.command()(reclassify.reclassify)
-app.command()(demo.demo)
-app.command()(emulator.emulator)
 
 
 def _print_version(wanted: bool) -> None:
     if wanted:
+        from classifiers import RULES_VERSION
+
         typer.echo(f"callsift {package_version('callsift')} (classification rules {RULES_VERSION})")
         raise typer.Exit
 
