@@ -2,22 +2,34 @@
 # Needs only Python 3.11+ and make: the first target that needs the environment creates .venv.
 
 PYTHON ?= python3
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-callsift
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test chromium lint check format typecheck bench clean
+.PHONY: help install lock run test chromium lint check format typecheck bench clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(STAMP): pyproject.toml
+# The lock (requirements.lock) pins what every install gets; `make` rewrites it first when
+# pyproject.toml's dependency lists changed since it was made.
+$(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "callsift needs Python 3.11 or newer (found " + sys.version.split()[0] + ")")'
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@$(PYTHON) tools/lock.py check 2>/dev/null || $(MAKE) --no-print-directory lock
+	@test -x $(BIN)/python || { echo "make: creating $(VENV)"; $(PYTHON) -m venv $(VENV); }
+	@echo "make: installing callsift and its dependencies into $(VENV) (the first time takes about a minute)"
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@$(BIN)/python -m pip install --progress-bar off -c requirements.lock -e '.[dev]' \
+		| awk '/^(Collecting|Processing) / { n++; printf "\r  %d packages fetched", n; fflush() } \
+		       /^Installing collected packages/ { printf "\n  installing...\n"; fflush() } \
+		       /^Successfully installed/ { printf "  %d packages installed\n", NF - 2 }'
 	@touch $(STAMP)
+
+lock: ## rewrite requirements.lock from pyproject.toml (a fresh resolve in a throwaway venv)
+	$(PYTHON) tools/lock.py write
 
 install: $(STAMP) ## create .venv and install callsift with its dev extras
 
@@ -56,7 +68,7 @@ format: $(STAMP) ## apply ruff's formatting and safe fixes
 bench: $(STAMP) ## run the benchmarks (~20 min, needs PostgreSQL) and write bench/results/latest.md
 	@command -v wrk >/dev/null 2>&1 || $(SUDO) apt-get install -y wrk
 	@command -v cc >/dev/null 2>&1 || $(SUDO) apt-get install -y gcc libc6-dev
-	@test -x $(BIN)/py-spy || $(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	@test -x $(BIN)/py-spy || $(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev,bench]'
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean: ## remove the virtual environment and caches
