@@ -98,7 +98,9 @@ class Dispatcher:
         )
         if self._store.record_result(subscription, result.failure, self._clock.now()):
             log.warning(
-                "subscription_blacklisted", subscription_id=subscription.id, reason=result.failure
+                "emulator.subscription_blacklisted",
+                subscription_id=subscription.id,
+                reason=result.failure,
             )
         return self._records.add(
             self._clock,

@@ -222,7 +222,7 @@ class Player:
             raise
         except Exception as exc:  # a play must end in a reported state, never silently
             play.status, play.error = "failed", repr(exc)
-            log.exception("play_failed", play_id=play.id)
+            log.exception("emulator.play_failed", play_id=play.id)
 
     def _fan_out(
         self,

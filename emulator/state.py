@@ -130,7 +130,7 @@ class Emulator:
             try:
                 await self.process_timers()
             except Exception:  # the ticker must survive one bad round
-                log.exception("timer_round_failed")
+                log.exception("emulator.timer_round_failed")
 
     # base URL --------------------------------------------------------------------------------
 
@@ -271,7 +271,7 @@ class Emulator:
             for entry in call.call_log:
                 self.call_log.add(entry, play.started_at)
         play.task = asyncio.create_task(self.player.run(play, number))
-        log.info("play_started", play_id=play.id, calls=len(play.calls), pacing=pacing)
+        log.info("emulator.play_started", play_id=play.id, calls=len(play.calls), pacing=pacing)
         if wait:
             await play.wait()
         return play

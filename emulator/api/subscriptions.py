@@ -32,7 +32,9 @@ async def create_subscription(request: Request) -> Response:
         parsed, account_id=account.id, extension_id=context.extension.id,
         client_id=context.app.client_id, now=emulator.now(),
     )  # fmt: skip
-    log.info("subscription_created", subscription_id=subscription.id, owner=context.extension.id)
+    log.info(
+        "emulator.subscription_created", subscription_id=subscription.id, owner=context.extension.id
+    )
     return respond(request, subscription.info(base_of(request), emulator.now()))
 
 

@@ -63,9 +63,10 @@ def run(
         server_header=False,
         timeout_graceful_shutdown=10,
     )
-    # uvicorn shuts down gracefully on SIGTERM and then re-raises it; after a clean shutdown the
-    # re-raised signal finds this no-op handler, so the process exits 0 instead of 143
-    signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
+    # uvicorn shuts down gracefully on SIGTERM or Ctrl-C and then re-raises the signal; after a
+    # clean shutdown it finds this no-op handler, so the process exits 0 instead of 143 or 130
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, lambda _signum, _frame: None)
     # everything built so far lives as long as the process: keep it out of the collector's full
     # passes, which otherwise pause the webhook for ~100 ms under load (bench/results/latest.md)
     gc.collect()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 
 import httpx
 import structlog
@@ -57,9 +58,11 @@ class LiveDemo:
         log.warning(
             "demo.ready",
             banner="DEMO MODE: simulated RingCentral account, no real calls",
-            dashboard=f"{base_url}/dashboard#key={key}",
+            dashboard=f"{base_url}/dashboard",
             subscriptions=[f"{r.extension_id}:{r.action.value}" for r in results],
         )
+        sys.stdout.write(ready_banner(base_url, key))
+        sys.stdout.flush()
         # calls that "just happened" fill the dashboard at once; then calls arrive live
         await self.platform.play(
             BACKFILL_CALLS, seed=0, chaos=False, realtime=False, lose_webhooks=LOSE_WEBHOOKS
@@ -76,6 +79,23 @@ class LiveDemo:
             )
             await play.wait()
             round_number += 1
+
+
+def ready_banner(base_url: str, key: str) -> str:
+    """What a person at the terminal needs, on stdout, apart from the log (which is on stderr
+    and never holds the key)."""
+    lines = [
+        "callsift is running in DEMO MODE: an emulated RingCentral account plays calls.",
+        "",
+        f"  Dashboard   {base_url}/dashboard#key={key}",
+        f"  API key     {key}   (Authorization: Bearer ...)",
+        f"  API docs    {base_url}/docs",
+        "",
+        "Ctrl-C stops it; a restart keeps the calls and the key (./.callsift-demo-key).",
+        'To use your own account, see the README: "Connect your RingCentral account".',
+    ]
+    rule = "=" * min(max(len(line) for line in lines), 78)
+    return "\n".join(["", rule, *lines, rule, ""]) + "\n"
 
 
 async def _wait_until_serving(base_url: str) -> None:

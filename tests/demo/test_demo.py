@@ -83,35 +83,34 @@ def test_the_demo_command_prints_its_table_and_exits_0(tmp_path: Path) -> None:
 
 @pytest.fixture
 def demo_service(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str, Path]]:
-    """`callsift run` with no RingCentral app configured, on a free port, in an empty folder."""
+    """`callsift run` with no RingCentral app configured, on a free port, in an empty folder;
+    its stdout goes to out.txt, its log (stderr) to run.log."""
     with bind_loopback() as probe:
         port = probe.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLSIFT_")}
-    log_path = tmp_path / "run.log"
-    log = log_path.open("w")
-    process = subprocess.Popen(
-        [CALLSIFT, "run", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        yield process, f"http://127.0.0.1:{port}", log_path
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        log.close()
+    with (tmp_path / "out.txt").open("w") as out, (tmp_path / "run.log").open("w") as log:
+        process = subprocess.Popen(
+            [CALLSIFT, "run", "--port", str(port)],
+            cwd=tmp_path,
+            env=env,
+            stdout=out,
+            stderr=log,
+            text=True,
+        )
+        try:
+            yield process, f"http://127.0.0.1:{port}", tmp_path
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
 
 
 async def test_make_run_demo_mode_fills_the_dashboard_and_stops_cleanly(
     demo_service: tuple[subprocess.Popen[str], str, Path],
 ) -> None:
-    process, base_url, log_path = demo_service
+    process, base_url, folder = demo_service
     async with httpx.AsyncClient(base_url=base_url, timeout=5) as client:
-        key = await _dashboard_key(log_path, process)
+        key = await _dashboard_key(folder / "out.txt", process)
         ready = (await client.get("/readyz")).json()
         assert ready["mode"] == "demo"
         abandoned = await _poll_until_abandoned(client, key)
@@ -121,9 +120,14 @@ async def test_make_run_demo_mode_fills_the_dashboard_and_stops_cleanly(
 
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=60) == 0
-    output = await asyncio.to_thread(log_path.read_text)
-    assert "Traceback" not in output
-    assert "DEMO MODE" in output
+    banner = await asyncio.to_thread((folder / "out.txt").read_text)
+    log = await asyncio.to_thread((folder / "run.log").read_text)
+    assert f"API key     {key}" in banner
+    assert f"{base_url}/docs" in banner
+    assert "Traceback" not in log
+    assert "DEMO MODE" in log
+    assert "demo.ready" in log
+    assert key not in log  # the key is in the banner only
 
 
 async def _dashboard_key(log_path: Path, process: subprocess.Popen[str]) -> str:

@@ -100,15 +100,17 @@ def test_version() -> None:
     assert result.stdout.startswith("callsift 0.1.0 (classification rules ")
 
 
-def test_with_json_logs_every_line_is_json_and_names_the_address(tmp_path: Path) -> None:
-    """uvicorn's lines go through the same pipeline as ours."""
+def _run_until_started(
+    tmp_path: Path, **settings: str
+) -> tuple[subprocess.Popen[str], int, list[str]]:
+    """`callsift run` (ingest only) up to uvicorn's own "startup complete" line."""
     with bind_loopback() as probe:
         port = probe.getsockname()[1]
     environment = {k: v for k, v in os.environ.items() if not k.startswith("CALLSIFT_")}
     environment |= {
         **INGEST_ONLY,
         "CALLSIFT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'callsift.db'}",
-        "CALLSIFT_LOG_JSON": "true",
+        **settings,
     }
     process = subprocess.Popen(
         [CALLSIFT, "run", "--port", str(port)],
@@ -118,13 +120,19 @@ def test_with_json_logs_every_line_is_json_and_names_the_address(tmp_path: Path)
         stdout=subprocess.PIPE,
         text=True,
     )
+    assert process.stderr is not None
+    lines = []
+    for line in process.stderr:
+        lines.append(line)
+        if "startup complete" in line:
+            break
+    return process, port, lines
+
+
+def test_with_json_logs_every_line_is_json_and_names_the_address(tmp_path: Path) -> None:
+    """uvicorn's lines go through the same pipeline as ours."""
+    process, port, lines = _run_until_started(tmp_path, CALLSIFT_LOG_JSON="true")
     try:
-        assert process.stderr is not None
-        lines = []
-        for line in process.stderr:  # up to uvicorn's own "startup complete"
-            lines.append(line)
-            if "startup complete" in line:
-                break
         process.send_signal(signal.SIGTERM)
         out, rest = process.communicate(timeout=60)
     finally:
@@ -136,3 +144,15 @@ def test_with_json_logs_every_line_is_json_and_names_the_address(tmp_path: Path)
     )
     assert any(r.get("logger") == "uvicorn.error" for r in records)
     assert out == ""
+
+
+def test_ctrl_c_shuts_down_cleanly_with_exit_code_0(tmp_path: Path) -> None:
+    process, _, _ = _run_until_started(tmp_path)
+    try:
+        process.send_signal(signal.SIGINT)
+        _, rest = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 0, rest
+    assert "Traceback" not in rest
+    assert "Application shutdown complete" in rest
