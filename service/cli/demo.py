@@ -48,9 +48,14 @@ def demo(
     settings = load_settings(database_url=database_url, log_level="warning")
     configure_logging(level="warning", json=settings.log_json)
     console = Console(stderr=True)
-    columns = (TextColumn("classifying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(bar_width=20),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("calls", total=None)
+        task = bar.add_task("starting", total=None)
         report = asyncio.run(
             run_demo(
                 settings,
@@ -60,39 +65,47 @@ def demo(
                 chaos=chaos,
                 lose_webhooks=lose_webhooks,
                 database_label=label,
-                progress=lambda done, total: bar.update(task, completed=done, total=total),
+                progress=lambda phase, done, total: bar.update(
+                    task, description=phase, completed=done, total=total
+                ),
             )
         )
-    table_console().print(_table(report))
+    output = table_console()
+    output.print(_categories(report))
+    output.print(_summary(report))
+    output.print(f"database: {report.database}", soft_wrap=True)
     for problem in report.mismatches[:20]:
         console.print(f"[red]mismatch[/red] {problem}")
     if not report.ok:
         raise typer.Exit(1)
 
 
-def _table(report: DemoReport) -> Table:
+def _categories(report: DemoReport) -> Table:
     table = Table(title=f"callsift demo: {report.calls} calls, {report.sessions} sessions")
     table.add_column("category")
     table.add_column("expected", justify="right")
     table.add_column("classified", justify="right")
     for category in sorted(set(report.expected) | set(report.found)):
         table.add_row(category, str(report.expected[category]), str(report.found[category]))
+    return table
+
+
+def _summary(report: DemoReport) -> Table:
+    table = Table(show_header=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
     rate = report.abandon_rate
-    table.add_section()
-    table.add_row(
-        "abandon rate (inbound + internal)", "", f"{rate:.1%}" if rate is not None else "-"
-    )
-    table.add_row("classified", "", f"{report.classified}/{report.sessions}")
-    table.add_row("accuracy vs ground truth", "", f"{report.accuracy:.1%}")
+    table.add_row("accuracy vs ground truth", f"{report.accuracy:.1%}")
+    table.add_row("classified", f"{report.classified}/{report.sessions}")
+    table.add_row("abandon rate (inbound + internal)", f"{rate:.1%}" if rate is not None else "-")
     table.add_section()
     lost = f"{report.webhooks_lost} whole, {report.starts_lost} first events"
-    table.add_row("calls whose webhooks were lost", "", lost)
-    table.add_row("outcomes from the call log alone", "", str(report.from_call_log_alone))
-    table.add_row("outcomes the call log corrected", "", str(report.corrected))
-    table.add_row("events and call log agreed", "", str(report.reconciliation["agreed"]))
-    table.add_row("call-log records stored", "", str(report.call_log_records))
+    table.add_row("calls whose webhooks were lost", lost)
+    table.add_row("outcomes from the call log alone", str(report.from_call_log_alone))
+    table.add_row("outcomes the call log corrected", str(report.corrected))
+    table.add_row("events and call log agreed", str(report.reconciliation["agreed"]))
+    table.add_row("call-log records stored", str(report.call_log_records))
     table.add_section()
-    table.add_row("events stored", "", str(report.events))
-    table.add_row("events per second", "", f"{report.events_per_s:,.0f}")
-    table.add_row("database", "", report.database)
+    table.add_row("events stored", str(report.events))
+    table.add_row("events per second", f"{report.events_per_s:,.0f}")
     return table

@@ -34,6 +34,9 @@ from service.state import Services
 
 POLL_INTERVAL_S = 0.1
 
+# (phase, calls with a final outcome, calls wanted or None while that is not known yet)
+Progress = Callable[[str, int, int | None], None]
+
 
 @dataclass(slots=True)
 class DemoReport:
@@ -88,7 +91,7 @@ async def run_demo(
     chaos: bool,
     database_label: str,
     lose_webhooks: float = 0.0,
-    progress: Callable[[int, int], None] = lambda done, total: None,
+    progress: Progress = lambda phase, done, total: None,
     timeout_s: float = 600.0,
 ) -> DemoReport:
     platform = DemoPlatform(seed=seed, timer_tick_s=0.0)
@@ -113,14 +116,23 @@ async def run_demo(
     async with serve(app, sock=service_socket):
         await platform.start()
         try:
+            progress("registering the demo company", 0, None)
             await register_company(services, platform, users=extensions)
             started = time.monotonic()
             waiting = _Waiting()
             try:
                 async with asyncio.timeout(timeout_s):
-                    play = await platform.play(
-                        calls, seed=seed, chaos=chaos, realtime=False, lose_webhooks=lose_webhooks
-                    )
+                    counting = asyncio.create_task(_count_stored_events(services.engine, progress))
+                    try:
+                        play = await platform.play(
+                            calls,
+                            seed=seed,
+                            chaos=chaos,
+                            realtime=False,
+                            lose_webhooks=lose_webhooks,
+                        )
+                    finally:
+                        counting.cancel()
                     truths = [truth for call in play.calls for truth in call.truths]
                     delivered = [
                         truth
@@ -135,6 +147,7 @@ async def run_demo(
                     waiting.phase = "waiting for the outcomes of the delivered webhooks"
                     await _wait_for_outcomes(services.engine, delivered, progress, waiting)
                     waiting.phase = "reading the call log"
+                    progress(waiting.phase, 0, None)
                     await platform.emulator.advance(platform.call_log_delay_s + 1.0)
                     await _sync_call_log(services)
                     waiting.phase = "waiting for the outcomes after the call-log sync"
@@ -146,6 +159,15 @@ async def run_demo(
         finally:
             await platform.stop()
     return report
+
+
+async def _count_stored_events(engine: AsyncEngine, progress: Progress) -> None:
+    """While the emulator plays and delivers the calls: how many events have arrived so far."""
+    while True:
+        async with engine.connect() as connection:
+            stored = await _count(connection, select(func.count()).select_from(raw_events))
+        progress("delivering the calls: events stored", stored, None)
+        await asyncio.sleep(POLL_INTERVAL_S * 5)
 
 
 async def _sync_call_log(services: Services) -> None:
@@ -184,7 +206,7 @@ class _Waiting:
 async def _wait_for_outcomes(
     engine: AsyncEngine,
     truths: list[SessionTruth],
-    progress: Callable[[int, int], None],
+    progress: Progress,
     waiting: _Waiting,
 ) -> None:
     """Until every session has a final outcome and no stored event or record awaits
@@ -208,7 +230,7 @@ async def _wait_for_outcomes(
                 select(func.count()).select_from(call_log_pending),
             )
             waiting.stored = await _count(connection, select(func.count()).select_from(raw_events))
-        progress(waiting.done, len(wanted))
+        progress(waiting.phase, waiting.done, len(wanted))
         if waiting.done == len(wanted) and not waiting.pending:
             return
         await asyncio.sleep(POLL_INTERVAL_S)
