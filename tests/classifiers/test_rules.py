@@ -452,6 +452,30 @@ def test_a_stale_session_is_closed_as_unknown(
     assert _legs(outcome) == {ALICE: LegOutcomeKind.IN_PROGRESS}
 
 
+@pytest.mark.parametrize("silent_for", [1.0, 3600.0, 4 * 3600.0 + 1, 30 * 24 * 3600.0])
+def test_a_call_cut_off_counts_no_time_after_its_last_event(silent_for: float) -> None:
+    """A call whose events stopped (callsift or the demo was stopped mid-call, or the webhooks
+    were lost) is timed up to the last event heard, open or closed as stale: never the
+    silence after it as talk or hold."""
+    b = _call("cut-off-on-hold")
+    caller, alice = pstn_caller(), callee(2, ALICE)
+    b.at(0.0, caller, "Setup")
+    b.at(0.05, alice, "Setup")
+    b.at(0.1, caller, "Answered")
+    b.at(0.2, alice, "Proceeding")
+    b.at(5.0, alice, "Answered")
+    b.at(20.0, alice, "Hold")
+    b.at(30.0, alice, "Answered")
+    b.at(40.0, alice, "Hold")  # the last event heard
+    outcome = classify_call(b, now=b.time(40.0 + silent_for))
+    assert (outcome.talk_s, outcome.hold_s) == (25.0, 10.0)
+    assert outcome.ended_at is None
+    stale = silent_for > Thresholds().session_stale_after_s
+    assert (outcome.category, outcome.final) == (
+        (Category.UNKNOWN, True) if stale else (Category.IN_PROGRESS, False)
+    )
+
+
 def test_a_stale_session_is_settled_by_its_call_log_record() -> None:
     b = _ringing_forever()
     record = b.call_log_record(ALICE, result="Accepted", reason="Accepted", duration_s=90)
