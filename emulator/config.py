@@ -1,6 +1,6 @@
 """Settings of one emulator instance: the seed, the platform's limits, delivery and chaos knobs.
 
-Defaults follow the documented RingCentral values (notes/ringcentral-api.md); values the platform
+Defaults follow the documented RingCentral values (docs/emulator.md, Sources); values the platform
 does not publish (blacklist threshold, reminder job period) are our choices and say so.
 """
 

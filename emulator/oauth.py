@@ -1,6 +1,7 @@
 """OAuth sessions and tokens: the JWT bearer and refresh grants, rotation with grace, revocation.
 
-Behaviour follows DOC:authentication/* and Tyler Liu's token-refresh experiment (notes section 1):
+Behaviour follows DOC:authentication/* and Tyler Liu's token-refresh experiment (docs/emulator.md,
+Sources):
 - each JWT exchange opens a session; at most `sessions_per_user` per (extension, app), the
   oldest evicted;
 - a refresh rotates both tokens; the old access token answers OAU-129 for ~10 s, then OAU-213;

@@ -1,7 +1,8 @@
 """Webhook subscriptions: validation of requests, lifetime, expiry, reminders and blacklisting.
 
 HTTP work (the validation handshake, deliveries) lives in `emulator.delivery`; this module keeps the
-state and the rules (SPEC createSubscription & co, DOC:notifications/webhooks/*, notes section 2):
+state and the rules (SPEC createSubscription & co, DOC:notifications/webhooks/*, docs/emulator.md,
+Sources):
 subscriptions belong to an (extension, app); 30 of them at most (403 SUB-505); `expiresIn` defaults
 to 604800 s and is clamped to 315360000 s; `verificationToken` is write-only; an expired
 subscription stops delivering and answers 404; a blacklisted one stops delivering.
