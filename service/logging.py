@@ -6,10 +6,15 @@ same renderer as our structlog lines, so `CALLSIFT_LOG_JSON=true` makes every li
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import sys
 
 import structlog
+
+# Set inside the servers callsift embeds (the demo's emulator, test and bench servers): their
+# uvicorn lifecycle lines would read as the service's own, so only their warnings are kept.
+IN_EMBEDDED_SERVER = contextvars.ContextVar("in_embedded_server", default=False)
 
 
 class _CurrentStderr:
@@ -26,6 +31,11 @@ class _OurHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """The root handler this module installs (replaced, never stacked, when called again)."""
 
 
+def _not_an_embedded_server_s_info(record: logging.LogRecord) -> bool:
+    embedded = IN_EMBEDDED_SERVER.get() and record.name.startswith("uvicorn")
+    return not embedded or record.levelno >= logging.WARNING
+
+
 def configure_logging(*, level: str = "info", json: bool = False) -> None:
     numeric_level = logging.getLevelNamesMapping()[level.upper()]
     # per-request and per-migration-step lines are noise at info level
@@ -40,6 +50,7 @@ def configure_logging(*, level: str = "info", json: bool = False) -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     handler = _OurHandler(_CurrentStderr())
+    handler.addFilter(_not_an_embedded_server_s_info)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[*stamped, structlog.stdlib.add_logger_name],

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from service.http_protocol import protocol_with_read_timeout
+from service.logging import IN_EMBEDDED_SERVER
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,12 +63,17 @@ async def serve(
         lifespan=lifespan,
         http=protocol_with_read_timeout(read_timeout_s),
         limit_concurrency=max_connections,
-        log_level="warning",
+        # leave the process's logging alone: a log level or config here would apply to uvicorn's
+        # loggers globally, silencing (or re-routing) the lines of `callsift run`'s own server
+        log_level=None,
+        log_config=None,
         access_log=False,
         timeout_graceful_shutdown=5,
     )
     server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
+    context = contextvars.copy_context()
+    context.run(IN_EMBEDDED_SERVER.set, True)
+    task = asyncio.create_task(server.serve(sockets=[sock]), context=context)
     try:
         while not server.started:
             if task.done():
