@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Select, and_, exists, false, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from classifiers.outcome import Category
 from service.api.cursors import CallsCursor
 from service.db.driver import asyncpg_connection
 from service.db.tables import (
@@ -23,7 +24,7 @@ from service.db.tables import (
     raw_events,
 )
 
-SHORT_ABANDON = "short_abandon"
+SHORT_ABANDON = Category.SHORT_ABANDON.value
 
 
 @dataclass(frozen=True, slots=True)

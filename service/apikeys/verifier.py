@@ -36,9 +36,6 @@ class VerifiedKeys:
             self._expiry.clear()
         self._expiry[digest] = self._clock() + self._ttl_s
 
-    def forget_all(self) -> None:
-        self._expiry.clear()
-
 
 def use_is_due(last_used_at: datetime | None, now: datetime) -> bool:
     """Record `last_used_at` at most once a minute per key (it is a write on the read path)."""

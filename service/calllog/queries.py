@@ -9,10 +9,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Insert, and_, bindparam, delete, func, literal, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from service.db.sql import is_postgres, keys_in
+from service.db.sql import insert_ignoring, insert_on_conflict, is_postgres, keys_in
 from service.db.tables import (
     call_log_pending,
     call_log_record_versions,
@@ -88,8 +87,7 @@ async def stored_digests(
 def _records_upsert(connection: AsyncConnection) -> Insert:
     """Insert a record, or replace the stored one when the content changed and the incoming
     version is not older (by `lastModifiedTime`)."""
-    dialect = postgresql if is_postgres(connection) else sqlite
-    statement = dialect.insert(call_log_records)
+    statement = insert_on_conflict(connection, call_log_records)
     stored, incoming = call_log_records.c, statement.excluded
     kept = ("record_id", "first_seen_at", "versions")
     values: dict[str, Any] = {c.name: incoming[c.name] for c in stored if c.name not in kept}
@@ -121,11 +119,8 @@ async def save_records(
 ) -> None:
     """Store records (rows of `call_log_records`) and every new version of them, and queue
     them for the processor."""
-    dialect = postgresql if is_postgres(connection) else sqlite
-    new_versions = dialect.insert(call_log_record_versions).on_conflict_do_nothing(
-        index_elements=["record_id", "digest"]
-    )
-    queue = dialect.insert(call_log_pending)
+    new_versions = insert_ignoring(connection, call_log_record_versions, ["record_id", "digest"])
+    queue = insert_on_conflict(connection, call_log_pending)
     queued = queue.on_conflict_do_update(
         index_elements=["record_id"], set_={"queued_at": queue.excluded.queued_at}
     )
@@ -229,13 +224,10 @@ async def ensure_sync_rows(connection: AsyncConnection, now: datetime) -> None:
         literal(0).label("records_stored"),
         literal(now, call_log_sync.c.updated_at.type).label("updated_at"),
     ).where(~extensions.c.extension_id.in_(select(call_log_sync.c.extension_id)))
-    dialect = postgresql if is_postgres(connection) else sqlite
     columns = ["extension_id", "next_due_at", "failures", "records_stored", "updated_at"]
     # replicas may add the same rows at once: the first wins, the others change nothing
     await connection.execute(
-        dialect.insert(call_log_sync)
-        .from_select(columns, missing)
-        .on_conflict_do_nothing(index_elements=["extension_id"])
+        insert_ignoring(connection, call_log_sync, ["extension_id"]).from_select(columns, missing)
     )
 
 

@@ -1,4 +1,5 @@
-"""SQL building blocks shared by every area's queries, the same on SQLite and PostgreSQL.
+"""SQL building blocks shared by every area's queries, the same on SQLite and PostgreSQL: the one
+place that asks which database it is talking to.
 
 Lists of ids go to PostgreSQL as one array parameter (`= ANY($1)`), so each statement has one
 text whatever the batch size: asyncpg and PostgreSQL reuse its prepared plan, and SQLAlchemy does
@@ -7,17 +8,44 @@ not render hundreds of bound parameters per call. SQLite, which has no arrays, g
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from typing import Any
+from collections.abc import Collection, Sequence
+from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, ColumnElement, String, any_, literal
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import BigInteger, ColumnElement, FromClause, Select, String, Table, any_, literal
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import TypeEngine
+
+SelectT = TypeVar("SelectT", bound=Select[Any])
 
 
 def is_postgres(connection: AsyncConnection) -> bool:
     return connection.dialect.name == "postgresql"
+
+
+def insert_on_conflict(
+    connection: AsyncConnection, table: Table
+) -> postgresql.Insert | sqlite.Insert:
+    """The database's own INSERT, which takes `ON CONFLICT ... DO NOTHING | DO UPDATE` (both
+    databases spell it the same; `excluded` names the row that was refused)."""
+    return postgresql.insert(table) if is_postgres(connection) else sqlite.insert(table)
+
+
+def insert_ignoring(
+    connection: AsyncConnection, table: Table, keys: Sequence[str]
+) -> postgresql.Insert | sqlite.Insert:
+    """INSERT that skips rows whose `keys` are already stored (another replica, a retry)."""
+    return insert_on_conflict(connection, table).on_conflict_do_nothing(index_elements=keys)
+
+
+def claiming(
+    connection: AsyncConnection, statement: SelectT, *, of: FromClause | None = None
+) -> SelectT:
+    """Rows selected to work on, locked until commit and skipped by other workers on PostgreSQL
+    (`FOR UPDATE SKIP LOCKED`). SQLite runs one writing transaction at a time: nothing to add."""
+    if is_postgres(connection):
+        return statement.with_for_update(skip_locked=True, of=of)
+    return statement
 
 
 def one_of(

@@ -8,13 +8,16 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Insert, delete, func, insert, select, text, union, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from service.db.sql import ids_in, is_postgres, keys_in
+from classifiers.outcome import Category, Reconciliation, Source
+from service.db.sql import claiming, ids_in, insert_on_conflict, is_postgres, keys_in
 from service.db.tables import call_legs, call_outcomes, outcome_changes, raw_events
 
-VOICEMAIL_RELATED = ("voicemail_left", "abandoned_voicemail", "in_progress")
+VOICEMAIL_RELATED = tuple(
+    category.value
+    for category in (Category.VOICEMAIL_LEFT, Category.ABANDONED_VOICEMAIL, Category.IN_PROGRESS)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,15 +130,6 @@ async def voicemail_payloads(
     return [(extension_id, payload) for extension_id, payload in result]
 
 
-async def voicemail_payloads_by_id(connection: AsyncConnection, ids: Sequence[int]) -> list[str]:
-    if not ids:
-        return []
-    result = await connection.execute(
-        select(raw_events.c.payload).where(ids_in(connection, raw_events.c.id, ids))
-    )
-    return list(result.scalars())
-
-
 async def sessions_awaiting_voicemail(
     connection: AsyncConnection, extension_id: str, *, started_from: datetime, started_to: datetime
 ) -> list[str]:
@@ -186,14 +180,9 @@ async def take_change_seqs(connection: AsyncConnection, count: int) -> int:
 
 
 def _upsert(connection: AsyncConnection) -> Insert:
-    if is_postgres(connection):
-        pg_statement = postgresql.insert(call_outcomes)
-        return pg_statement.on_conflict_do_update(
-            index_elements=["telephony_session_id"], set_=_updatable(pg_statement.excluded)
-        )
-    lite_statement = sqlite.insert(call_outcomes)
-    return lite_statement.on_conflict_do_update(
-        index_elements=["telephony_session_id"], set_=_updatable(lite_statement.excluded)
+    statement = insert_on_conflict(connection, call_outcomes)
+    return statement.on_conflict_do_update(
+        index_elements=["telephony_session_id"], set_=_updatable(statement.excluded)
     )
 
 
@@ -246,17 +235,15 @@ async def sessions_awaiting_call_log(
     statement = (
         select(call_outcomes.c.telephony_session_id)
         .where(
-            call_outcomes.c.reconciliation == "awaiting_call_log",
-            call_outcomes.c.sources == "webhook",
+            call_outcomes.c.reconciliation == Reconciliation.AWAITING_CALL_LOG.value,
+            call_outcomes.c.sources == Source.WEBHOOK.value,
             call_outcomes.c.started_at < before,
             call_outcomes.c.last_event_at < before,
         )
         .order_by(call_outcomes.c.started_at)
         .limit(limit)
     )
-    if is_postgres(connection):
-        statement = statement.with_for_update(skip_locked=True)
-    return list((await connection.execute(statement)).scalars())
+    return list((await connection.execute(claiming(connection, statement))).scalars())
 
 
 async def open_sessions_silent_since(
@@ -269,9 +256,7 @@ async def open_sessions_silent_since(
         .order_by(call_outcomes.c.last_event_at)
         .limit(limit)
     )
-    if is_postgres(connection):
-        statement = statement.with_for_update(skip_locked=True)
-    return list((await connection.execute(statement)).scalars())
+    return list((await connection.execute(claiming(connection, statement))).scalars())
 
 
 def _sessions_to_reclassify(since: datetime | None) -> Any:
@@ -281,7 +266,7 @@ def _sessions_to_reclassify(since: datetime | None) -> Any:
         raw_events.c.kind == "telephony"
     )
     logged_only = select(call_outcomes.c.telephony_session_id.label("key")).where(
-        call_outcomes.c.sources == "call_log"
+        call_outcomes.c.sources == Source.CALL_LOG.value
     )
     if since is not None:
         with_events = with_events.where(raw_events.c.event_time >= since)

@@ -9,10 +9,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from service.db.sql import is_postgres
+from service.db.sql import claiming, insert_ignoring, is_postgres
 from service.db.tables import (
     call_log_sync,
     directory_entries,
@@ -208,11 +207,10 @@ async def read_token_row(connection: AsyncConnection, extension_id: str) -> Toke
 
 
 async def ensure_token_row(connection: AsyncConnection, extension_id: str) -> None:
-    dialect = postgresql if is_postgres(connection) else sqlite
     await connection.execute(
-        dialect.insert(oauth_tokens)
-        .values(extension_id=extension_id, generation=0)
-        .on_conflict_do_nothing(index_elements=["extension_id"])
+        insert_ignoring(connection, oauth_tokens, ["extension_id"]).values(
+            extension_id=extension_id, generation=0
+        )
     )
 
 
@@ -315,9 +313,8 @@ async def claim_due(
         .order_by(webhook_subscriptions.c.next_due_at)
         .limit(limit)
     )
-    if is_postgres(connection):
-        statement = statement.with_for_update(skip_locked=True, of=webhook_subscriptions)
-    rows = [SubscriptionRow(*row) for row in await connection.execute(statement)]
+    claimed = claiming(connection, statement, of=webhook_subscriptions)
+    rows = [SubscriptionRow(*row) for row in await connection.execute(claimed)]
     if rows:
         await connection.execute(
             update(webhook_subscriptions)

@@ -14,20 +14,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Insert, insert
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from service.db.sql import insert_ignoring
 from service.db.tables import quarantined_events, raw_events
-
-
-def _insert_ignoring_duplicates(dialect_name: str) -> Insert:
-    if dialect_name == "postgresql":
-        return postgresql.insert(raw_events).on_conflict_do_nothing(index_elements=["uuid"])
-    if dialect_name == "sqlite":
-        return sqlite.insert(raw_events).on_conflict_do_nothing(index_elements=["uuid"])
-    msg = f"no idempotent insert for dialect {dialect_name!r}"
-    raise NotImplementedError(msg)
 
 
 async def insert_raw_events(
@@ -36,7 +27,7 @@ async def insert_raw_events(
     """Insert rows whose uuid is new; returns the uuids actually inserted."""
     if not rows:
         return set()
-    statement = _insert_ignoring_duplicates(connection.dialect.name).returning(raw_events.c.uuid)
+    statement = insert_ignoring(connection, raw_events, ["uuid"]).returning(raw_events.c.uuid)
     result = await connection.execute(statement, list(rows))
     return set(result.scalars().all())
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 
@@ -29,16 +29,6 @@ class TokenEntry:
 
 class TokenHashSource(Protocol):
     async def lookup(self, digest: bytes) -> TokenEntry | None: ...
-
-
-@dataclass(slots=True)
-class StaticTokenHashes:
-    """An in-memory source for a fixed set of tokens (hash -> subscription id)."""
-
-    entries: dict[bytes, TokenEntry] = field(default_factory=dict)
-
-    async def lookup(self, digest: bytes) -> TokenEntry | None:
-        return self.entries.get(digest)
 
 
 @dataclass(frozen=True, slots=True)
