@@ -98,7 +98,7 @@ def classify_events(
 
 
 def _as_service_call(settled: Settled, origin: str | None) -> Settled:
-    """A service session (docs/outcomes.md section 5) keeps what the rules found as evidence
+    """A service session (docs/outcomes.md section 12) keeps what the rules found as evidence
     (`events_suggest:`), its stage and timings; its category says it was no customer call."""
     found = settled.verdict
     evidence = [*found.evidence, f"events_suggest:{found.category.value}"]

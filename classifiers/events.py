@@ -86,9 +86,9 @@ class ReasonKind(StrEnum):
 
 
 # Reasons as RingCentral spells them (SPEC `CallStatusInfo.reason`, plus values seen in the field),
-# read as RingCentral documents them (docs/outcomes.md section 2, "Status reasons"). `AgentDropped`,
-# `CallDropped` (in the spec, never described) and `Undefined` (seen in the field, which RingCentral
-# staff could not explain) have no documented reading: they are OTHER, never guessed at.
+# read as RingCentral documents them (docs/outcomes.md section 12, "Status reasons").
+# `AgentDropped`, `CallDropped` (in the spec, never described) and `Undefined` (seen in the field,
+# which RingCentral staff could not explain) have no documented reading: OTHER, never guessed at.
 _REASONS_EXACT: dict[str, ReasonKind] = {
     "Cancelled": ReasonKind.NONE,
     "BlindTransfer": ReasonKind.HANDOFF,

@@ -1,8 +1,9 @@
 """The facts the rules decide on, derived once per classification from a timeline.
 
 - the human answer: the first `Answered` of a person party (or, for outbound calls, of our
-  caller's party) that stayed connected at least `min_talk_s`; the caller's own `Answered` on an
-  inbound or internal call only means RingCentral picked up the route and never counts;
+  caller's party; of the far end's on a two-legged call, `classifiers.origins`) that stayed
+  connected at least `min_talk_s`; the caller's own `Answered` on an inbound or internal call
+  only means RingCentral picked up the route and never counts;
 - the voicemail span: from the first `VoiceMail`/`VoiceMailScreening` status (or a Disconnected
   with reason `Voicemail`) to the caller's hang-up or the voicemail party leaving;
 - the caller's end, and where every party stood at that moment (the stage).

@@ -1,4 +1,4 @@
-"""What a session's `origin.type` says about how to read it (docs/outcomes.md section 5).
+"""What a session's `origin.type` says about how to read it (docs/outcomes.md section 12).
 
 RingCentral tags every telephony session with where it came from (SPEC `OriginInfo.type`: `Call`,
 `RingOut`, `RingMe`, `Conference`, `GreetingsRecording`, `VerificationCall`, `Zoom`, `CallOut`;
