@@ -1,9 +1,15 @@
 """Offline classification of notification dumps, for the `callsift classify` command.
 
 Input is JSON Lines, one notification envelope per line exactly as RingCentral POSTs it.
-Telephony-session lines are grouped by `telephonySessionId` and classified; voicemail-message
-lines become evidence (mailbox = the extension in the event path, or `ownerId`); any other
-envelope (renewal reminders, presence, ...) is read and ignored; blank lines are skipped.
+Telephony-session lines are grouped by `telephonySessionId` and classified; `/voicemail` and
+`/message-store` lines become voicemail evidence (`classifiers.evidence`); any other envelope
+(presence, renewal reminders, ...) is read and skipped, with the reason in `BatchResult.skipped`;
+blank lines are ignored. Two other shapes people hold are read too (`BatchResult.notes` says so):
+- a notification inside the mobile-push wrapper RingCentral's docs print (`{pn_apns: {event,
+  body, ...}}`): the notification inside is read;
+- a REST session snapshot (`GET /telephony/sessions/{id}`: `{id, creationTime, origin,
+  parties}`, the party's extension under `owner`): read as one event at `creationTime` (the
+  only time it carries), numbered in the order the snapshots of a session are given.
 Call-log records join the session they are about (by `telephonySessionId`, else by the older
 `sessionId` of its events); records of a session with no events give an outcome of their own.
 
@@ -32,7 +38,8 @@ from classifiers.classify import (
     classify_events,
     session_names,
 )
-from classifiers.events import parse_notification, party_events
+from classifiers.events import ParseError, parse_notification, party_events
+from classifiers.evidence import is_voicemail_evidence, voicemail_evidence
 from classifiers.outcome import (
     DirectoryEntry,
     Evidence,
@@ -43,19 +50,34 @@ from classifiers.outcome import (
 from classifiers.payloads import (
     CallLogRecord,
     TelephonySessionNotification,
-    VoicemailNotification,
-    extension_id_of_event,
+    is_renewal_reminder,
     is_telephony_event,
-    is_voicemail_event,
 )
+from classifiers.snapshots import (
+    SNAPSHOT_UUID_PREFIX,
+    is_session_snapshot,
+    notification_from_snapshot,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A line that was read and left out: what it was (`kind`) and why."""
+
+    line: int
+    kind: str
+    why: str
 
 
 @dataclass(slots=True)
 class BatchResult:
-    """Outcomes ordered by `started_at` then session id; errors as (1-based line, message)."""
+    """Outcomes ordered by `started_at` then session id; errors and notes as (1-based line,
+    message); lines read but left out in `skipped`."""
 
     outcomes: list[Outcome] = field(default_factory=list)
     errors: list[tuple[int, str]] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    notes: list[tuple[int, str]] = field(default_factory=list)
     lines_read: int = 0
 
 
@@ -80,7 +102,7 @@ def classify_lines(
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        error = _read_line(line, number, sessions, voicemails)
+        error = _read_line(line, number, sessions, voicemails, result)
         if error is None:
             result.lines_read += 1
         else:
@@ -138,14 +160,29 @@ def _read_line(
     number: int,
     sessions: dict[str, _Session],
     voicemails: list[OwnedVoicemail],
+    result: BatchResult,
 ) -> str | None:
     """File one line's envelope where it belongs; the error message if it cannot be read."""
     try:
         raw = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
         return f"not JSON: {exc}"
-    if not isinstance(raw, dict) or not isinstance(raw.get("event"), str):
+    if not isinstance(raw, dict):
         return "not a notification envelope (no `event`)"
+    if not isinstance(raw.get("event"), str):
+        unwrapped = _unwrapped(raw)
+        if unwrapped is not None:
+            raw = unwrapped
+            result.notes.append((number, f"read the notification inside its {WRAPPER} wrapper"))
+        elif is_session_snapshot(raw):
+            sequence = sum(1 for _ in _snapshots_of(sessions, raw.get("id"))) + 1
+            converted = notification_from_snapshot(raw, sequence)
+            if isinstance(converted, ParseError):
+                return converted.message
+            raw = converted
+            result.notes.append((number, "read a REST session snapshot as one event"))
+        else:
+            return "not a notification envelope (no `event`)"
     event: str = raw["event"]
     if is_telephony_event(event):
         parsed = parse_notification(raw)
@@ -153,17 +190,52 @@ def _read_line(
             return parsed.message
         session_id = parsed.body.telephony_session_id
         sessions.setdefault(session_id, _Session(number)).notifications.append(parsed)
-    elif is_voicemail_event(event):
+    elif is_voicemail_evidence(event):
         try:
-            notification = VoicemailNotification.model_validate(raw)
-        except ValidationError as exc:
-            return f"bad voicemail notification: {_first_error(exc)}"
-        voicemails.append(OwnedVoicemail(_mailbox(notification), notification.body))
+            found = voicemail_evidence(raw)
+        except ValueError as exc:
+            return str(exc)
+        if not found:
+            why = "a message-store change with no new voicemail in it"
+            result.skipped.append(Skipped(number, "message-store", why))
+        voicemails.extend(found)
+    else:
+        kind, why = _other_kind(event)
+        result.skipped.append(Skipped(number, kind, why))
     return None
 
 
-def _mailbox(notification: VoicemailNotification) -> str | None:
-    return extension_id_of_event(notification.event) or notification.owner_id
+WRAPPER = "mobile-push (`pn_apns`)"
+
+
+def _unwrapped(raw: dict[str, Any]) -> dict[str, Any] | None:
+    """The notification inside RingCentral's mobile-push (APNs) delivery shape, as its docs print
+    it: `{uuid, subscriptionId, ownerId, pn_apns: {aps, uuid, event, timestamp, ..., body}}`."""
+    inner = raw.get("pn_apns")
+    if isinstance(inner, dict) and isinstance(inner.get("event"), str):
+        return {key: value for key, value in inner.items() if key != "aps"}
+    return None
+
+
+def _snapshots_of(sessions: dict[str, _Session], session_id: object) -> Iterable[object]:
+    session = sessions.get(session_id) if isinstance(session_id, str) else None
+    if session is None:
+        return ()
+    return (n for n in session.notifications if n.uuid.startswith(SNAPSHOT_UUID_PREFIX))
+
+
+def _other_kind(event: str) -> tuple[str, str]:
+    """What a notification callsift does not classify is, and why it is left out."""
+    path = event.split("?", 1)[0]
+    if path.endswith("/presence"):
+        return (
+            "presence",
+            "presence says only that an extension's phone rang or was busy, not what happened "
+            "to the call: callsift classifies telephony-session events (`/telephony/sessions`)",
+        )
+    if is_renewal_reminder(event):
+        return "reminder", "a subscription renewal reminder carries no call"
+    return "other", f"not a telephony-session, voicemail or message-store notification ({path})"
 
 
 def _mailbox_messages(

@@ -11,12 +11,13 @@ stage, evidence, data gaps) -> reconciled with the call log (`Settled`) -> legs 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from datetime import datetime
 
 from classifiers.calllog import read_call_log, session_key
 from classifiers.construct import construct
-from classifiers.decide import call_numbers, decide
+from classifiers.decide import Verdict, call_numbers, decide, snake_case
 from classifiers.events import (
     ON_HOLD_STATUSES,
     PartyEvent,
@@ -26,6 +27,7 @@ from classifiers.events import (
 )
 from classifiers.facts import CallFacts, gather_facts
 from classifiers.legs import leg_outcomes
+from classifiers.origins import is_service
 from classifiers.outcome import (
     RULES_VERSION,
     Category,
@@ -89,7 +91,21 @@ def classify_events(
         else None
     )
     settled = reconcile(facts, verdict, log, awaiting=evidence.awaiting_call_log)
-    return _outcome(facts, settled)
+    legs = _legs(facts, settled)  # what each leg did, whatever the session was for
+    if settled.verdict.final and is_service(timeline.origin):
+        settled = _as_service_call(settled, timeline.origin)
+    return _outcome(facts, settled, legs)
+
+
+def _as_service_call(settled: Settled, origin: str | None) -> Settled:
+    """A service session (docs/outcomes.md section 12) keeps what the rules found as evidence
+    (`events_suggest:`), its stage and timings; its category says it was no customer call."""
+    found = settled.verdict
+    evidence = [*found.evidence, f"events_suggest:{found.category.value}"]
+    verdict = Verdict(
+        Category.SERVICE_CALL, found.stage, snake_case(origin), evidence, found.data_gaps
+    )
+    return dataclasses.replace(settled, verdict=verdict)
 
 
 def classify_call_log(
@@ -126,7 +142,7 @@ def session_names(events: Iterable[PartyEvent]) -> set[str]:
     return names
 
 
-def _outcome(facts: CallFacts, settled: Settled) -> Outcome:
+def _outcome(facts: CallFacts, settled: Settled, legs: list[LegOutcome]) -> Outcome:
     timeline = facts.timeline
     verdict = settled.verdict
     log = settled.log
@@ -182,7 +198,7 @@ def _outcome(facts: CallFacts, settled: Settled) -> Outcome:
         "data_gaps": list(dict.fromkeys(verdict.data_gaps)),  # decide and reconcile both add
         "sources": settled.sources,
         "reconciliation": settled.reconciliation,
-        "legs": _legs(facts, settled),
+        "legs": legs,
         "rules_version": RULES_VERSION,
         "thresholds": facts.thresholds.as_dict(),
         "revision": 0,

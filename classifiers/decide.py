@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from classifiers.events import ON_HOLD_STATUSES, PartyEvent, ReasonKind, StatusCode
 from classifiers.evidence import match_voicemail
 from classifiers.facts import Answer, CallFacts, VoicemailSpan
+from classifiers.origins import is_two_leg, origin_notes
 from classifiers.outcome import Category, Direction, Stage, Thresholds
 from classifiers.roles import Role
 from classifiers.timeline import PartyTrack
@@ -83,7 +84,27 @@ def decide(facts: CallFacts, now_ts: float) -> Verdict:
         verdict = _inbound(facts)
     verdict.data_gaps = _view_gaps(facts) + verdict.data_gaps
     _check_sequence(facts, verdict)
+    _note_unreadable(facts, verdict)
     return verdict
+
+
+def _note_unreadable(facts: CallFacts, verdict: Verdict) -> None:
+    """Say what the events carried that the rules cannot read: a party status that is missing
+    or unknown, a status reason with no documented meaning, an origin we do not know. None of
+    them is ever guessed at; the raw values are kept in the evidence."""
+    evidence, gaps = origin_notes(facts.timeline.origin)
+    for event in facts.timeline.events:
+        if event.status is StatusCode.OTHER:
+            if event.status_raw:
+                gaps.append("party_status_unknown")
+                evidence.append(f"party_status:{event.party_id}={event.status_raw}")
+            else:
+                gaps.append("party_status_missing")
+        if event.reason_kind is ReasonKind.OTHER:
+            gaps.append("status_reason_unknown")
+            evidence.append(f"party_reason:{event.party_id}={event.reason}")
+    verdict.evidence.extend(item for item in evidence if item not in verdict.evidence)
+    verdict.data_gaps.extend(gaps)
 
 
 def _not_final(facts: CallFacts, now_ts: float) -> Verdict:
@@ -324,6 +345,9 @@ def _outbound(facts: CallFacts) -> Verdict:
     if answer is not None:
         evidence = [f"connected:{answer.party.party_id}"]
         return Verdict(Category.OUTBOUND_CONNECTED, facts.end_stage(), evidence=evidence)
+    if is_two_leg(facts.timeline.origin) and not facts.callees:
+        # only the user's own first leg is in view: whether the far end answered is not known
+        return Verdict(Category.UNKNOWN, Stage.UNKNOWN, evidence=_own_leg_evidence(facts))
     rang = any(party.rang for party in facts.timeline.parties)
     stage = Stage.RINGING if rang else Stage.UNKNOWN
     ends = sorted(
@@ -354,6 +378,12 @@ def _outbound_unanswered(facts: CallFacts, ends: list[PartyEvent], stage: Stage)
         )
     evidence = ["far_party_disconnected_first"] if caller is not None else []
     return Verdict(Category.OUTBOUND_UNANSWERED, stage, "no_answer", evidence)
+
+
+def _own_leg_evidence(facts: CallFacts) -> list[str]:
+    caller = facts.shape.caller
+    answered = caller is not None and StatusCode.ANSWERED in caller.statuses
+    return [f"first_leg_answered:{caller.party_id}"] if caller is not None and answered else []
 
 
 # --- sequence checks ---------------------------------------------------------------------------

@@ -73,7 +73,7 @@ def status_from_code(code: str | None) -> StatusCode:
 class ReasonKind(StrEnum):
     """What a `status.reason` means for the outcome. The raw reason is always kept too."""
 
-    NONE = "none"  # no reason, `Cancelled` or `Undefined`: an ordinary hang-up
+    NONE = "none"  # no reason or `Cancelled`: an ordinary hang-up
     HANDOFF = "handoff"  # the call moved on: transfers, IVR redirects, park, conference
     ANSWERED_ELSEWHERE = "answered_elsewhere"  # Pickup, AgentAnswered
     NO_ANSWER = "no_answer"  # Timeout, NoAnswer
@@ -82,13 +82,15 @@ class ReasonKind(StrEnum):
     EXIT_KEY = "exit_key"  # DtmfTransfer
     FAILURE = "failure"  # InvalidNumber, InternalError, NoSuchUser, ...
     VOICEMAIL = "voicemail"  # Voicemail
-    OTHER = "other"  # any other value (kept raw; never decisive on its own)
+    OTHER = "other"  # undocumented or unknown (kept raw, a data gap; never decisive on its own)
 
 
-# Reasons as RingCentral spells them (SPEC `CallStatusInfo.reason`, plus values seen in the field).
+# Reasons as RingCentral spells them (SPEC `CallStatusInfo.reason`, plus values seen in the field),
+# read as RingCentral documents them (docs/outcomes.md section 12, "Status reasons").
+# `AgentDropped`, `CallDropped` (in the spec, never described) and `Undefined` (seen in the field,
+# which RingCentral staff could not explain) have no documented reading: OTHER, never guessed at.
 _REASONS_EXACT: dict[str, ReasonKind] = {
     "Cancelled": ReasonKind.NONE,
-    "Undefined": ReasonKind.NONE,
     "BlindTransfer": ReasonKind.HANDOFF,
     "RccTransfer": ReasonKind.HANDOFF,
     "AttendedTransfer": ReasonKind.HANDOFF,
@@ -156,6 +158,7 @@ class PartyEvent:
     to_extension_id: str | None
     queue_name: str | None  # `uiCallInfo` QueueName value
     session_id: str | None  # the older `sessionId` (call-log records may carry only this one)
+    origin: str | None = None  # `origin.type` of the session (`Call`, `RingOut`, ...), as sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +212,7 @@ def party_events(notification: TelephonySessionNotification) -> list[PartyEvent]
     ts = event_time.timestamp()
     uuid, session_id, sequence = notification.uuid, body.telephony_session_id, body.sequence
     legacy_id = body.session_id or None
+    origin = (body.origin.type or None) if body.origin is not None else None
     events: list[PartyEvent] = []
     for party in body.parties:
         status = party.status
@@ -218,6 +222,8 @@ def party_events(notification: TelephonySessionNotification) -> list[PartyEvent]
         to = party.to
         ui = party.ui_call_info
         primary = ui.primary if ui is not None else None
+        owner = party.owner
+        extension_id = party.extension_id or (owner.extension_id if owner is not None else None)
         # Positional arguments, in PartyEvent's field order: this runs for every event of every
         # re-classification, and keyword arguments cost half again as much.
         events.append(
@@ -228,7 +234,7 @@ def party_events(notification: TelephonySessionNotification) -> list[PartyEvent]
                 event_time,
                 ts,
                 party.id,
-                party.extension_id or None,
+                extension_id or None,
                 _direction(party.direction),
                 _STATUS_EXACT.get(code) or status_from_code(code),
                 code,
@@ -243,6 +249,7 @@ def party_events(notification: TelephonySessionNotification) -> list[PartyEvent]
                 (to.extension_id or None) if to is not None else None,
                 _queue_name(primary.type, primary.value) if primary is not None else None,
                 legacy_id,
+                origin,
             )
         )
     return events
@@ -290,14 +297,15 @@ def party_events_from_envelope(raw: object) -> list[PartyEvent] | ParseError:
     uuid = raw.get("uuid")
     uuid = uuid if isinstance(uuid, str) else ""
     legacy_id = _as_str(body.get("sessionId")) or None
+    origin = _as_str(_mapping(body.get("origin")).get("type")) or None
     ts = event_time.timestamp()
     events: list[PartyEvent] = []
     for party in parties:
         if not isinstance(party, dict) or not isinstance(party.get("id"), str):
             return ParseError("a party without an id")
-        events.append(
-            _event_from_mapping(party, uuid, session_id, sequence, event_time, ts, legacy_id)
-        )
+        event = _event_from_mapping(party, uuid, session_id, sequence, event_time, ts, legacy_id)
+        event.origin = origin
+        events.append(event)
     return events
 
 
@@ -324,7 +332,9 @@ def _event_from_mapping(
         event_time,
         ts,
         party["id"],
-        _as_str(party.get("extensionId")) or None,
+        _as_str(party.get("extensionId"))
+        or _as_str(_mapping(party.get("owner")).get("extensionId"))
+        or None,
         _direction(party.get("direction")),
         status_from_code(code),
         code,

@@ -1,8 +1,9 @@
 """The facts the rules decide on, derived once per classification from a timeline.
 
 - the human answer: the first `Answered` of a person party (or, for outbound calls, of our
-  caller's party) that stayed connected at least `min_talk_s`; the caller's own `Answered` on an
-  inbound or internal call only means RingCentral picked up the route and never counts;
+  caller's party; of the far end's on a two-legged call, `classifiers.origins`) that stayed
+  connected at least `min_talk_s`; the caller's own `Answered` on an inbound or internal call
+  only means RingCentral picked up the route and never counts;
 - the voicemail span: from the first `VoiceMail`/`VoiceMailScreening` status (or a Disconnected
   with reason `Voicemail`) to the caller's hang-up or the voicemail party leaving;
 - the caller's end, and where every party stood at that moment (the stage).
@@ -21,6 +22,7 @@ from classifiers.events import (
     ReasonKind,
     StatusCode,
 )
+from classifiers.origins import is_two_leg
 from classifiers.outcome import Direction, Evidence, Stage, Thresholds
 from classifiers.roles import CallShape, Role
 from classifiers.timeline import PartyTrack, Timeline
@@ -90,6 +92,8 @@ class CallFacts:
     def position(self, party: PartyTrack, status: StatusCode | None) -> Stage:
         """Where the caller is while `party` holds the call in `status`. An `Answered` that is
         no human answer (a routing party, talk under `min_talk_s`) does not connect anyone."""
+        if status is StatusCode.OTHER:
+            return Stage.UNKNOWN  # a missing or unknown status says nothing of where it was
         role = self.role(party)
         if status in ON_HOLD_STATUSES or role is Role.PARK:
             return Stage.HOLD
@@ -142,7 +146,8 @@ class CallFacts:
         if self.direction is not Direction.OUTBOUND:
             return Stage.UNKNOWN
         if status is StatusCode.ANSWERED:
-            return Stage.CONNECTED
+            # a two-legged call's own first leg answering connects nobody
+            return Stage.UNKNOWN if is_two_leg(self.timeline.origin) else Stage.CONNECTED
         if status in ON_HOLD_STATUSES:
             return Stage.HOLD
         if status is StatusCode.PROCEEDING:
@@ -241,9 +246,11 @@ def gather_facts(
 
 
 def _talk_parties(timeline: Timeline, shape: CallShape) -> list[PartyTrack]:
-    """Parties whose `Answered` means a person is talking."""
+    """Parties whose `Answered` means a person is talking: on an outbound call our caller's
+    (its *Answered* follows the far end's), unless the call is two-legged (RingOut, ...), where
+    our caller's *Answered* is only the user taking the first leg: then the far end's."""
     if shape.direction is Direction.OUTBOUND:
-        if shape.caller is not None:
+        if shape.caller is not None and not is_two_leg(timeline.origin):
             return [shape.caller]
         return shape.with_role(timeline, Role.EXTERNAL)
     return shape.with_role(timeline, Role.PERSON)

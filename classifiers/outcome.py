@@ -43,6 +43,9 @@ class Category(StrEnum):
     OUTBOUND_CONNECTED = "outbound_connected"
     OUTBOUND_UNANSWERED = "outbound_unanswered"
     OUTBOUND_FAILED = "outbound_failed"
+    # a session of RingCentral's own services or a conference bridge (`origin.type`
+    # GreetingsRecording, VerificationCall, TestCall, Conference): kept, never offered
+    SERVICE_CALL = "service_call"
 
     @property
     def is_abandoned(self) -> bool:

@@ -71,8 +71,16 @@ class UiCallInfo(RCModel):
     additional: UiCallInfoRecord | None = None
 
 
+class PartyOwner(RCModel):
+    """`owner` of a party in a REST session snapshot (`CallParty`): whose party it is."""
+
+    account_id: str | None = None
+    extension_id: str | None = None
+
+
 class Party(RCModel):
-    """One party of a telephony session (`TelephonySessionsEventPartyInfo`)."""
+    """One party of a telephony session (`TelephonySessionsEventPartyInfo`; a REST snapshot's
+    `CallParty` names the extension under `owner` instead of `extensionId`)."""
 
     id: str
     account_id: str | None = None
@@ -91,6 +99,7 @@ class Party(RCModel):
     conference_role: str | None = None
     recordings: list[dict[str, Any]] | None = None
     ui_call_info: UiCallInfo | None = None
+    owner: PartyOwner | None = None
 
 
 class Origin(RCModel):
@@ -167,6 +176,27 @@ class VoicemailNotification(Envelope):
     body: VoicemailMessage
 
 
+class MessageStoreChange(RCModel):
+    """One entry of a message-store notification's `changes` (`MessageChanges`)."""
+
+    type: str | None = None
+    new_count: int | None = None
+    updated_count: int | None = None
+    new_message_ids: list[str | int] = []
+
+
+class MessageStoreBody(RCModel):
+    """Body of a `/message-store` notification (`MessageEventBody`): counts, not messages."""
+
+    extension_id: str | int | None = None
+    last_updated: datetime | None = None
+    changes: list[MessageStoreChange] = []
+
+
+class MessageStoreNotification(Envelope):
+    body: MessageStoreBody
+
+
 class RenewalReminderBody(RCModel):
     expires_in: int | None = None
 
@@ -235,6 +265,13 @@ def is_voicemail_event(event: str) -> bool:
     """Whether an envelope's `event` path is a voicemail (message-store) notification."""
     path = event.split("?", 1)[0]
     return path.endswith("/voicemail")
+
+
+def is_message_store_event(event: str) -> bool:
+    """Whether an envelope's `event` path is a message-store notification (any query, such as
+    `?type=VoiceMail`)."""
+    path = event.split("?", 1)[0]
+    return path.endswith("/message-store")
 
 
 def is_renewal_reminder(event: str) -> bool:

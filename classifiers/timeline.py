@@ -133,6 +133,7 @@ class Timeline:
     last_ts: float  # latest eventTime
     started_at: datetime
     has_sequence_gap: bool
+    origin: str | None = None  # `origin.type` (the first given, in sequence order), as sent
 
     @property
     def all_ended(self) -> bool:
@@ -184,6 +185,7 @@ def build_timeline(events: Iterable[PartyEvent]) -> Timeline:
         last_ts=latest.ts,
         started_at=earliest.event_time,
         has_sequence_gap=_has_gap(kept),
+        origin=next((event.origin for event in kept if event.origin), None),
     )
 
 

@@ -56,10 +56,10 @@ class Outbound:
         self.s.emit(self.far, self.t.tick(), "Disconnected")
 
 
-def dial_out(b: CallBuilder) -> Outbound:
+def dial_out(b: CallBuilder, origin: str = "Call") -> Outbound:
     user = b.pick(b.topology.users)[0]
     number = b.ids.external_number()
-    s, t = b.session(), b.cursor()
+    s, t = b.session(origin), b.cursor()
     ours = s.party(extension=user, direction="Outbound", from_=caller_ext(user), to=pstn(number))
     s.emit(ours, t.now, "Setup")
     far = s.party(
@@ -82,6 +82,23 @@ def outbound_connected(b: CallBuilder) -> None:
         legs.reverse()
     for leg in legs:
         out.s.emit(leg, out.t.tick(), "Disconnected")
+    out.log("Call connected")
+    b.primary(out.s)
+
+
+@kind("service_verification_call", direction=OUT, category=Category.SERVICE_CALL,
+      reason="verification_call", stage=Stage.CONNECTED, weight=0.0)  # fmt: skip
+def service_verification_call(b: CallBuilder) -> None:
+    """RingCentral calls an outside number for a user to verify it (`origin.type`
+    VerificationCall; its shape is the outbound one: RingCentral publishes none): connected, and
+    kept out of the statistics as a `service_call`. Never drawn into a random mix (weight 0), so
+    seeded mixes stay as they were; played when asked for by name or with "all"."""
+    out = dial_out(b, origin="VerificationCall")
+    out.ring()
+    out.s.emit(out.far, out.t.step(1, 3), "Answered")
+    out.s.emit(out.ours, out.t.tick(), "Answered")
+    out.t.step(10, 30)
+    out.both_end(None)
     out.log("Call connected")
     b.primary(out.s)
 

@@ -1,6 +1,8 @@
 """SQL of the outcome statistics: aggregation passes over the calls that started in a range.
 
-The population is every final inbound or internal call whose `started_at` is in `[start, end)`.
+The population is every final inbound or internal call whose `started_at` is in `[start, end)`,
+service sessions (category `service_call`: greeting recordings, test calls, conference bridges;
+docs/outcomes.md section 5) left out: they were never offered.
 Two statements read it, on both databases:
 
 1. counts: `GROUP BY key, category, reconciliation, histogram bucket` with count, sum and count
@@ -75,8 +77,11 @@ OUTBOUND_CATEGORIES = frozenset(
         Category.IN_PROGRESS,
     }
 )
+NOT_OFFERED = Category.SERVICE_CALL.value
 # The categories an offered (final, inbound or internal) call can have, in taxonomy order.
-REPORTED_CATEGORIES = tuple(c.value for c in Category if c not in OUTBOUND_CATEGORIES)
+REPORTED_CATEGORIES = tuple(
+    c.value for c in Category if c not in OUTBOUND_CATEGORIES and c.value != NOT_OFFERED
+)
 ABANDONED = frozenset(category.value for category in ABANDONED_CATEGORIES)
 RECONCILIATIONS = tuple(state.value for state in Reconciliation)
 ANSWERED = Category.ANSWERED.value
@@ -225,6 +230,7 @@ def _population(query: StatsQuery, postgres: bool) -> Subquery:
         outcome.started_at < query.end,
         outcome.final == true(),
         outcome.direction.in_(OFFERED_DIRECTIONS),
+        outcome.category != NOT_OFFERED,
     )
     if query.group_by == "extension":
         # Each (call, extension) once. The processor writes a leg's `started_at` equal to its

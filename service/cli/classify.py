@@ -12,7 +12,7 @@ from typing import Annotated, TypeVar
 import orjson
 import typer
 
-from classifiers import Thresholds, classify_lines, load_call_log, load_directory
+from classifiers import BatchResult, Thresholds, classify_lines, load_call_log, load_directory
 from service.cli.common import fail, parse_time
 
 Loaded = TypeVar("Loaded")
@@ -33,8 +33,45 @@ def _read_inputs(files: list[str]) -> tuple[list[bytes], list[_Origin]]:
             content = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
         except OSError as exc:
             fail(f"cannot read {name}: {exc.strerror}")
-        lines.extend(content.splitlines())
+        lines.extend(_documents(content))
     return lines, origins
+
+
+def _documents(content: bytes) -> list[bytes]:
+    """The lines of a JSON Lines file; a file holding one JSON document over several lines (a
+    pretty-printed notification or REST session snapshot, or an array of them) is read whole, one
+    element a line."""
+    lines = content.splitlines()
+    if sum(1 for line in lines if line.strip()) <= 1:
+        return lines
+    try:
+        document = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return lines
+    items = document if isinstance(document, list) else [document]
+    return [orjson.dumps(item) for item in items]
+
+
+MAX_PLACES = 5  # lines named in a summary of skipped lines
+
+
+def _report(result: BatchResult, origins: list[_Origin]) -> None:
+    """On stderr: each line that could not be read, each one read in another shape than a
+    notification, and per kind what was left out and why."""
+    for line_number, message in result.errors:
+        typer.echo(f"{_where(line_number, origins)}: skipped: {message}", err=True)
+    for line_number, message in result.notes:
+        typer.echo(f"{_where(line_number, origins)}: note: {message}", err=True)
+    by_kind: dict[tuple[str, str], list[int]] = {}
+    for skipped in result.skipped:
+        by_kind.setdefault((skipped.kind, skipped.why), []).append(skipped.line)
+    for (kind, why), numbers in by_kind.items():
+        places = ", ".join(_where(number, origins) for number in numbers[:MAX_PLACES])
+        more = f" and {len(numbers) - MAX_PLACES} more" if len(numbers) > MAX_PLACES else ""
+        noun = "notification" if len(numbers) == 1 else "notifications"
+        typer.echo(
+            f"callsift: skipped {len(numbers)} {kind} {noun} ({places}{more}): {why}", err=True
+        )
 
 
 def _where(line_number: int, origins: list[_Origin]) -> str:
@@ -127,10 +164,11 @@ def classify(
         directory=extensions,
         call_log=records,
     )
-    for line_number, message in result.errors:
-        typer.echo(f"{_where(line_number, origins)}: skipped: {message}", err=True)
+    _report(result, origins)
     if result.lines_read == 0 and not records:
         fail("no line could be read as a notification")
+    if not result.outcomes:
+        typer.echo("callsift: no call to classify in the input", err=True)
     out = sys.stdout.buffer
     for outcome in result.outcomes:
         stored_form = outcome.model_copy(update={"revision": 1, "updated_at": at})

@@ -43,7 +43,8 @@ from classifiers import (
     party_events_from_envelope,
 )
 from classifiers.classify import session_names
-from classifiers.payloads import CallLogRecord, VoicemailNotification
+from classifiers.evidence import voicemail_evidence
+from classifiers.payloads import CallLogRecord
 from service.calllog import queries as calllog_queries
 from service.db.errors import is_refused_value
 from service.processing import queries
@@ -652,14 +653,12 @@ async def _voicemail_evidence(
         created_from=shifted(earliest, -VOICEMAIL_LOOKAHEAD),
         created_to=shifted(latest, VOICEMAIL_LOOKBACK),
     )
-    voicemails = []
+    voicemails: list[OwnedVoicemail] = []
     for extension_id, payload in rows:
         try:
-            notification = VoicemailNotification.model_validate_json(payload)
-        except ValidationError as exc:
-            log.warning("processor.unreadable_voicemail", error=str(exc.errors()[0]["msg"]))
-            continue
-        voicemails.append(OwnedVoicemail(extension_id=extension_id, message=notification.body))
+            voicemails.extend(voicemail_evidence(orjson.loads(payload), extension_id))
+        except (ValueError, TypeError) as exc:  # orjson's decode error is a ValueError
+            log.warning("processor.unreadable_voicemail", error=str(exc))
     return voicemails
 
 

@@ -14,6 +14,7 @@ import orjson
 
 from classifiers.payloads import (
     extension_id_of_event,
+    is_message_store_event,
     is_renewal_reminder,
     is_telephony_event,
     is_voicemail_event,
@@ -97,15 +98,39 @@ def read_envelope(document: Any) -> IngestEnvelope:
     owner_id = _optional_string(document, "ownerId", max_length=OWNER_ID_LENGTH)
     if is_telephony_event(event):
         return _telephony_envelope(document, uuid, event, subscription_id, owner_id)
-    kind = "voicemail" if is_voicemail_event(event) else _other_kind(event)
+    body = document.get("body")
     extension_id = _extension_of(event)
     event_time = None
-    if kind == "voicemail":
-        body = document.get("body")
+    if is_voicemail_event(event):
+        kind = "voicemail"
         created = body.get("creationTime") if isinstance(body, dict) else None
         event_time = _timestamp(created, "body.creationTime")
+    elif is_message_store_event(event) and isinstance(body, dict) and _has_new_voicemail(body):
+        # voicemail evidence too (classifiers.evidence): a new message at `lastUpdated`
+        kind = "voicemail"
+        event_time = _timestamp(body.get("lastUpdated"), "body.lastUpdated")
+        mailbox = body.get("extensionId")
+        mailbox = str(mailbox) if isinstance(mailbox, str | int) else owner_id
+        if extension_id is None and mailbox:
+            extension_id = _storable(mailbox, "body.extensionId", EXTENSION_ID_LENGTH)
+    else:
+        kind = _other_kind(event)
     return IngestEnvelope(
         uuid, event, kind, subscription_id, owner_id, extension_id, None, None, None, event_time
+    )
+
+
+def _has_new_voicemail(body: Any) -> bool:
+    """Whether a message-store notification's `changes` count a new voicemail."""
+    changes = body.get("changes") if isinstance(body, dict) else None
+    if not isinstance(changes, list):
+        return False
+    return any(
+        isinstance(change, dict)
+        and str(change.get("type", "")).lower() == "voicemail"
+        and isinstance(change.get("newCount"), int)
+        and change["newCount"] > 0
+        for change in changes
     )
 
 

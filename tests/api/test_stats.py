@@ -383,3 +383,27 @@ async def test_sqlite_and_postgres_give_the_same_report(
             assert sqlite_report["totals"]["offered"] > 100
             assert sqlite_report["totals"]["time_to_abandon_p90_s"] is not None
             assert sqlite_report == postgres_report, params
+
+
+async def test_service_sessions_are_kept_but_never_offered_nor_abandoned(api: Api) -> None:
+    """The same abandoned call twice, once as a RingCentral test call (`origin.type`): stored as
+    `service_call`, left out of offered, abandons and the per-category counts."""
+    customer = placed("abandoned-ringing-account", at=_utc(2026, 3, 10, 9, 0), hex_id="4" * 32)
+    test_call = placed("abandoned-ringing-account", at=_utc(2026, 3, 10, 9, 5), hex_id="5" * 32)
+    for notification in test_call:
+        notification["body"]["origin"] = {"type": "TestCall"}
+    await api.load(customer + test_call, now=_utc(2026, 3, 10, 10, 0))
+    window = {"from": "2026-03-10T08:00:00Z", "to": "2026-03-10T11:00:00Z"}
+
+    totals = (await stats(api, **window, group_by="queue"))["totals"]
+
+    assert totals["offered"] == 1
+    assert (totals["long_abandons"], totals["abandoned"]) == (1, 1)
+    assert "service_call" not in totals["categories"]
+    assert totals["categories"]["abandoned_ringing"] == 1
+    stored = await api.client.get(f"/v1/calls/s-{'5' * 32}")
+    assert stored.status_code == 200, stored.text
+    outcome = stored.json()["outcome"]
+    assert (outcome["category"], outcome["reason"]) == ("service_call", "test_call")
+    assert outcome["is_abandoned"] is False
+    assert "events_suggest:abandoned_ringing" in outcome["evidence"]

@@ -23,11 +23,10 @@ from classifiers import (
     parse_notification,
 )
 from classifiers.calllog import session_key
+from classifiers.evidence import is_voicemail_evidence, voicemail_evidence
 from classifiers.payloads import (
     CallLogRecord,
     TelephonySessionNotification,
-    VoicemailNotification,
-    is_voicemail_event,
 )
 from fixtures.builder import ACCOUNT_VIEW, CallBuilder
 
@@ -112,9 +111,8 @@ def load_fixture(expected_path: Path) -> Fixture:
         if isinstance(parsed, TelephonySessionNotification):
             session = parsed.body.telephony_session_id
             fixture.sessions.setdefault(session, []).append(parsed)
-        elif is_voicemail_event(raw.get("event", "")):
-            message = VoicemailNotification.model_validate(raw)
-            fixture.voicemails.append(OwnedVoicemail(message.owner_id, message.body))
+        elif is_voicemail_evidence(raw.get("event", "")):
+            fixture.voicemails.extend(voicemail_evidence(raw, raw.get("ownerId")))
     return fixture
 
 

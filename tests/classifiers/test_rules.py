@@ -27,6 +27,7 @@ from fixtures.builder import (
     CallBuilder,
     agent,
     callee,
+    far_party,
     our_caller,
     pstn_caller,
 )
@@ -550,3 +551,74 @@ def test_an_extension_view_defers_to_a_call_log_that_says_someone_answered() -> 
     assert "answering_party_not_observed" in with_log.data_gaps
     assert "events_suggest:abandoned_ringing" in with_log.evidence
     assert _legs(with_log) == {BOB: LegOutcomeKind.CALLER_ABANDONED}
+
+
+# --- status reasons RingCentral never explained, origins (issue 17) ----------------------------
+
+
+@pytest.mark.parametrize("reason", ["AgentDropped", "CallDropped", "Undefined", "SomethingNew"])
+def test_an_undocumented_reason_ending_the_call_is_never_read_as_a_hang_up(reason: str) -> None:
+    """Seen from the user's extension, a `missedCall` end with no reason means the caller hung
+    up; with a reason RingCentral never explained it is unknown, the reason kept."""
+    b = _call(f"undocumented-reason-{reason}")
+    alice = callee(2, ALICE)
+    b.at(0.05, alice, "Setup")
+    b.at(0.2, alice, "Proceeding")
+    b.at(30.0, alice, "Disconnected", reason=reason, missed=True)
+    outcome = classify_session(notifications(b, (ALICE,)), now=START + timedelta(hours=1))
+    assert outcome.category is Category.UNKNOWN
+    assert {"end_cause_unknown", "status_reason_unknown"} <= set(outcome.data_gaps)
+    assert f"party_reason:p-{b.hex}-2={reason}" in outcome.evidence
+
+
+@pytest.mark.parametrize("reason", ["Supervising", "Conference"])
+def test_gone_to_supervision_or_a_conference_after_an_answer_stays_answered(reason: str) -> None:
+    b = _call(f"gone-{reason}")
+    caller, alice = pstn_caller(), callee(2, ALICE)
+    b.at(0.0, caller, "Setup")
+    b.at(0.05, alice, "Setup")
+    b.at(0.1, caller, "Answered")
+    b.at(0.2, alice, "Proceeding")
+    b.at(5.0, alice, "Answered")
+    b.at(60.0, alice, "Gone", reason=reason)
+    b.at(61.0, caller, "Disconnected")
+    outcome = classify_call(b)
+    assert outcome.category is Category.ANSWERED
+    assert "status_reason_unknown" not in outcome.data_gaps
+    assert _legs(outcome)[ALICE] is LegOutcomeKind.TRANSFERRED
+
+
+@pytest.mark.parametrize(
+    ("origin", "category", "gaps"),
+    [
+        ("Call", Category.OUTBOUND_CONNECTED, set()),
+        ("Zoom", Category.OUTBOUND_CONNECTED, set()),
+        ("SomethingNew", Category.OUTBOUND_CONNECTED, {"origin_unknown"}),
+        ("VerificationCall", Category.SERVICE_CALL, set()),
+        ("Conference", Category.SERVICE_CALL, set()),
+        ("RingOut", Category.OUTBOUND_UNANSWERED, set()),
+        ("CallOut", Category.OUTBOUND_UNANSWERED, set()),
+        ("RingMe", Category.OUTBOUND_UNANSWERED, set()),
+    ],
+)
+def test_the_origin_decides_how_our_callers_answer_reads(
+    origin: str, category: Category, gaps: set[str]
+) -> None:
+    """Our caller's party answers, the far end rings and hangs up without answering: an ordinary
+    outbound call is connected (our party's Answered follows the far end's), a two-legged one is
+    not (it was the user taking her own leg), a service session is kept aside."""
+    b = _call(f"origin-{origin}")
+    b.origin = origin
+    alice, far = our_caller(1, ALICE), far_party(2, ALICE)
+    b.at(0.0, alice, "Setup")
+    b.at(0.5, alice, "Proceeding")
+    b.at(4.0, alice, "Answered")
+    b.at(4.3, far, "Proceeding")
+    b.at(30.0, far, "Disconnected", reason="Timeout")
+    b.at(30.1, alice, "Disconnected")
+    outcome = classify_call(b)
+    assert outcome.category is category
+    assert gaps <= set(outcome.data_gaps)
+    assert ("origin_unknown" in outcome.data_gaps) == bool(gaps)
+    assert (f"origin:{origin}" in outcome.evidence) == (origin != "Call")
+    assert outcome.is_abandoned is False

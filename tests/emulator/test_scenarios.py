@@ -233,7 +233,7 @@ EXPECTED_READINGS: dict[str, tuple[set[str], str]] = {
         for kind in (
             "answered_direct", "answered_ivr", "answered_hold", "hold_hangup", "blind_transfer",
             "attended_transfer", "park_pickup", "park_hangup", "internal_answered",
-            "outbound_connected",
+            "outbound_connected", "service_verification_call",
         )
     },
     "answered_queue": ({"answered", "answered_elsewhere"}, "answered"),
