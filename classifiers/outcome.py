@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from classifiers.payloads import CallLogRecord, VoicemailMessage
 
-RULES_VERSION = "2"
+RULES_VERSION = "3"
 
 
 class Direction(StrEnum):
