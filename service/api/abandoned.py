@@ -23,6 +23,7 @@ from service.api.cursors import BadCursor, decode_changes_cursor, encode_changes
 from service.api.deps import ERROR_RESPONSES, read_connection
 from service.api.documents import outcome_fragment
 from service.api.params import api_time, invalid
+from service.api.poll_request import MAX_LIMIT, MAX_SINCE_CHARS
 from service.api.queries import SHORT_ABANDON, ChangeRow
 from service.api.schemas import AbandonedPoll
 from service.responses import OrjsonResponse
@@ -32,8 +33,6 @@ router = APIRouter(tags=["abandoned"])
 
 FIRST_POLL_LOOKBACK = timedelta(hours=24)
 NO_CACHE = {"Cache-Control": "no-cache"}
-# request state key: the last change number, when the poll shortcut already read it
-LAST_CHANGE_SEQ_STATE = "last_change_seq"
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +149,7 @@ async def poll_abandoned(
             description="The `cursor` of the previous answer, or for a first poll an ISO 8601 "
             "time (outcomes abandoned and stored since then). Default: the last 24 h.",
             examples=["WyJhMSIsMTIzNF0", "2026-03-02T00:00:00Z"],
-            max_length=512,
+            max_length=MAX_SINCE_CHARS,
         ),
     ] = None,
     include_short: Annotated[
@@ -161,7 +160,7 @@ async def poll_abandoned(
         int | None,
         Query(
             ge=1,
-            le=10_000,
+            le=MAX_LIMIT,
             description="Most changes in one answer (capped by the service's "
             "`abandoned_poll_max`, 500 by default); `has_more` says when to poll again at once.",
         ),
@@ -177,9 +176,7 @@ async def poll_abandoned(
     services = services_of(request)
     now = services.clock()
     position = parse_since(since, now)
-    last_seq = getattr(request.state, LAST_CHANGE_SEQ_STATE, None)
-    if last_seq is None:
-        last_seq = await queries.last_change_seq(connection)
+    last_seq = await queries.last_change_seq(connection)
     summary = await services.api.summaries.get(connection, last_seq=last_seq, now=now)
     etag = make_etag(last_seq, summary.digest, include_short)
     caught_up = position.after_seq is not None and position.after_seq >= last_seq

@@ -35,6 +35,13 @@ def generate_key() -> NewKey:
     return NewKey(secret=secret, prefix=secret[:SHOWN_CHARACTERS], digest=digest_of(secret))
 
 
+def bearer_secret(authorization: str) -> str | None:
+    """The key in an `Authorization: Bearer <key>` header value, else None."""
+    scheme, _, secret = authorization.partition(" ")
+    secret = secret.strip()
+    return secret if scheme.lower() == "bearer" and secret else None
+
+
 def looks_like_key(secret: str) -> bool:
     """Cheap shape check, so obviously wrong tokens never reach the database."""
     return secret.startswith(KEY_PREFIX) and 20 <= len(secret) <= 128

@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from service.apikeys.keys import digest_of
+
 MAX_ENTRIES = 10_000
 LAST_USED_EVERY = timedelta(minutes=1)
 
@@ -19,6 +21,10 @@ class VerifiedKeys:
         self._ttl_s = ttl_s
         self._clock = clock
         self._expiry: dict[str, float] = {}
+
+    def vouches_for(self, secret: str) -> bool:
+        """Whether this key was verified recently enough to be accepted from memory."""
+        return self.is_fresh(digest_of(secret))
 
     def is_fresh(self, digest: str) -> bool:
         expiry = self._expiry.get(digest)
