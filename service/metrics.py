@@ -6,29 +6,76 @@ import asyncio
 import math
 import time
 from collections import Counter as Tally
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from service.api.queries import last_change_seq, outcome_counts
-from service.webhooks.writer import BatchReport
 from subscriptions.calllog import SaveCounts
-
-if TYPE_CHECKING:
-    from service.calllog.queries import SyncOverview
-    from service.processing.processor import BatchStats
-    from service.ringcentral.queries import ExtensionHealth
 
 BATCH_SIZE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 LAG_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 
 log = structlog.get_logger(__name__)
+
+# What the areas report, by the attributes read here (their own types satisfy these), so that
+# metrics imports no area: every area imports it.
+Recount = Callable[[AsyncConnection, int], Awaitable[tuple[int, list[tuple[str, str, int]]] | None]]
+
+
+class IngestBatch(Protocol):
+    @property
+    def failed(self) -> bool: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def refused(self) -> int: ...
+    @property
+    def duplicates(self) -> int: ...
+    @property
+    def quarantined(self) -> int: ...
+
+
+class ProcessingBatch(Protocol):
+    @property
+    def events(self) -> int: ...
+    @property
+    def records(self) -> int: ...
+    @property
+    def changed(self) -> int: ...
+    @property
+    def corrections(self) -> int: ...
+    @property
+    def failures(self) -> int: ...
+    @property
+    def oldest_received_at(self) -> datetime | None: ...
+
+
+class ExtensionState(Protocol):
+    @property
+    def extension_id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def subscription_status(self) -> str | None: ...
+    @property
+    def expires_at(self) -> datetime | None: ...
+    @property
+    def access_expires_at(self) -> datetime | None: ...
+
+
+class CallLogSyncState(Protocol):
+    @property
+    def extension_id(self) -> str: ...
+    @property
+    def failures(self) -> int: ...
+    @property
+    def synced_through(self) -> datetime | None: ...
 
 
 class OutcomeCounts(Collector):
@@ -41,14 +88,17 @@ class OutcomeCounts(Collector):
 
     def __init__(self) -> None:
         self._engine: AsyncEngine | None = None
+        self._recount: Recount | None = None
         self._max_age_s = math.inf
         self._counts: dict[tuple[str, str], int] = {}
         self._counted_seq = -1
         self._checked_at = -math.inf
         self.refreshing: asyncio.Task[None] | None = None
 
-    def watch(self, engine: AsyncEngine, *, max_age_s: float) -> None:
+    def watch(self, engine: AsyncEngine, recount: Recount, *, max_age_s: float) -> None:
+        """Count with `recount` (the API's query), at most every `max_age_s` seconds."""
         self._engine = engine
+        self._recount = recount
         self._max_age_s = max_age_s
 
     def describe(self) -> Iterator[Metric]:
@@ -81,18 +131,18 @@ class OutcomeCounts(Collector):
 
     async def refresh(self) -> None:
         """Recount now (if an outcome changed since the last count)."""
-        if self._engine is None:
+        if self._engine is None or self._recount is None:
             return
         self._checked_at = time.monotonic()
         try:
             async with self._engine.connect() as connection:
-                seq = await last_change_seq(connection)
-                if seq == self._counted_seq:
-                    return
-                rows = await outcome_counts(connection)
+                counted = await self._recount(connection, self._counted_seq)
         except Exception as exc:  # a failed recount keeps the previous figures
             log.warning("metrics.outcome_count_failed", error=repr(exc))
             return
+        if counted is None:
+            return
+        seq, rows = counted
         self._counts = {(direction, category): count for direction, category, count in rows}
         self._counted_seq = seq
 
@@ -241,7 +291,7 @@ class Metrics:
             registry=self.registry,
         )
 
-    def record_processing(self, stats: BatchStats, now: datetime) -> None:
+    def record_processing(self, stats: ProcessingBatch, now: datetime) -> None:
         if not stats.events and not stats.records:
             return
         self.events_processed.inc(stats.events)
@@ -252,7 +302,7 @@ class Metrics:
         if stats.oldest_received_at is not None:
             self.processor_lag.observe(max(0.0, (now - stats.oldest_received_at).total_seconds()))
 
-    def record_extension_health(self, rows: Sequence[ExtensionHealth], now: datetime) -> None:
+    def record_extension_health(self, rows: Sequence[ExtensionState], now: datetime) -> None:
         """Set the extension and subscription gauges from the subscription loop's last pass."""
         statuses = Tally(row.status for row in rows)
         subscription_statuses = Tally(row.subscription_status or "none" for row in rows)
@@ -281,7 +331,7 @@ class Metrics:
             if count:
                 self.call_log_records_stored.labels(change).inc(count)
 
-    def record_call_log_syncs(self, rows: Sequence[SyncOverview], now: datetime) -> None:
+    def record_call_log_syncs(self, rows: Sequence[CallLogSyncState], now: datetime) -> None:
         """Set the per-credential sync gauges from the call-log loop's last pass."""
         self.call_log_sync_lag.clear()
         self.call_log_sync_failures.clear()
@@ -291,7 +341,7 @@ class Metrics:
                 lag = max(0.0, (now - row.synced_through).total_seconds())
                 self.call_log_sync_lag.labels(row.extension_id).set(lag)
 
-    def record_batch(self, report: BatchReport) -> None:
+    def record_batch(self, report: IngestBatch) -> None:
         if report.failed:
             self.ingest_failed_batches.inc()
             return

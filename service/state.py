@@ -16,6 +16,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import HTTPConnection
 
+from service.api import queries as api_queries
 from service.api.state import ApiState
 from service.calllog.loop import CallLogLoop, ExpectationCache
 from service.db.engine import create_engine
@@ -114,7 +115,9 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
         DatabaseTokenHashes(engine, clock=clock),
         fallback_token=fallback.get_secret_value() if fallback else None,
     )
-    metrics.outcome_counts.watch(engine, max_age_s=settings.metrics_outcomes_max_age_s)
+    metrics.outcome_counts.watch(
+        engine, api_queries.outcome_counts_if_changed, max_age_s=settings.metrics_outcomes_max_age_s
+    )
     api = ApiState(settings)
     services = Services(
         settings, engine, metrics, writer, verifier, processor, directory, clock, api

@@ -26,8 +26,8 @@ from service.api.params import api_time, invalid
 from service.api.poll_request import MAX_LIMIT, MAX_SINCE_CHARS
 from service.api.queries import SHORT_ABANDON, ChangeRow
 from service.api.schemas import AbandonedPoll
+from service.api.state import ApiServices, services_of
 from service.responses import OrjsonResponse
-from service.state import Services, services_of
 
 router = APIRouter(tags=["abandoned"])
 
@@ -115,7 +115,7 @@ def _answer(
     }
 
 
-def _effective_limit(services: Services, limit: int | None) -> int:
+def _effective_limit(services: ApiServices, limit: int | None) -> int:
     most = services.settings.abandoned_poll_max
     return min(limit, most) if limit is not None else most
 

@@ -17,11 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.exceptions import HTTPException
 
 from service.api.schemas import ErrorBody
+from service.api.state import services_of
 from service.apikeys import queries
 from service.apikeys.keys import digest_of, looks_like_key
 from service.apikeys.verifier import use_is_due
 from service.db.deadline import statement_time_limit
-from service.state import services_of
 
 bearer = HTTPBearer(
     auto_error=False,

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 
 from service.api.deps import ERROR_RESPONSES
 from service.api.schemas import Info
-from service.state import services_of
+from service.api.state import services_of
 
 router = APIRouter(tags=["info"])
 

@@ -28,8 +28,8 @@ from service.api import queries
 from service.api.abandoned import NO_CACHE, etag_matches, make_etag
 from service.api.cursors import BadCursor, decode_changes_cursor
 from service.api.poll_request import read_poll_query
+from service.api.state import ApiServices
 from service.apikeys.keys import bearer_secret
-from service.state import Services
 
 POLL_PATH = "/v1/abandoned"
 _NOT_MODIFIED_HEADERS = [(b"cache-control", NO_CACHE["Cache-Control"].encode())]
@@ -38,7 +38,7 @@ _NOT_MODIFIED_HEADERS = [(b"cache-control", NO_CACHE["Cache-Control"].encode())]
 class PollShortcut:
     """ASGI: a caught-up, conditional `GET /v1/abandoned` gets its 304 here; all else goes on."""
 
-    def __init__(self, app: ASGIApp, services: Services, *, path: str = POLL_PATH) -> None:
+    def __init__(self, app: ASGIApp, services: ApiServices, *, path: str = POLL_PATH) -> None:
         self.app = app
         self.services = services
         self.path = path

@@ -282,8 +282,19 @@ async def abandoned_updated_since(
     return [ChangeRow(*row) for row in result]
 
 
+async def outcome_counts_if_changed(
+    connection: AsyncConnection, counted_seq: int
+) -> tuple[int, list[tuple[str, str, int]]] | None:
+    """For the metrics gauge: the last change number and the stored outcomes per (direction,
+    category), or None when no outcome changed since `counted_seq` (one primary-key read)."""
+    seq = await last_change_seq(connection)
+    if seq == counted_seq:
+        return None
+    return seq, await outcome_counts(connection)
+
+
 async def outcome_counts(connection: AsyncConnection) -> list[tuple[str, str, int]]:
-    """Stored outcomes per (direction, category), for the metrics gauge."""
+    """Stored outcomes per (direction, category)."""
     outcome = call_outcomes.c
     result = await connection.execute(
         select(outcome.direction, outcome.category, func.count()).group_by(

@@ -1,11 +1,19 @@
-"""Objects the API shares across requests of one process (held by `service.state.Services`)."""
+"""Objects the API shares across requests of one process, and what the API reads of the running
+service (`ApiServices`: `service.state.Services` provides it; the API does not import it)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+from typing import Protocol
 from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.requests import HTTPConnection
 
 from service.api.summary import SummaryCache
 from service.apikeys.verifier import VerifiedKeys
+from service.metrics import Metrics
 from service.settings import Settings
 
 
@@ -17,3 +25,21 @@ class ApiState:
             max_age_s=settings.summary_max_age_s,
             sla_s=settings.sla_s,
         )
+
+
+class ApiServices(Protocol):
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def engine(self) -> AsyncEngine: ...
+    @property
+    def metrics(self) -> Metrics: ...
+    @property
+    def clock(self) -> Callable[[], datetime]: ...
+    @property
+    def api(self) -> ApiState: ...
+
+
+def services_of(connection: HTTPConnection) -> ApiServices:
+    services: ApiServices = connection.app.state.services
+    return services

@@ -20,8 +20,8 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.calllog import queries
+from service.calllog.expectation import NO_CALL_LOG, CallLogExpectation
 from service.calllog.store import DatabaseCallLogStore
-from service.processing.processor import NO_CALL_LOG, CallLogExpectation
 from service.ringcentral.runtime import RingCentralRuntime
 from subscriptions.calllog import (
     CallLogPolicy,

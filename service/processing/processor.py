@@ -46,6 +46,7 @@ from classifiers.classify import session_names
 from classifiers.evidence import voicemail_evidence
 from classifiers.payloads import CallLogRecord
 from service.calllog import queries as calllog_queries
+from service.calllog.expectation import NO_CALL_LOG, CallLogExpectation
 from service.db.errors import is_refused_value
 from service.processing import queries
 from service.ringcentral import queries as ringcentral_queries
@@ -62,9 +63,6 @@ YIELD_EVERY_RECORDS = 64
 # Call-log records taken per batch: a batch's writes run without a pause, so a smaller share of
 # records keeps each pause of the webhook short while a backfill is taken in.
 RECORDS_PER_BATCH = 200
-# A call that ended this long before the call-log sync's cursor would have its record by then:
-# without one, its outcome stops waiting for the call log (`events_only`).
-CALL_LOG_SETTLE = timedelta(minutes=15)
 
 
 def shifted(moment: datetime, delta: timedelta) -> datetime:
@@ -76,34 +74,6 @@ def shifted(moment: datetime, delta: timedelta) -> datetime:
         return (datetime.max if delta > timedelta(0) else datetime.min).replace(
             tzinfo=moment.tzinfo
         )
-
-
-@dataclass(frozen=True, slots=True)
-class CallLogExpectation:
-    """Whether call-log records are expected (some credential syncs its call log) and how far
-    the least advanced sync has read (None while one has never finished a window)."""
-
-    expected: bool = False
-    synced_through: datetime | None = None
-
-    def settled_before(self, now: datetime) -> datetime | None:
-        """Sessions with no record last heard of before this no longer wait for one: the sync
-        has read far enough past them (all sessions up to `now` when no record is expected;
-        None, every session waits, while some sync has never finished a window)."""
-        if not self.expected:
-            return now
-        if self.synced_through is None:
-            return None
-        return self.synced_through - CALL_LOG_SETTLE
-
-    def awaiting(self, last_event_at: datetime) -> bool:
-        """Whether a session with no record, last heard of at `last_event_at`, still waits (the
-        answer is the same at any moment from then on)."""
-        settled = self.settled_before(last_event_at)
-        return settled is None or last_event_at > settled
-
-
-NO_CALL_LOG = CallLogExpectation()
 
 
 @dataclass(frozen=True, slots=True)

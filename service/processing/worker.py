@@ -18,11 +18,10 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from classifiers import DirectoryEntry, Thresholds
+from service.calllog.expectation import NO_CALL_LOG, CallLogExpectation
 from service.metrics import Metrics
 from service.processing.processor import (
-    NO_CALL_LOG,
     BatchStats,
-    CallLogExpectation,
     ProcessingContext,
     close_stale_sessions,
     is_poison,

@@ -14,9 +14,9 @@ from sqlalchemy import func, select
 from emulator.config import ChaosConfig
 from service.api import queries as api_queries
 from service.calllog import queries
+from service.calllog.expectation import CALL_LOG_SETTLE, NO_CALL_LOG, CallLogExpectation
 from service.calllog.loop import EXPECTATION_TTL, CallLogLoop, ExpectationCache
 from service.db.tables import call_log_pending, call_outcomes
-from service.processing.processor import CALL_LOG_SETTLE, NO_CALL_LOG, CallLogExpectation
 from service.ringcentral.loop import SubscriptionLoop
 from service.ringcentral.runtime import call_log_policy, policy
 from subscriptions.lifecycle import Action

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from classifiers import RULES_VERSION, Thresholds
 from fixtures.builder import ACCOUNT_VIEW, ALICE, BOB, CallBuilder, callee, pstn_caller
 from service.api import queries as api_queries
+from service.calllog.expectation import NO_CALL_LOG, CallLogExpectation
 from service.calllog.store import DatabaseCallLogStore
 from service.db.engine import create_engine
 from service.db.tables import (
@@ -26,9 +27,7 @@ from service.db.tables import (
 )
 from service.processing import queries as processing_queries
 from service.processing.processor import (
-    NO_CALL_LOG,
     RECORDS_PER_BATCH,
-    CallLogExpectation,
     ProcessingContext,
     process_new_events,
     settle_awaiting_sessions,

@@ -18,17 +18,14 @@ from typer.testing import CliRunner
 
 from classifiers import DirectoryEntry, Outcome, PartyEvent, Thresholds, classify_events
 from fixtures.builder import ACCOUNT_VIEW, ALICE, BOB, CallBuilder, callee, pstn_caller
+from service.calllog.expectation import CallLogExpectation
 from service.calllog.store import DatabaseCallLogStore
 from service.cli import app
 from service.db.engine import create_engine
 from service.db.tables import call_log_pending, call_outcomes, raw_events
 from service.metrics import Metrics
 from service.processing import processor
-from service.processing.processor import (
-    CallLogExpectation,
-    ProcessingContext,
-    process_new_events,
-)
+from service.processing.processor import ProcessingContext, process_new_events
 from service.processing.worker import ProcessorWorker
 from service.settings import Settings
 from service.webhooks.envelope import IngestEnvelope
