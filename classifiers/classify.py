@@ -147,7 +147,7 @@ def _outcome(facts: CallFacts, settled: Settled, legs: list[LegOutcome]) -> Outc
     verdict = settled.verdict
     log = settled.log
     answer = facts.answer
-    end = facts.end_event()
+    end = facts.end_event
     end_ts = end.ts if end is not None else None
     limit = end_ts if end_ts is not None else timeline.last_ts
     answer_ts = answer.event.ts if answer is not None else None

@@ -108,7 +108,7 @@ def _note_unreadable(facts: CallFacts, verdict: Verdict) -> None:
 
 
 def _not_final(facts: CallFacts, now_ts: float) -> Verdict:
-    return not_final_verdict(facts.timeline.last_ts, now_ts, facts.end_stage(), facts.thresholds)
+    return not_final_verdict(facts.timeline.last_ts, now_ts, facts.end_stage, facts.thresholds)
 
 
 def not_final_verdict(
@@ -146,7 +146,7 @@ def _inbound(facts: CallFacts) -> Verdict:
 
 
 def _answered(facts: CallFacts, answer: Answer) -> Verdict:
-    stage = facts.end_stage()
+    stage = facts.end_stage
     evidence = [f"human_answer:{answer.party.party_id}"]
     if facts.thresholds.hold_hangup_is_abandon and _caller_left_on_hold(facts):
         evidence.append("caller_hung_up_on_hold")
@@ -170,7 +170,7 @@ def _caller_left_on_hold(facts: CallFacts) -> bool:
     end = last.end_event if last is not None else None
     if end is None or end.status is StatusCode.GONE or end.reason_kind is not ReasonKind.NONE:
         return False
-    return facts.end_stage() is Stage.HOLD
+    return facts.end_stage is Stage.HOLD
 
 
 def _voicemail(facts: CallFacts, span: VoicemailSpan) -> Verdict:
@@ -222,13 +222,13 @@ def _forwarded(facts: CallFacts, external: PartyTrack) -> Verdict:
     reason = "exit_key" if exits else "forwarded_external"
     evidence = [f"external_party:{external.party_id}"]
     evidence += [f"party_reason:{party.party_id}={party.last.reason}" for party in exits]
-    return Verdict(Category.DEFLECTED, facts.end_stage(), reason, evidence)
+    return Verdict(Category.DEFLECTED, facts.end_stage, reason, evidence)
 
 
 def _caller_view_end(facts: CallFacts, caller_end: PartyEvent) -> Verdict:
     """Why the call ended, seen with the caller's party."""
     if caller_end.reason_kind in _SYSTEM_ENDS:
-        return _system_end(facts, caller_end, facts.end_stage())
+        return _system_end(facts, caller_end, facts.end_stage)
     if not facts.callees:
         return Verdict(Category.UNKNOWN, Stage.UNKNOWN, evidence=["caller_party_ended"])
     if facts.active_callees_before(caller_end.sequence):
@@ -286,7 +286,7 @@ def _teardown_verdict(facts: CallFacts, teardown: list[PartyEvent]) -> Verdict |
 
 def _caller_hung_up(facts: CallFacts, end_ts: float, evidence: list[str]) -> Verdict:
     waited = end_ts - facts.timeline.first_ts
-    return abandon_verdict(waited, facts.end_stage(), facts.thresholds, evidence)
+    return abandon_verdict(waited, facts.end_stage, facts.thresholds, evidence)
 
 
 def abandon_verdict(
@@ -344,7 +344,7 @@ def _outbound(facts: CallFacts) -> Verdict:
     answer = facts.answer
     if answer is not None:
         evidence = [f"connected:{answer.party.party_id}"]
-        return Verdict(Category.OUTBOUND_CONNECTED, facts.end_stage(), evidence=evidence)
+        return Verdict(Category.OUTBOUND_CONNECTED, facts.end_stage, evidence=evidence)
     if is_two_leg(facts.timeline.origin) and not facts.callees:
         # only the user's own first leg is in view: whether the far end answered is not known
         return Verdict(Category.UNKNOWN, Stage.UNKNOWN, evidence=_own_leg_evidence(facts))

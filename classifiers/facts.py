@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 from classifiers.events import (
     ON_HOLD_STATUSES,
@@ -54,9 +55,11 @@ class VoicemailSpan:
     end: float
 
 
-@dataclass(slots=True)
+@dataclass
 class CallFacts:
-    """Everything the decision, the legs and the timings need about one session."""
+    """Everything the decision, the legs and the timings need about one session. What is
+    derived from the fields (the callees, the end, where the caller was then) is computed once,
+    on first use, and kept."""
 
     timeline: Timeline
     shape: CallShape
@@ -74,13 +77,14 @@ class CallFacts:
     def direction(self) -> Direction:
         return self.shape.direction
 
-    @property
+    @cached_property
     def callees(self) -> list[PartyTrack]:
         return self.shape.callees(self.timeline)
 
     def role(self, party: PartyTrack) -> Role:
         return self.shape.role(party)
 
+    @cached_property
     def end_event(self) -> PartyEvent | None:
         """When the call ended: the caller's hang-up if seen, else the last party's end."""
         if self.caller_end is not None:
@@ -119,6 +123,7 @@ class CallFacts:
     def active_callees_before(self, sequence: int) -> list[PartyTrack]:
         return [party for party in self.callees if party.active_before(sequence)]
 
+    @cached_property
     def end_stage(self) -> Stage:
         """Where the caller was when the call ended (or is now, while it lasts)."""
         caller = self.shape.caller

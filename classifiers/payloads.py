@@ -197,10 +197,6 @@ class MessageStoreNotification(Envelope):
     body: MessageStoreBody
 
 
-class RenewalReminderBody(RCModel):
-    expires_in: int | None = None
-
-
 class CallLogMessage(RCModel):
     id: str | int | None = None
     type: str | None = None
