@@ -23,6 +23,7 @@ from classifiers.events import (
     party_events_from_envelope,
 )
 from classifiers.outcome import (
+    CATEGORY_LABELS,
     RULES_VERSION,
     Category,
     Direction,
@@ -41,6 +42,7 @@ from classifiers.outcome import (
 from classifiers.timeline import Timeline, build_timeline
 
 __all__ = [
+    "CATEGORY_LABELS",
     "RULES_VERSION",
     "BatchResult",
     "Category",

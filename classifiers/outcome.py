@@ -52,6 +52,27 @@ class Category(StrEnum):
         return self in ABANDONED_CATEGORIES
 
 
+# What each category means, in a supervisor's words (the dashboard and the CSV show these).
+CATEGORY_LABELS: dict[Category, str] = {
+    Category.ANSWERED: "answered",
+    Category.VOICEMAIL_LEFT: "left a voicemail",
+    Category.ABANDONED_VOICEMAIL: "hung up in voicemail without a message",
+    Category.SHORT_ABANDON: "hung up within seconds",
+    Category.ABANDONED_IVR: "hung up in the IVR menu",
+    Category.ABANDONED_QUEUE: "hung up waiting in the queue",
+    Category.ABANDONED_RINGING: "hung up while ringing",
+    Category.ABANDONED_HOLD: "hung up on hold",
+    Category.MISSED: "missed: ended unanswered",
+    Category.DEFLECTED: "sent elsewhere (forwarded or exit key)",
+    Category.FAILED: "failed to connect",
+    Category.UNKNOWN: "unknown",
+    Category.IN_PROGRESS: "in progress",
+    Category.OUTBOUND_CONNECTED: "outbound, connected",
+    Category.OUTBOUND_UNANSWERED: "outbound, not answered",
+    Category.OUTBOUND_FAILED: "outbound, failed",
+    Category.SERVICE_CALL: "service call, not a customer",
+}
+
 ABANDONED_CATEGORIES = frozenset(
     {
         Category.ABANDONED_VOICEMAIL,
@@ -147,6 +168,16 @@ class DirectoryEntry:
 
     kind: str
     name: str | None = None
+    extension_number: str | None = None
+
+    @property
+    def display_name(self) -> str | None:
+        """How people know it: "Alice Adams (101)", the name alone, or "ext 101"."""
+        if self.name and self.extension_number:
+            return f"{self.name} ({self.extension_number})"
+        if self.name:
+            return self.name
+        return f"ext {self.extension_number}" if self.extension_number else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,6 +57,9 @@ COLUMNS = (
     "thresholds",
     "revision",
     "updated_at",
+    # added after the first release: at the end, so columns read by position keep their place
+    "category_label",
+    "names",
 )
 LIST_SEPARATOR = ";"
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

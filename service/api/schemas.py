@@ -21,6 +21,7 @@ EXAMPLE_OUTCOME: dict[str, Any] = {
     "telephony_session_id": "s-52e839cb4ce5a9aa424d99ef43200490",
     "direction": "inbound",
     "category": "abandoned_queue",
+    "category_label": "hung up waiting in the queue",
     "reason": None,
     "stage": "queue",
     "is_abandoned": True,
@@ -36,6 +37,11 @@ EXAMPLE_OUTCOME: dict[str, Any] = {
     "time_to_abandon_s": 48.0,
     "queue": "Sales Queue",
     "extension_ids": ["300300016", "300401016", "300402016"],
+    "names": {
+        "300300016": "Sales Queue (300)",
+        "300401016": "Alice Adams (101)",
+        "300402016": "Bob Brown (102)",
+    },
     "from_number": "+14155550123",
     "to_number": "+18005550199",
     "evidence": [
@@ -50,10 +56,11 @@ EXAMPLE_OUTCOME: dict[str, Any] = {
         {
             "party_id": "p-52e839cb4ce5a9aa424d99ef43200490-3",
             "extension_id": "300401016",
+            "name": "Alice Adams (101)",
             "outcome": "caller_abandoned",
         }
     ],
-    "rules_version": "2",
+    "rules_version": "3",
     "thresholds": {
         "hold_hangup_is_abandon": False,
         "min_talk_s": 0.5,
@@ -84,6 +91,10 @@ class ErrorBody(BaseModel):
 class Leg(BaseModel):
     party_id: str = Field(description="RingCentral party id.")
     extension_id: str | None = Field(description="The party's extension, if it has one.")
+    name: str | None = Field(
+        default=None,
+        description='The extension as the directory names it ("Alice Adams (101)"), when known.',
+    )
     outcome: LegOutcomeKind = Field(description="What happened to this extension's leg.")
 
 
@@ -95,6 +106,10 @@ class OutcomeOut(BaseModel):
     telephony_session_id: str = Field(description="RingCentral telephonySessionId.")
     direction: Direction
     category: Category = Field(description="The call's outcome category.")
+    category_label: str | None = Field(
+        default=None,
+        description='The category in plain words, e.g. "hung up while ringing" (docs/outcomes.md).',
+    )
     reason: str | None = Field(description="Sub-reason, e.g. `ring_timeout` for `missed`.")
     stage: Stage = Field(description="Where the caller was when the call ended.")
     is_abandoned: bool = Field(description="True for `abandoned_*` and `short_abandon`.")
@@ -115,6 +130,12 @@ class OutcomeOut(BaseModel):
     )
     queue: str | None = Field(description="Call queue name, when a queue handled the call.")
     extension_ids: list[str]
+    names: dict[str, str] = Field(
+        default_factory=dict,
+        description="Display names of the call's extensions (users, queues, IVR menus) by "
+        "extension id, from the directory when the outcome was last written; an extension the "
+        "directory does not know is absent. `GET /v1/directory` lists them all.",
+    )
     from_number: str | None
     to_number: str | None
     evidence: list[str] = Field(description="Which signals decided the category.")

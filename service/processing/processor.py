@@ -25,6 +25,7 @@ from sqlalchemy import exc as sqlalchemy_exc
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from classifiers import (
+    CATEGORY_LABELS,
     RULES_VERSION,
     Category,
     Direction,
@@ -214,7 +215,7 @@ async def recompute(
             outcome = failed_outcome(session_id, session_events, exc, context)
         if outcome is None:
             continue
-        document = outcome_document(outcome)
+        document = outcome_document(outcome, directory=context.directory)
         previous = stored.get(session_id)
         if previous is None or previous.document != document:
             changes.append(
@@ -446,7 +447,7 @@ async def record_failure(
     )
     change = _Change(
         outcome,
-        outcome_document(outcome),
+        outcome_document(outcome, directory=context.directory),
         context.now,
         stored.get(session_id),
         None,
@@ -497,9 +498,21 @@ async def _note_subscription_activity(
     await ringcentral_queries.touch_last_event(connection, last_seen)
 
 
-def outcome_document(outcome: Outcome) -> str:
-    """The stored JSON of an outcome: everything the classifier decided, keys sorted."""
+def outcome_document(outcome: Outcome, *, directory: Mapping[str, DirectoryEntry]) -> str:
+    """The stored JSON of an outcome, keys sorted: everything the classifier decided, and what
+    people read it by: `category_label`, the directory's `names` of its extensions and each
+    leg's `name` (as the directory had them when the outcome was last written)."""
     content = outcome.model_dump(mode="json", exclude=set(STORAGE_FIELDS))
+    content["category_label"] = CATEGORY_LABELS[outcome.category]
+    names = {}
+    for extension_id in {*outcome.extension_ids, *(leg.extension_id for leg in outcome.legs)}:
+        entry = directory.get(extension_id) if extension_id else None
+        name = entry.display_name if entry is not None else None
+        if extension_id and name:
+            names[extension_id] = name
+    content["names"] = names
+    for leg in content["legs"]:
+        leg["name"] = names.get(leg["extension_id"])
     return orjson.dumps(content, option=orjson.OPT_SORT_KEYS).decode()
 
 

@@ -63,8 +63,12 @@ class DirectoryCache:
                 self._stale = False
                 rows = await queries.directory(connection)
                 self._entries = {
-                    extension_id: DirectoryEntry(kind=kind or "Other", name=name)
-                    for extension_id, kind, name in rows
+                    row.extension_id: DirectoryEntry(
+                        kind=row.kind or "Other",
+                        name=row.name,
+                        extension_number=row.extension_number,
+                    )
+                    for row in rows
                 }
                 self._synced_at = synced_at
         return self._entries

@@ -404,11 +404,24 @@ async def replace_directory(connection: AsyncConnection, rows: Sequence[dict[str
         await connection.execute(insert(directory_entries), list(rows))
 
 
-async def directory(connection: AsyncConnection) -> list[tuple[str, str | None, str | None]]:
+@dataclass(frozen=True, slots=True)
+class DirectoryRow:
+    extension_id: str
+    kind: str | None
+    name: str | None
+    extension_number: str | None
+    synced_at: datetime
+
+
+async def directory(connection: AsyncConnection) -> list[DirectoryRow]:
+    """The whole extension directory (users, queues, IVR menus, ...), by extension number."""
+    entry = directory_entries.c
     result = await connection.execute(
-        select(directory_entries.c.extension_id, directory_entries.c.kind, directory_entries.c.name)
+        select(
+            entry.extension_id, entry.kind, entry.name, entry.extension_number, entry.synced_at
+        ).order_by(entry.extension_number, entry.extension_id)
     )
-    return [(row[0], row[1], row[2]) for row in result]
+    return [DirectoryRow(*row) for row in result]
 
 
 async def directory_synced_at(connection: AsyncConnection) -> datetime | None:

@@ -22,6 +22,7 @@ import orjson
 from classifiers import Thresholds
 from service.db.engine import create_engine
 from service.processing.processor import ProcessingContext, process_new_events
+from service.ringcentral.directory import DirectoryCache
 from service.settings import Settings
 from service.webhooks.envelope import read_envelope
 from service.webhooks.queries import insert_raw_events
@@ -120,9 +121,11 @@ async def store_raw(
 
 
 async def drain(settings: Settings, *, now: datetime, batch_size: int = 500) -> None:
-    """Run the real processor until every stored event is processed."""
-    context = ProcessingContext(now=now, thresholds=Thresholds(), directory={})
+    """Run the real processor until every stored event is processed, with the directory stored
+    in the database (empty unless a test stored one), as the service runs it."""
     engine = create_engine(settings)
+    directory = await DirectoryCache(engine).current()
+    context = ProcessingContext(now=now, thresholds=Thresholds(), directory=directory)
     try:
         while True:
             async with engine.begin() as connection:

@@ -19,8 +19,9 @@ from service.calllog.store import DatabaseCallLogStore
 from service.db.engine import create_engine
 from service.settings import Settings
 from tests.api.conftest import Api
-from tests.api.day import PROCESSED_AT, SESSION
+from tests.api.day import PROCESSED_AT, SESSION, day_notifications
 from tests.api.support import drain
+from tests.api.test_names import store_directory
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")  # as the Makefile
 README_SCREENSHOT = Path(__file__).parents[2] / "docs" / "dashboard.png"
@@ -109,6 +110,28 @@ async def test_headless_chromium_shows_a_seeded_abandoned_call(
         tmp_path / "profile-shot", f"--screenshot={screenshot}", "--window-size=1280,900", url
     )
     assert screenshot.stat().st_size > 10_000
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_the_feed_names_extensions_and_says_each_category_in_words(
+    api: Api, tmp_path: Path
+) -> None:
+    await store_directory(api)
+    await api.load(day_notifications(), now=PROCESSED_AT)
+    url = f"{api.base_url}/dashboard#key={api.key}"
+
+    dom = await run_chromium(tmp_path / "profile", "--dump-dom", url)
+
+    ringing = re.search(rf'<tr[^>]*data-session="{SESSION["ringing"]}".*?</tr>', dom, re.S)
+    assert ringing, dom[-3000:]
+    assert "hung up while ringing" in ringing.group(0)
+    assert "Alice Adams (101)" in ringing.group(0)
+    assert "300401016" not in ringing.group(0).replace(f'data-session="{SESSION["ringing"]}"', "")
+    ivr = re.search(rf'<tr[^>]*data-session="{SESSION["ivr"]}".*?</tr>', dom, re.S)
+    assert ivr
+    assert "hung up in the IVR menu" in ivr.group(0)
+    assert "ext 200" in ivr.group(0)
 
 
 @pytest.mark.browser

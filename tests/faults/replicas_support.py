@@ -495,7 +495,9 @@ def reference_documents(
     )
     assert not result.errors, result.errors[:5]
     return {
-        outcome.telephony_session_id: comparable(orjson.loads(outcome_document(outcome)))
+        outcome.telephony_session_id: comparable(
+            orjson.loads(outcome_document(outcome, directory=directory))
+        )
         for outcome in result.outcomes
     }
 

@@ -153,7 +153,7 @@ def expected_row(outcome: Outcome) -> dict[str, Any]:
         "stage": outcome.stage.value,
         "sources": ",".join(source.value for source in outcome.sources),
         "reconciliation": outcome.reconciliation.value,
-        "document": outcome_document(outcome),
+        "document": outcome_document(outcome, directory={}),
     }
     return row
 

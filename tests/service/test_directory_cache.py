@@ -39,7 +39,9 @@ async def test_a_sync_by_another_replica_is_seen_at_the_next_use(settings: Setti
         async with syncing.begin() as connection:
             await queries.replace_directory(connection, [_entry("300016", "Department", SYNCED)])
         seen = await cache.current()
-        assert seen == {"300016": DirectoryEntry(kind="Department", name="Department 300016")}
+        assert seen == {
+            "300016": DirectoryEntry("Department", "Department 300016", extension_number="016")
+        }
         assert await cache.current() is seen  # not re-read while the directory is unchanged
         later = SYNCED + timedelta(days=1)
         async with syncing.begin() as connection:

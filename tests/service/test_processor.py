@@ -41,7 +41,7 @@ def envelopes(path: Path) -> list[dict[str, Any]]:
 
 def expected_document(lines: list[dict[str, Any]], now: datetime) -> str:
     [outcome] = classify_lines([orjson.dumps(n) for n in lines], now=now).outcomes
-    return outcome_document(outcome)
+    return outcome_document(outcome, directory={})
 
 
 async def post_all(base_url: str, notifications: list[dict[str, Any]]) -> None:
