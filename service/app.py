@@ -18,6 +18,7 @@ from service import health
 from service.api.poll_shortcut import PollShortcut
 from service.api.routes import api_router
 from service.dashboard.routes import router as dashboard_router
+from service.docs_page import install_docs
 from service.errors import install_error_handlers
 from service.processing.worker import utc_now
 from service.settings import Settings
@@ -48,6 +49,8 @@ def create_app(
         summary="RingCentral call events in, trustworthy call outcomes out.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served by service.docs_page, without a CDN
+        redoc_url=None,
     )
     app.state.services = services
     install_error_handlers(app, statement_timeout_s=settings.api_statement_timeout_s)
@@ -67,6 +70,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(api_router)
     app.include_router(dashboard_router)
+    install_docs(app)
     return app
 
 

@@ -225,6 +225,10 @@ class Summary(BaseModel):
     last_hour: SummaryWindow
     last_24h: SummaryWindow
     today: SummaryWindow = Field(description="Since midnight in the service's `report_tz`.")
+    time_zone: str = Field(
+        description="The IANA time zone `today` is counted in (`CALLSIFT_REPORT_TZ`).",
+        examples=["Europe/Paris"],
+    )
 
 
 class AbandonedPoll(BaseModel):

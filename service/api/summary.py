@@ -60,6 +60,7 @@ async def compute_summary(
     """The summary block (schema `Summary`) for windows ending at `as_of`."""
     return {
         "as_of": _iso(as_of),
+        "time_zone": zone.key,
         "last_hour": await _window(connection, as_of - HOUR, as_of, sla_s),
         "last_24h": await _window(connection, as_of - DAY, as_of, sla_s),
         "today": await _window(connection, local_day_start(as_of, zone), as_of, sla_s),

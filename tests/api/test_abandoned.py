@@ -79,6 +79,7 @@ class TestFirstPollAndNotModified:
         assert response.headers["ETag"].startswith('"')
         summary = body["summary"]
         assert summary["as_of"] == "2026-03-10T13:00:00Z"
+        assert summary["time_zone"] == "UTC"
         # Last hour (12:00-13:00): park (answered) and the internal abandon (L, 12 s).
         hour = summary["last_hour"]
         assert (hour["offered"], hour["abandoned"], hour["short_abandons"]) == (2, 1, 0)

@@ -100,6 +100,8 @@ async def test_headless_chromium_shows_a_seeded_abandoned_call(
     assert 'id="demo-banner" class="banner shown"' in dom
     assert re.search(r'id="today-abandoned">7<', dom)
     assert re.search(r'id="today-rate">50\.0 %<', dom)
+    assert re.search(r'class="today">today \(UTC\)<', dom)  # which zone "today" is counted in
+    assert re.search(r'id="hour-detail">\d+ of \d+ offered, not counting \d+ short; gross', dom)
     assert 'aria-label="Time to abandon histogram"' in dom
 
     screenshot = (
