@@ -188,6 +188,12 @@ class Settings(BaseSettings):
         default="UTC",
         description="IANA time zone of the poll summary's `today` window and the dashboard.",
     )
+    abandon_rate_target: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="The dashboard shows a net abandon rate above this in red (0.05 = 5 %).",
+    )
     metrics_outcomes_max_age_s: float = Field(
         default=15.0,
         gt=0,

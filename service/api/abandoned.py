@@ -188,6 +188,10 @@ async def poll_abandoned(
         connection, position, last_seq=last_seq, include_short=include_short, limit=page_size + 1
     )
     body = _answer(rows, limit=page_size, last_seq=last_seq, include_short=include_short)
-    body |= {"summary": summary.body, "demo": services.settings.demo_mode}
+    body |= {
+        "summary": summary.body,
+        "demo": services.settings.demo_mode,
+        "abandon_rate_target": services.settings.abandon_rate_target,
+    }
     services.metrics.abandoned_polls.labels(result="changed" if rows else "empty").inc()
     return OrjsonResponse(body, headers={"ETag": etag, **NO_CACHE})

@@ -237,6 +237,9 @@ class AbandonedPoll(BaseModel):
     has_more: bool = Field(description="True when more changes wait: poll again at once.")
     summary: Summary
     demo: bool = Field(description="True when the service runs in demo mode (show a banner).")
+    abandon_rate_target: float = Field(
+        description="`CALLSIFT_ABANDON_RATE_TARGET`: a net abandon rate above it is shown in red."
+    )
 
 
 class HistogramBucket(BaseModel):

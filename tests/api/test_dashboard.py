@@ -138,6 +138,34 @@ async def test_the_feed_names_extensions_and_says_each_category_in_words(
 
 @pytest.mark.browser
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(
+    ("query", "width", "shot"),
+    [("", 400, "dashboard-narrow.png"), ("?wallboard=1", 1400, "dashboard-wallboard.png")],
+    ids=["phone", "wallboard"],
+)
+async def test_a_phone_s_width_and_the_wallboard_show_the_feed_and_the_target(
+    day_api: Api, tmp_path: Path, query: str, width: int, shot: str
+) -> None:
+    url = f"{day_api.base_url}/dashboard{query}#key={day_api.key}"
+    size = f"--window-size={width},900"
+    dom = await run_chromium(tmp_path / "profile", size, "--dump-dom", url)
+
+    assert dom.count("data-session=") == 7
+    assert "hung up waiting in the queue" in dom
+    # today's net rate (50 %) is above the default 5 % target: shown in red, and said
+    assert re.search(r'class="card rate over-target"', dom)
+    assert "above the target of 5.0 %" in dom
+    assert ('<body class="wallboard">' in dom) == (query == "?wallboard=1")
+
+    target = README_SCREENSHOT.with_name(shot)
+    screenshot = target if os.environ.get(UPDATE_SCREENSHOT) == "1" else tmp_path / shot
+    screenshot.unlink(missing_ok=True)
+    await run_chromium(tmp_path / "profile-shot", f"--screenshot={screenshot}", size, url)
+    assert screenshot.stat().st_size > 10_000
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_a_call_known_only_from_the_call_log_says_so_in_the_feed(
     day_api: Api, tmp_path: Path
 ) -> None:
