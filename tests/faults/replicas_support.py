@@ -33,11 +33,11 @@ from service.db.tables import (
     call_log_records,
     call_log_sync,
     call_outcomes,
-    directory_entries,
     raw_events,
     webhook_subscriptions,
 )
 from service.processing.processor import outcome_document
+from service.ringcentral.directory import DirectoryCache
 
 CALLSIFT = Path(sys.executable).parent / "callsift"
 SUBSCRIPTION_PATH = "/restapi/v1.0/subscription"
@@ -446,13 +446,9 @@ async def subscription_records(engine: AsyncEngine) -> dict[str, SubscriptionRec
     return {row[0]: SubscriptionRecord(*row) for row in rows}
 
 
-async def stored_directory(engine: AsyncEngine) -> dict[str, DirectoryEntry]:
-    statement = select(
-        directory_entries.c.extension_id, directory_entries.c.kind, directory_entries.c.name
-    )
-    async with engine.connect() as connection:
-        rows = (await connection.execute(statement)).all()
-    return {row[0]: DirectoryEntry(kind=row[1] or "Other", name=row[2]) for row in rows}
+async def stored_directory(engine: AsyncEngine) -> Mapping[str, DirectoryEntry]:
+    """The directory the replicas synced, read as their processors read it."""
+    return await DirectoryCache(engine).current()
 
 
 async def stored_call_log(engine: AsyncEngine) -> list[CallLogRecord]:

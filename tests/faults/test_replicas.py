@@ -257,7 +257,8 @@ async def test_three_replicas_share_the_load_survive_a_kill_and_renew_each_subsc
 async def the_directory(cluster: Cluster) -> dict[str, DirectoryEntry]:
     """The extension directory the replicas classify with: the emulator's, as it was synced."""
     directory = {
-        e.id: DirectoryEntry(kind=e.kind, name=e.name) for e in cluster.account.extensions.values()
+        e.id: DirectoryEntry(kind=e.kind, name=e.name, extension_number=e.extension_number)
+        for e in cluster.account.extensions.values()
     }
     assert await stored_directory(cluster.engine) == directory
     return directory
