@@ -38,7 +38,6 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.calllog_peer import RECORD_RESULTS
-from bench.classifier import queue_answered
 from bench.harness import (
     DEFAULT_POSTGRES_URL,
     PYTHON,
@@ -57,6 +56,7 @@ from bench.ingest_latency import notification_latencies
 from bench.processing import store_notifications
 from classifiers import Thresholds
 from fixtures.builder import ACCOUNT_VIEW, ALICE, QUEUE, CallBuilder
+from fixtures.calls import queue_answered
 from service.calllog.store import DatabaseCallLogStore
 from service.db.engine import create_engine
 from service.db.migrate import upgrade

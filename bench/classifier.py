@@ -43,40 +43,21 @@ from fixtures.builder import (
     ACCOUNT_VIEW,
     ALICE,
     BOB,
-    IVR,
-    QUEUE,
     CallBuilder,
     agent,
     callee,
     far_party,
     our_caller,
-    pstn_caller,
 )
+from fixtures.calls import queue_answered, reach_ivr, reach_queue
 
 EVENTS_PER_SESSION = 10
 START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 
 
-def queue_answered(b: CallBuilder) -> None:
-    """A queue call that rings Alice and Bob; Alice answers (also used by bench/calllog.py)."""
-    caller, queue, alice, bob = pstn_caller(), callee(2, QUEUE), agent(3, ALICE), agent(4, BOB)
-    b.at(0.0, caller, "Setup")
-    b.at(0.05, queue, "Setup")
-    b.at(0.2, caller, "Answered")
-    b.at(3.0, alice, "Proceeding")
-    b.at(3.01, bob, "Proceeding")
-    b.at(9.5, alice, "Answered")
-    b.at(9.51, queue, "Disconnected")
-    b.at(9.52, bob, "Disconnected", reason="Pickup", missed=True)
-    b.at(70.0, alice, "Disconnected")
-    b.at(70.02, caller, "Disconnected")
-
-
 def _ivr_then_hold_hangup(b: CallBuilder) -> None:
-    caller, ivr, alice = pstn_caller(), callee(2, IVR), callee(3, ALICE)
-    b.at(0.0, caller, "Setup")
-    b.at(0.03, ivr, "Setup")
-    b.at(0.15, caller, "Answered")
+    caller, ivr = reach_ivr(b)
+    alice = callee(3, ALICE)
     b.at(8.0, ivr, "Disconnected", reason="CallerInputRedirect")
     b.at(8.01, alice, "Setup")
     b.at(8.05, alice, "Proceeding")
@@ -87,10 +68,8 @@ def _ivr_then_hold_hangup(b: CallBuilder) -> None:
 
 
 def _voicemail(b: CallBuilder) -> None:
-    caller, ivr, alice = pstn_caller(), callee(2, IVR), callee(3, ALICE)
-    b.at(0.0, caller, "Setup")
-    b.at(0.03, ivr, "Setup")
-    b.at(0.15, caller, "Answered")
+    caller, ivr = reach_ivr(b)
+    alice = callee(3, ALICE)
     b.at(6.0, ivr, "Disconnected", reason="CallerInputRedirect")
     b.at(6.01, alice, "Setup")
     b.at(6.05, alice, "Proceeding")
@@ -101,10 +80,8 @@ def _voicemail(b: CallBuilder) -> None:
 
 
 def _queue_abandon(b: CallBuilder) -> None:
-    caller, queue, alice, bob = pstn_caller(), callee(2, QUEUE), agent(3, ALICE), agent(4, BOB)
-    b.at(0.0, caller, "Setup")
-    b.at(0.05, queue, "Setup")
-    b.at(0.2, caller, "Answered")
+    caller, queue = reach_queue(b)
+    alice, bob = agent(3, ALICE), agent(4, BOB)
     b.at(4.0, alice, "Proceeding")
     b.at(4.01, bob, "Proceeding")
     b.at(4.2, alice, "Proceeding")

@@ -6,7 +6,7 @@ line and replace, per request, the 20-character uuid marker with a unique number
 line i % T of the file, so a file of T lines with group T makes realistic T-event sessions.
 
 - `ingest_templates`: one ~1.3 KB telephony-session notification shaped like
-  tests/support/notifications.py, with the optional party fields RingCentral sends on queue calls
+  fixtures/notifications.py, with the optional party fields RingCentral sends on queue calls
   (names, sipData, uiCallInfo); each request is a new session.
 - `session_templates`: the 10 notifications of a queue call that is answered (bench/classifier's
   shape, built by fixtures/builder.py), each session a new session id.
@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from bench.classifier import build_sessions
-from tests.support.notifications import telephony_notification
+from fixtures.notifications import telephony_notification
 
 UUID_MARK = "U" * 20
 SESSION_MARK = "S" * 32

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from emulator.clock import iso
+from emulator import telephony
 from emulator.scenarios.model import PartyEvent, VoicemailDrop, with_base
 from emulator.subscriptions import Subscription
 
@@ -22,14 +22,14 @@ from emulator.subscriptions import Subscription
 def envelope(
     *, uuid: str, event: str, timestamp: datetime, subscription: Subscription, body: Any
 ) -> dict[str, Any]:
-    return {
-        "uuid": uuid,
-        "event": event,
-        "timestamp": iso(timestamp),
-        "subscriptionId": subscription.id,
-        "ownerId": subscription.owner_extension_id,
-        "body": body,
-    }
+    return telephony.envelope(
+        uuid=uuid,
+        event=event,
+        timestamp=timestamp,
+        subscription_id=subscription.id,
+        owner_id=subscription.owner_extension_id,
+        body=body,
+    )
 
 
 def telephony_subscribers(

@@ -14,12 +14,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from classifiers.outcome import Category, Direction, DirectoryEntry, Stage
+from emulator import telephony
 from emulator.clock import iso
 from emulator.config import SessionIdStyle
 from emulator.directory import Account, Extension
 from emulator.ids import Ids
 from emulator.scenarios.model import (
-    API,
     BASE,
     CallLogEntry,
     Expect,
@@ -28,6 +28,7 @@ from emulator.scenarios.model import (
     SessionTruth,
     VoicemailDrop,
 )
+from emulator.telephony import API
 
 
 class ScenarioError(ValueError):
@@ -157,27 +158,23 @@ class Party:
     def snapshot(
         self, code: str, reason: str | None, peer: dict[str, str] | None, pickup: bool
     ) -> dict[str, Any]:
-        status: dict[str, Any] = {"code": code}
-        if reason:
-            status["reason"] = reason
-        if peer:
-            status["peerId"] = dict(peer)
-        if code == "Parked" and self.park:
-            status["parkData"] = self.park["id"]
-        if pickup and self.extension_id:
-            status["mobilePickupData"] = {"ccMailboxes": [self.extension_id]}
-        status["rcc"] = False
-        party: dict[str, Any] = {"accountId": self.account_id}
-        if self.extension_id:
-            party["extensionId"] = self.extension_id
-        party.update(id=self.id, direction=self.direction, to=dict(self.to), status=status)
-        party["from"] = dict(self.from_)
-        if self.queue_call:
-            party["queueCall"] = True
-        party.update(park=dict(self.park), missedCall=self.missed, standAlone=False, muted=False)
-        if self.ui_call_info:
-            party["uiCallInfo"] = self.ui_call_info
-        return party
+        return telephony.party(
+            account_id=self.account_id,
+            extension_id=self.extension_id,
+            party_id=self.id,
+            direction=self.direction,
+            from_=self.from_,
+            to=self.to,
+            code=code,
+            reason=reason,
+            peer=peer,
+            park=self.park,
+            park_data=self.park["id"] if code == "Parked" and self.park else None,
+            pickup_mailbox=self.extension_id if pickup else None,
+            missed=self.missed,
+            queue_call=self.queue_call,
+            ui_call_info=self.ui_call_info,
+        )
 
 
 class SessionBuilder:

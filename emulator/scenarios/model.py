@@ -25,10 +25,10 @@ from classifiers.outcome import (
 from classifiers.payloads import CallLogRecord, TelephonySessionNotification, VoicemailMessage
 from classifiers.reconcile import MISSING_START
 from emulator.clock import iso
+from emulator.telephony import API, envelope, telephony_body, telephony_path
 
 BASE = "{base}"
 DEFAULT_BASE = "https://platform.ringcentral.com"
-API = "/restapi/v1.0"
 
 
 def with_base(value: Any, base: str) -> Any:
@@ -40,13 +40,6 @@ def with_base(value: Any, base: str) -> Any:
     if isinstance(value, list):
         return [with_base(v, base) for v in value]
     return value
-
-
-def telephony_path(account_id: str, extension_id: str | None) -> str:
-    """The envelope `event` of a party: extension path, or account path for PSTN parties."""
-    if extension_id is None:
-        return f"{API}/account/{account_id}/telephony/sessions"
-    return f"{API}/account/{account_id}/extension/{extension_id}/telephony/sessions"
 
 
 def voicemail_path(account_id: str, extension_id: str) -> str:
@@ -76,15 +69,15 @@ class PartyEvent:
         return telephony_path(self.account_id, self.extension_id)
 
     def body(self) -> dict[str, Any]:
-        return {
-            "sequence": self.sequence,
-            "sessionId": self.session_id,
-            "telephonySessionId": self.telephony_session_id,
-            "serverId": self.server_id,
-            "eventTime": iso(self.event_time),
-            "parties": [self.party],
-            "origin": {"type": self.origin},
-        }
+        return telephony_body(
+            sequence=self.sequence,
+            session_id=self.session_id,
+            telephony_session_id=self.telephony_session_id,
+            server_id=self.server_id,
+            event_time=self.event_time,
+            party=self.party,
+            origin=self.origin,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,14 +335,14 @@ class GeneratedCall:
             key = f"{subscription_id}:{event.telephony_session_id}:{event.sequence}"
             digest = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")
             envelopes.append(
-                {
-                    "uuid": str(digest % 10**19),
-                    "event": event.event_path,
-                    "timestamp": iso(event.event_time),
-                    "subscriptionId": subscription_id,
-                    "ownerId": owner,
-                    "body": event.body(),
-                }
+                envelope(
+                    uuid=str(digest % 10**19),
+                    event=event.event_path,
+                    timestamp=event.event_time,
+                    subscription_id=subscription_id,
+                    owner_id=owner,
+                    body=event.body(),
+                )
             )
         return envelopes
 

@@ -31,6 +31,7 @@ from fixtures.builder import (
     our_caller,
     pstn_caller,
 )
+from fixtures.calls import reach_queue
 from tests.classifiers.helpers import classify_call, notifications
 
 START = datetime(2026, 4, 1, 12, 0, tzinfo=UTC)
@@ -152,10 +153,8 @@ def test_the_queue_party_ends_without_reason_when_an_agent_accepts() -> None:
 
 def test_an_agent_that_timed_out_before_a_colleague_answered_missed_it() -> None:
     b = _call("queue-rotation")
-    caller, queue, alice, bob = pstn_caller(), callee(2, QUEUE), agent(3, ALICE), agent(4, BOB)
-    b.at(0.0, caller, "Setup")
-    b.at(0.05, queue, "Setup")
-    b.at(0.2, caller, "Answered")
+    caller, queue = reach_queue(b)
+    alice, bob = agent(3, ALICE), agent(4, BOB)
     b.at(1.0, alice, "Proceeding")
     b.at(21.0, alice, "Disconnected", reason="Timeout", missed=True)
     b.at(21.1, bob, "Proceeding")
@@ -220,10 +219,8 @@ def test_a_voicemail_status_is_not_a_caller_hang_up_in_the_extension_view() -> N
 
 def _queue_hangup(name: str, hangup_at: float) -> CallBuilder:
     b = _call(name)
-    caller, queue, alice = pstn_caller(), callee(2, QUEUE), agent(3, ALICE)
-    b.at(0.0, caller, "Setup")
-    b.at(0.05, queue, "Setup")
-    b.at(0.2, caller, "Answered")
+    caller, queue = reach_queue(b)
+    alice = agent(3, ALICE)
     b.at(1.0, alice, "Proceeding")
     b.at(hangup_at, caller, "Disconnected")
     b.at(hangup_at + 0.01, alice, "Disconnected", missed=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import orjson
 
+from fixtures.notifications import telephony_notification
 from tests.faults.support import (
     WEBHOOK_HEADERS,
     WEBHOOK_PATH,
@@ -21,7 +22,6 @@ from tests.faults.support import (
     callsift_run,
     report,
 )
-from tests.support.notifications import telephony_notification
 
 STALLED_BODIES, STALLED_HEADERS, FORGED = 200, 100, 200  # 500 connections of the 1,000 allowed
 READ_TIMEOUT_S = "3"  # shorter than the shipped 10 s, so that the test waits less for it

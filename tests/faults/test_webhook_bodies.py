@@ -49,12 +49,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fixtures.builder import ACCOUNT, ALICE, CallBuilder
+from fixtures.notifications import telephony_notification
 from service.db.engine import create_engine
 from service.db.tables import quarantined_events, raw_events
 from service.settings import Settings
 from service.webhooks.envelope import EnvelopeError, read_envelope
 from tests.conftest import WEBHOOK_TOKEN, LiveService
-from tests.support.notifications import telephony_notification
 
 WEBHOOK_PATH = "/webhooks/ringcentral"
 JSON_TYPES = (

@@ -14,6 +14,7 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import text
 
+from fixtures.notifications import telephony_notification
 from service.app import create_app
 from service.db.engine import create_engine
 from service.serving import serve
@@ -22,7 +23,7 @@ from service.webhooks.envelope import read_envelope
 from service.webhooks.writer import BatchReport, GroupCommitWriter, StoreUnavailable
 from tests.conftest import WEBHOOK_TOKEN, LiveService
 from tests.service.test_webhook_ingest import AUTHENTIC, stored_uuids
-from tests.support.notifications import encode, post_concurrently, telephony_notification
+from tests.support.notifications import encode, post_concurrently
 
 POISON_UUID = "poison-row"
 GONE_UUID = "zz-database-goes-away"  # PostgreSQL only: fails as a shutdown would; sorts last

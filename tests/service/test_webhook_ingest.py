@@ -11,13 +11,14 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from fixtures.notifications import telephony_notification
 from service.app import create_app
 from service.db.engine import create_engine
 from service.db.tables import quarantined_events, raw_events
 from service.serving import serve
 from service.settings import Settings
 from tests.conftest import WEBHOOK_TOKEN, LiveService
-from tests.support.notifications import encode, post_concurrently, telephony_notification
+from tests.support.notifications import encode, post_concurrently
 
 JSON = {"Content-Type": "application/json; charset=UTF-8"}
 AUTHENTIC = {**JSON, "Verification-Token": WEBHOOK_TOKEN}
