@@ -114,13 +114,20 @@ async def test_headless_chromium_shows_a_seeded_abandoned_call(
     assert screenshot.stat().st_size > 10_000
 
 
+@pytest.fixture
+async def named_day_api(api: Api) -> Api:
+    """The fixture day processed with the extension directory stored (so with names)."""
+    await store_directory(api)
+    await api.load(day_notifications(), now=PROCESSED_AT)
+    return api
+
+
 @pytest.mark.browser
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_the_feed_names_extensions_and_says_each_category_in_words(
-    api: Api, tmp_path: Path
+    named_day_api: Api, tmp_path: Path
 ) -> None:
-    await store_directory(api)
-    await api.load(day_notifications(), now=PROCESSED_AT)
+    api = named_day_api
     url = f"{api.base_url}/dashboard#key={api.key}"
 
     dom = await run_chromium(tmp_path / "profile", "--dump-dom", url)
@@ -134,6 +141,33 @@ async def test_the_feed_names_extensions_and_says_each_category_in_words(
     assert ivr
     assert "hung up in the IVR menu" in ivr.group(0)
     assert "ext 200" in ivr.group(0)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_call_s_detail_shows_its_timeline_legs_and_evidence(
+    named_day_api: Api, tmp_path: Path
+) -> None:
+    """What clicking a call shows, opened here by its link (`#call=<id>`)."""
+    api = named_day_api
+    call = SESSION["queue_abandon"]
+    url = f"{api.base_url}/dashboard#key={api.key}&call={call}"
+
+    dom = await run_chromium(tmp_path / "profile", "--dump-dom", url)
+
+    detail = re.search(r'<section id="detail"[^>]*class="shown".*?</section>', dom, re.S)
+    assert detail, dom[-3000:]
+    text = re.sub(r"<[^>]+>", " ", detail.group(0))
+    assert call in text
+    assert "hung up waiting in the queue" in text
+    assert "Sales Queue (300)" in text  # a leg, by its directory name
+    assert "Alice Adams (101)" in text
+    for status in ("Setup", "Proceeding", "Disconnected"):  # the timeline, party by party
+        assert status in text
+    outcome = (await api.client.get(f"/v1/calls/{call}")).json()["outcome"]
+    assert outcome["evidence"]
+    assert all(item in text for item in outcome["evidence"])
+    assert "No call-log record read yet." in text
 
 
 @pytest.mark.browser
