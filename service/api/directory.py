@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from classifiers import DirectoryEntry
@@ -15,6 +15,8 @@ from service.api.deps import ERROR_RESPONSES, read_connection
 from service.ringcentral import queries
 
 router = APIRouter(tags=["directory"])
+
+KIND_PATTERN = r"^[A-Za-z]{1,40}$"  # RingCentral's extension types are single words
 
 
 class DirectoryEntryOut(BaseModel):
@@ -44,7 +46,7 @@ class DirectoryList(BaseModel):
 async def list_directory(
     connection: Annotated[AsyncConnection, Depends(read_connection)],
     kind: Annotated[
-        list[str] | None,
+        list[Annotated[str, StringConstraints(pattern=KIND_PATTERN)]] | None,
         Query(description="Only these kinds (case-insensitive), e.g. `Department`, `IvrMenu`."),
     ] = None,
 ) -> DirectoryList:

@@ -15,9 +15,10 @@ import orjson
 import pytest
 from sqlalchemy import select
 
+from classifiers import Outcome
 from service.db.engine import create_engine
 from service.db.tables import call_outcomes
-from service.processing.processor import ProcessingContext, process_new_events
+from service.processing.processor import ProcessingContext, outcome_document, process_new_events
 from service.settings import Settings
 from tests.classifiers.helpers import expected_files, load_fixture
 from tests.service.test_processor import post_all
@@ -41,7 +42,13 @@ async def test_fixture_through_the_service(
 
     stored = await _process_and_read(manual_settings, fixture)
 
-    expected = {o["telephony_session_id"]: _content(o) for o in fixture.expected}
+    # the classifier's outcome, stored as the processor stores it (with its names and label)
+    expected = {
+        o["telephony_session_id"]: _content(
+            orjson.loads(outcome_document(Outcome.model_validate(o), directory=fixture.directory))
+        )
+        for o in fixture.expected
+    }
     assert stored == expected
 
 
