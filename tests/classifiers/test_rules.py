@@ -31,7 +31,7 @@ from fixtures.builder import (
     our_caller,
     pstn_caller,
 )
-from fixtures.calls import reach_queue
+from fixtures.calls import reach_queue, ring_alice
 from tests.classifiers.helpers import classify_call, notifications
 
 START = datetime(2026, 4, 1, 12, 0, tzinfo=UTC)
@@ -287,11 +287,7 @@ def test_hold_hang_up_is_an_abandon_only_with_the_toggle(status: str) -> None:
 
 def test_hanging_up_after_unhold_is_not_a_hold_abandon() -> None:
     b = _call("unheld")
-    caller, alice = pstn_caller(), callee(2, ALICE)
-    b.at(0.0, caller, "Setup")
-    b.at(0.05, alice, "Setup")
-    b.at(0.1, caller, "Answered")
-    b.at(0.2, alice, "Proceeding")
+    caller, alice = ring_alice(b)
     b.at(5.0, alice, "Answered")
     b.at(20.0, alice, "Hold")
     b.at(30.0, alice, "Answered")  # unhold: Answered again, not a second answer
@@ -305,11 +301,7 @@ def test_hanging_up_after_unhold_is_not_a_hold_abandon() -> None:
 
 def test_an_agent_hanging_up_a_held_call_is_not_a_caller_abandon() -> None:
     b = _call("agent-hangs-up-on-hold")
-    caller, alice = pstn_caller(), callee(2, ALICE)
-    b.at(0.0, caller, "Setup")
-    b.at(0.05, alice, "Setup")
-    b.at(0.1, caller, "Answered")
-    b.at(0.2, alice, "Proceeding")
+    caller, alice = ring_alice(b)
     b.at(5.0, alice, "Answered")
     b.at(20.0, alice, "Hold")
     b.at(30.0, alice, "Disconnected")  # the agent's party goes first
@@ -456,11 +448,7 @@ def test_a_call_cut_off_counts_no_time_after_its_last_event(silent_for: float) -
     were lost) is timed up to the last event heard, open or closed as stale: never the
     silence after it as talk or hold."""
     b = _call("cut-off-on-hold")
-    caller, alice = pstn_caller(), callee(2, ALICE)
-    b.at(0.0, caller, "Setup")
-    b.at(0.05, alice, "Setup")
-    b.at(0.1, caller, "Answered")
-    b.at(0.2, alice, "Proceeding")
+    _, alice = ring_alice(b)
     b.at(5.0, alice, "Answered")
     b.at(20.0, alice, "Hold")
     b.at(30.0, alice, "Answered")

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from service.cli import app
-from service.cli.commands import COMMANDS
+from service.cli.commands import COMMANDS, LazyCommand
 
 HEAVY_MODULES = ("sqlalchemy", "fastapi", "uvicorn", "emulator", "service.app", "classifiers")
 
@@ -35,10 +35,7 @@ def test_top_level_help_imports_no_command() -> None:
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda command: command.name)
-def test_each_summary_is_the_command_s_own_first_help_line(command: object) -> None:
-    from service.cli.commands import LazyCommand
-
-    assert isinstance(command, LazyCommand)
+def test_each_summary_is_the_command_s_own_first_help_line(command: LazyCommand) -> None:
     help_text = command.load().help or ""
     first_paragraph = " ".join(help_text.split("\n\n")[0].split())
     assert first_paragraph == command.summary

@@ -48,8 +48,10 @@ def test_every_declared_dependency_is_pinned_at_a_version_it_allows() -> None:
 def test_this_environment_was_installed_from_the_lock() -> None:
     pins = lock.pinned_versions()
     installed = {lock.normalise(d.metadata["Name"]): d.version for d in distributions()}
-    differing = {name: (pin, installed.get(name)) for name, pin in pins.items()}
-    assert {n: v for n, v in differing.items() if v[0] != v[1]} == {}
+    differing = {
+        name: (pin, installed.get(name)) for name, pin in pins.items() if installed.get(name) != pin
+    }
+    assert differing == {}
 
 
 def test_the_image_installs_from_the_lock_and_keeps_data_on_a_volume() -> None:
