@@ -1,4 +1,5 @@
-"""Interval arithmetic for the outcome's durations (ring, talk, hold, voicemail).
+"""Interval arithmetic for the outcome's durations (ring, talk, hold, voicemail), and moments
+moved by a duration without overflowing.
 
 Intervals are (start, end) pairs of POSIX seconds. Durations are reported in seconds rounded to
 milliseconds, the precision of RingCentral's `eventTime`.
@@ -7,6 +8,7 @@ milliseconds, the precision of RingCentral's `eventTime`.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 
 Interval = tuple[float, float]
 
@@ -45,3 +47,14 @@ def overlap(first: list[Interval], second: list[Interval]) -> float:
 def seconds(value: float) -> float:
     """A duration as reported: never negative, rounded to milliseconds."""
     return round(max(value, 0.0), 3)
+
+
+def shifted(moment: datetime, delta: timedelta) -> datetime:
+    """`moment + delta`, held at the ends of the calendar instead of overflowing (events stored
+    before the webhook refused such dates may carry them)."""
+    try:
+        return moment + delta
+    except OverflowError:
+        return (datetime.max if delta > timedelta(0) else datetime.min).replace(
+            tzinfo=moment.tzinfo
+        )

@@ -256,7 +256,7 @@ class Metrics:
         self.registry.register(self.outcome_counts)
         self.abandoned_polls = Counter(
             "callsift_abandoned_polls",
-            "Answers to GET /v1/abandoned, by result (changed, empty, not_modified).",
+            "Answers to GET /v1/abandoned, by result (changed, empty, not_modified, callbacks).",
             ["result"],
             registry=self.registry,
         )

@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from classifiers.outcome import Thresholds
+from classifiers.recovery import DEFAULT_RECOVERY_WINDOW
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./callsift.db"
 DATABASE_URL_FORMS = "sqlite+aiosqlite:///path/to/file.db or postgresql+asyncpg://user@host/db"
@@ -187,6 +188,13 @@ class Settings(BaseSettings):
     report_tz: str = Field(
         default="UTC",
         description="IANA time zone of the poll summary's `today` window and the dashboard.",
+    )
+    recovery_window_s: float = Field(
+        default=DEFAULT_RECOVERY_WINDOW.total_seconds(),
+        gt=0,
+        le=31 * 86400,
+        description="An abandoned call is recovered by a later call that reaches the same "
+        "number within this many seconds of it (answered inbound, connected outbound).",
     )
     abandon_rate_target: float = Field(
         default=0.05,

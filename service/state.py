@@ -102,6 +102,7 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
         directory=directory.current,
         call_log=expectation.current,
         clock=clock,
+        recovery_window=timedelta(seconds=settings.recovery_window_s),
     )
 
     def after_batch(report: BatchReport) -> None:

@@ -19,14 +19,16 @@ from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.api import queries
+from service.api.callbacks import callback_list, callbacks_etag
 from service.api.cursors import BadCursor, decode_changes_cursor, encode_changes_cursor
 from service.api.deps import ERROR_RESPONSES, read_connection
-from service.api.documents import outcome_fragment
+from service.api.documents import iso, outcome_fragment
 from service.api.params import api_time, invalid
 from service.api.poll_request import MAX_LIMIT, MAX_SINCE_CHARS
 from service.api.queries import SHORT_ABANDON, ChangeRow
-from service.api.schemas import AbandonedPoll
+from service.api.schemas import AbandonedPoll, CallbackList
 from service.api.state import ApiServices, services_of
+from service.api.summary import summary_as_of
 from service.responses import OrjsonResponse
 
 router = APIRouter(tags=["abandoned"])
@@ -104,9 +106,7 @@ def _answer(
             {
                 "removed": is_removed(row, include_short),
                 "change_seq": row.change_seq,
-                "outcome": outcome_fragment(
-                    row.document, revision=row.revision, updated_at=row.updated_at
-                ),
+                "outcome": outcome_fragment(row.document, row.storage),
             }
             for row in page
         ],
@@ -122,7 +122,7 @@ def _effective_limit(services: ApiServices, limit: int | None) -> int:
 
 @router.get(
     "/abandoned",
-    response_model=AbandonedPoll,
+    response_model=AbandonedPoll | CallbackList,
     responses={
         **ERROR_RESPONSES,
         200: {
@@ -161,10 +161,19 @@ async def poll_abandoned(
         Query(
             ge=1,
             le=MAX_LIMIT,
-            description="Most changes in one answer (capped by the service's "
-            "`abandoned_poll_max`, 500 by default); `has_more` says when to poll again at once.",
+            description="Most changes (or callback numbers) in one answer (capped by the "
+            "service's `abandoned_poll_max`, 500 by default); `has_more` says when to poll "
+            "again at once.",
         ),
     ] = None,
+    unrecovered: Annotated[
+        bool,
+        Query(
+            description="Answer the callback list instead: one row per caller number whose "
+            "abandoned calls of the recovery window no later call has reached, oldest first "
+            "(schema `CallbackList`). `since` is ignored: the list is whole each time."
+        ),
+    ] = False,
     if_none_match: Annotated[
         str | None,
         Header(description="The `ETag` of the previous answer: 304 when nothing changed."),
@@ -175,6 +184,8 @@ async def poll_abandoned(
     last 24 h and today (offered, abandoned, short abandons, abandon rates)."""
     services = services_of(request)
     now = services.clock()
+    if unrecovered:
+        return await _callbacks(services, connection, include_short, limit, if_none_match, now=now)
     position = parse_since(since, now)
     last_seq = await queries.last_change_seq(connection)
     summary = await services.api.summaries.get(connection, last_seq=last_seq, now=now)
@@ -189,9 +200,37 @@ async def poll_abandoned(
     )
     body = _answer(rows, limit=page_size, last_seq=last_seq, include_short=include_short)
     body |= {
+        "server_time": iso(now),
         "summary": summary.body,
         "demo": services.settings.demo_mode,
         "abandon_rate_target": services.settings.abandon_rate_target,
     }
     services.metrics.abandoned_polls.labels(result="changed" if rows else "empty").inc()
+    return OrjsonResponse(body, headers={"ETag": etag, **NO_CACHE})
+
+
+async def _callbacks(
+    services: ApiServices,
+    connection: AsyncConnection,
+    include_short: bool,
+    limit: int | None,
+    if_none_match: str | None,
+    *,
+    now: datetime,
+) -> Response:
+    settings = services.settings
+    as_of = summary_as_of(now, settings.summary_max_age_s)
+    last_seq = await queries.last_change_seq(connection)
+    etag = callbacks_etag(last_seq, as_of, include_short)
+    if etag_matches(if_none_match, etag):
+        services.metrics.abandoned_polls.labels(result="not_modified").inc()
+        return Response(status_code=304, headers={"ETag": etag, **NO_CACHE})
+    body = await callback_list(
+        connection,
+        as_of=as_of,
+        window=timedelta(seconds=settings.recovery_window_s),
+        include_short=include_short,
+        limit=_effective_limit(services, limit),
+    )
+    services.metrics.abandoned_polls.labels(result="callbacks").inc()
     return OrjsonResponse(body, headers={"ETag": etag, **NO_CACHE})

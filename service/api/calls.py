@@ -32,7 +32,7 @@ MAX_LIMIT = 1000
 
 
 def fragment_of(row: OutcomeRow) -> orjson.Fragment:
-    return outcome_fragment(row.document, revision=row.revision, updated_at=row.updated_at)
+    return outcome_fragment(row.document, row.storage)
 
 
 def parse_cursor(cursor: str | None) -> CallsCursor | None:

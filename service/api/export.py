@@ -60,6 +60,9 @@ COLUMNS = (
     # added after the first release: at the end, so columns read by position keep their place
     "category_label",
     "names",
+    "recovered_at",
+    "recovered_by",
+    "time_to_recovery_s",
 )
 LIST_SEPARATOR = ";"
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -107,10 +110,7 @@ async def csv_lines(connection: AsyncConnection, filters: CallFilters) -> AsyncI
     after: CallsCursor | None = None
     while True:
         rows = await queries.list_calls(connection, filters, after=after, limit=PAGE)
-        outcomes = (
-            outcome_dict(row.document, revision=row.revision, updated_at=row.updated_at)
-            for row in rows
-        )
+        outcomes = (outcome_dict(row.document, row.storage) for row in rows)
         yield render(
             [neutralised(cell(outcome.get(column))) for column in COLUMNS] for outcome in outcomes
         )

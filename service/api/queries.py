@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from classifiers.outcome import Category
 from service.api.cursors import CallsCursor
+from service.api.documents import StorageFields
 from service.db.driver import asyncpg_connection
 from service.db.tables import (
     call_legs,
@@ -51,8 +52,7 @@ class OutcomeRow:
     telephony_session_id: str
     started_at: datetime | None
     document: str
-    revision: int
-    updated_at: datetime
+    storage: StorageFields
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +61,7 @@ class ChangeRow:
     is_abandoned: bool
     category: str
     document: str
-    revision: int
-    updated_at: datetime
+    storage: StorageFields
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,13 +79,27 @@ class EventRow:
     payload: str
 
 
+_STORAGE_COLUMNS = (
+    call_outcomes.c.revision,
+    call_outcomes.c.updated_at,
+    call_outcomes.c.recovered_at,
+    call_outcomes.c.recovered_by,
+    call_outcomes.c.time_to_recovery_s,
+)
 _OUTCOME_COLUMNS = (
     call_outcomes.c.telephony_session_id,
     call_outcomes.c.started_at,
     call_outcomes.c.document,
-    call_outcomes.c.revision,
-    call_outcomes.c.updated_at,
+    *_STORAGE_COLUMNS,
 )
+
+
+def _outcome_row(row: Any) -> OutcomeRow:
+    return OutcomeRow(row[0], row[1], row[2], StorageFields(*row[3:]))
+
+
+def _change_row(row: Any) -> ChangeRow:
+    return ChangeRow(row[0], row[1], row[2], row[3], StorageFields(*row[4:]))
 
 
 def _filtered(filters: CallFilters) -> Select[Any]:
@@ -149,7 +162,7 @@ async def list_calls(
         outcome.started_at.desc(), outcome.telephony_session_id.desc()
     ).limit(limit)
     result = await connection.execute(statement)
-    return [OutcomeRow(*row) for row in result]
+    return [_outcome_row(row) for row in result]
 
 
 async def get_call(connection: AsyncConnection, session_id: str) -> OutcomeRow | None:
@@ -157,7 +170,7 @@ async def get_call(connection: AsyncConnection, session_id: str) -> OutcomeRow |
         select(*_OUTCOME_COLUMNS).where(call_outcomes.c.telephony_session_id == session_id)
     )
     row = result.first()
-    return OutcomeRow(*row) if row is not None else None
+    return _outcome_row(row) if row is not None else None
 
 
 async def legs_of(connection: AsyncConnection, session_id: str) -> list[LegRow]:
@@ -236,8 +249,7 @@ _CHANGE_COLUMNS = (
     call_outcomes.c.is_abandoned,
     call_outcomes.c.category,
     call_outcomes.c.document,
-    call_outcomes.c.revision,
-    call_outcomes.c.updated_at,
+    *_STORAGE_COLUMNS,
 )
 
 
@@ -257,7 +269,7 @@ async def abandoned_changes(
         .order_by(outcome.change_seq)
         .limit(limit)
     )
-    return [ChangeRow(*row) for row in result]
+    return [_change_row(row) for row in result]
 
 
 async def abandoned_updated_since(
@@ -279,7 +291,7 @@ async def abandoned_updated_since(
     if not include_short:
         statement = statement.where(outcome.category != SHORT_ABANDON)
     result = await connection.execute(statement.order_by(outcome.change_seq).limit(limit))
-    return [ChangeRow(*row) for row in result]
+    return [_change_row(row) for row in result]
 
 
 async def outcome_counts_if_changed(
@@ -302,3 +314,109 @@ async def outcome_counts(connection: AsyncConnection) -> list[tuple[str, str, in
         )
     )
     return [(direction, category, int(count)) for direction, category, count in result]
+
+
+@dataclass(frozen=True, slots=True)
+class UnrecoveredRow:
+    telephony_session_id: str
+    caller_key: str
+    from_number: str | None
+    started_at: datetime
+    ended_at: datetime | None
+    category: str
+    queue: str | None
+    time_to_abandon_s: float | None
+
+
+async def unrecovered_abandons(
+    connection: AsyncConnection, *, since: datetime, include_short: bool
+) -> list[UnrecoveredRow]:
+    """Abandoned calls with a number to call back, started at or after `since`, that no later
+    call has reached; oldest first (partial index `ix_call_outcomes_unrecovered`)."""
+    outcome = call_outcomes.c
+    statement = select(
+        outcome.telephony_session_id,
+        outcome.caller_key,
+        outcome.from_number,
+        outcome.started_at,
+        outcome.ended_at,
+        outcome.category,
+        outcome.queue,
+        outcome.time_to_abandon_s,
+    ).where(
+        outcome.is_abandoned == true(),
+        outcome.recovered_at.is_(None),
+        outcome.caller_key.is_not(None),
+        outcome.started_at >= since,
+    )
+    if not include_short:
+        statement = statement.where(outcome.category != SHORT_ABANDON)
+    result = await connection.execute(
+        statement.order_by(outcome.started_at, outcome.telephony_session_id)
+    )
+    return [UnrecoveredRow(*row) for row in result]
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryCounts:
+    abandoned: int  # abandoned calls with a number to call back
+    recovered: int
+    median_time_to_recovery_s: float | None
+
+
+async def recovery_counts(
+    connection: AsyncConnection, *, start: datetime, end: datetime, include_short: bool
+) -> RecoveryCounts:
+    """How many abandoned calls that started in `[start, end)` had a number to call back, how
+    many of them a later call reached, and the median time to that call (interpolated between
+    the two middle values, as PostgreSQL's `percentile_cont(0.5)`)."""
+    outcome = call_outcomes.c
+    conditions = [
+        outcome.is_abandoned == true(),
+        outcome.caller_key.is_not(None),
+        outcome.started_at >= start,
+        outcome.started_at < end,
+    ]
+    if not include_short:
+        conditions.append(outcome.category != SHORT_ABANDON)
+    abandoned, recovered = (
+        await connection.execute(
+            select(func.count(), func.count(outcome.recovered_at)).where(*conditions)
+        )
+    ).one()
+    if not recovered:
+        return RecoveryCounts(int(abandoned), 0, None)
+    middle = (
+        (
+            await connection.execute(
+                select(outcome.time_to_recovery_s)
+                .where(*conditions, outcome.time_to_recovery_s.is_not(None))
+                .order_by(outcome.time_to_recovery_s)
+                .offset((recovered - 1) // 2)
+                .limit(2 - recovered % 2)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    median = sum(float(value) for value in middle) / len(middle)
+    return RecoveryCounts(int(abandoned), int(recovered), median)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenCallRow:
+    stage: str
+    queue: str | None
+    started_at: datetime | None
+    document: str
+
+
+async def open_calls(connection: AsyncConnection) -> list[OpenCallRow]:
+    """Calls still in progress (partial index `ix_call_outcomes_open`)."""
+    outcome = call_outcomes.c
+    result = await connection.execute(
+        select(outcome.stage, outcome.queue, outcome.started_at, outcome.document).where(
+            outcome.final == false()
+        )
+    )
+    return [OpenCallRow(*row) for row in result]

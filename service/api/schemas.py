@@ -71,6 +71,9 @@ EXAMPLE_OUTCOME: dict[str, Any] = {
     },
     "revision": 2,
     "updated_at": "2026-03-02T13:36:02.480000Z",
+    "recovered_at": "2026-03-02T13:52:10.120000Z",
+    "recovered_by": "s-a41f0c2b9d7e46e1b2c3d4e5f6a7b8c9",
+    "time_to_recovery_s": 968.4,
 }
 
 
@@ -153,6 +156,18 @@ class OutcomeOut(BaseModel):
     thresholds: dict[str, Any] = Field(description="Thresholds the call was classified with.")
     revision: int = Field(description="Bumped each time the stored outcome changes.")
     updated_at: datetime = Field(description="When this revision was stored.")
+    recovered_at: datetime | None = Field(
+        default=None,
+        description="Abandoned calls: when a later call reached the same number (answered "
+        "inbound, connected outbound) within the recovery window; null until one does.",
+    )
+    recovered_by: str | None = Field(
+        default=None, description="The `telephony_session_id` of the call that recovered it."
+    )
+    time_to_recovery_s: float | None = Field(
+        default=None,
+        description="Seconds from the caller hanging up to the recovering call connecting.",
+    )
 
 
 class CallPage(BaseModel):
@@ -220,6 +235,32 @@ class SummaryWindow(BaseModel):
     time_to_abandon_histogram: list[HistogramBucket]
 
 
+class LiveGroup(BaseModel):
+    calls: int
+    longest_since: datetime | None = Field(
+        description="Start of the longest-waiting of these calls: its wait is now minus this."
+    )
+
+
+class LivePlace(LiveGroup):
+    stage: Stage = Field(description="`queue` or `ivr`.")
+    place: str | None = Field(
+        description="The queue's name, or the IVR menu's directory name; null when unknown."
+    )
+
+
+class LiveNow(BaseModel):
+    """Calls in progress when the summary was computed."""
+
+    waiting: list[LivePlace] = Field(
+        description="Calls waiting in each queue and IVR menu, longest wait first."
+    )
+    stages: dict[str, LiveGroup] = Field(
+        description="Calls in progress by stage: `queue`, `ivr`, `ringing`, `voicemail`, "
+        "`hold`, `connected`, `unknown`."
+    )
+
+
 class Summary(BaseModel):
     as_of: datetime = Field(description="The minute the windows end at (recomputed once a minute).")
     last_hour: SummaryWindow
@@ -229,17 +270,65 @@ class Summary(BaseModel):
         description="The IANA time zone `today` is counted in (`CALLSIFT_REPORT_TZ`).",
         examples=["Europe/Paris"],
     )
+    live: LiveNow = Field(description="Calls in progress now, where they wait.")
 
 
 class AbandonedPoll(BaseModel):
     changes: list[AbandonedChange] = Field(description="In change order (oldest first).")
     cursor: str = Field(description="Pass as `since` in the next poll.")
     has_more: bool = Field(description="True when more changes wait: poll again at once.")
+    server_time: datetime = Field(
+        description="The service's clock at this answer: a dashboard counts waits from "
+        "`live.waiting[].longest_since` with it, whatever the browser's clock says."
+    )
     summary: Summary
     demo: bool = Field(description="True when the service runs in demo mode (show a banner).")
     abandon_rate_target: float = Field(
         description="`CALLSIFT_ABANDON_RATE_TARGET`: a net abandon rate above it is shown in red."
     )
+
+
+class CallbackAttempt(BaseModel):
+    telephony_session_id: str
+    started_at: datetime
+    ended_at: datetime | None
+    category: Category
+    category_label: str | None = Field(description='In plain words: "hung up in the queue".')
+    queue: str | None
+    time_to_abandon_s: float | None
+
+
+class Callback(BaseModel):
+    """A caller to call back: one number, every unrecovered abandoned call of it."""
+
+    number: str | None = Field(description="The number as the last attempt showed it (E.164).")
+    caller_key: str = Field(description="The number's digits, which callsift compares.")
+    attempts: int = Field(description="Unrecovered abandoned calls from this number.")
+    first_abandoned_at: datetime
+    last_abandoned_at: datetime
+    call_back_before: datetime = Field(
+        description="After this, a call reaching the number no longer counts as recovering "
+        "the last attempt (its start + the recovery window)."
+    )
+    calls: list[CallbackAttempt] = Field(description="The attempts, oldest first.")
+
+
+class RecoverySummary(BaseModel):
+    abandoned: int = Field(description="Abandoned calls with a number to call back.")
+    recovered: int = Field(description="Those a later call reached within the window.")
+    recovery_rate: float | None = Field(description="recovered / abandoned.")
+    median_time_to_recovery_s: float | None = Field(
+        description="Median seconds from hang-up to the recovering call (linear interpolation)."
+    )
+
+
+class CallbackList(BaseModel):
+    callbacks: list[Callback] = Field(description="Oldest first attempt first.")
+    has_more: bool = Field(description="True when `limit` cut the list.")
+    numbers: int = Field(description="How many numbers are waiting for a call back in all.")
+    as_of: datetime = Field(description="The window ends here (the current minute).")
+    window_s: float = Field(description="`CALLSIFT_RECOVERY_WINDOW_S`.")
+    recovery: RecoverySummary = Field(description="The window's abandoned calls.")
 
 
 class HistogramBucket(BaseModel):
@@ -297,6 +386,10 @@ class StatsReport(BaseModel):
         description="Time groups in time order (empty buckets included); other groups by key."
     )
     totals: OutcomeStats = Field(description="The whole range as one group.")
+    recovery: RecoverySummary = Field(
+        description="The range's abandoned calls (short ones included) with a number to call "
+        "back, and how many a later call reached (`CALLSIFT_RECOVERY_WINDOW_S`)."
+    )
 
 
 class Info(BaseModel):

@@ -23,9 +23,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.api import buckets
+from service.api.callbacks import recovery_block
 from service.api.deps import ERROR_RESPONSES, read_connection
 from service.api.documents import iso
 from service.api.params import TimeFrom, TimeTo, api_time, check_order
+from service.api.queries import recovery_counts
 from service.api.report import describe
 from service.api.schemas import StatsReport
 from service.api.state import services_of
@@ -95,6 +97,9 @@ async def build_report(
         "sla_s": sla_s,
         "groups": described,
         "totals": describe(total, None, None),
+        "recovery": recovery_block(
+            await recovery_counts(connection, start=start, end=end, include_short=True)
+        ),
     }
 
 

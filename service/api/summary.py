@@ -22,6 +22,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.api.buckets import local_day_start
+from service.api.live import live_now
 from service.api.report import rates
 from service.api.stats_queries import StatsQuery, aggregate
 
@@ -64,6 +65,7 @@ async def compute_summary(
         "last_hour": await _window(connection, as_of - HOUR, as_of, sla_s),
         "last_24h": await _window(connection, as_of - DAY, as_of, sla_s),
         "today": await _window(connection, local_day_start(as_of, zone), as_of, sla_s),
+        "live": await live_now(connection),
     }
 
 

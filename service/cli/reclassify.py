@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Annotated
 
 import structlog
@@ -54,6 +55,8 @@ async def _reclassify(settings: Settings, since_text: str | None, console: Conso
                     thresholds=settings.thresholds(),
                     directory=directory,
                     call_log=await call_log_expectation(engine, now=utc_now()),
+                    recovery_window=timedelta(seconds=settings.recovery_window_s),
+                    refresh_recoveries=True,
                 )
                 async with engine.connect() as connection:
                     chunk = await queries.sessions_to_reclassify(

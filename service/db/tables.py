@@ -72,6 +72,9 @@ quarantined_events = Table(
     Column("payload", LargeBinary(), nullable=False),
 )
 
+# the callback list: abandoned calls with a number to call that nothing has recovered yet
+UNRECOVERED = "is_abandoned AND recovered_at IS NULL AND caller_key IS NOT NULL"
+
 call_outcomes = Table(
     "call_outcomes",
     metadata,
@@ -106,6 +109,11 @@ call_outcomes = Table(
     Column("sources", String(32), nullable=False, server_default="webhook"),
     Column("reconciliation", String(24), nullable=False, server_default="events_only"),
     Column("session_id", String(64)),  # the older sessionId, which some call-log records carry
+    # the outside party's number as digits, and how an abandoned call was recovered (0006)
+    Column("caller_key", String(64)),
+    Column("recovered_at", UtcDateTime()),
+    Column("recovered_by", String(128)),
+    Column("time_to_recovery_s", Float()),
     Index("ix_call_outcomes_started_at", "started_at"),
     Index("ix_call_outcomes_session_id", "session_id"),
     Index(
@@ -115,6 +123,13 @@ call_outcomes = Table(
         sqlite_where=text("reconciliation = 'awaiting_call_log'"),
     ),
     Index("ix_call_outcomes_abandoned_updated", "is_abandoned", "updated_at"),
+    Index("ix_call_outcomes_caller", "caller_key", "started_at"),
+    Index(
+        "ix_call_outcomes_unrecovered",
+        "started_at",
+        postgresql_where=text(UNRECOVERED),
+        sqlite_where=text(UNRECOVERED),
+    ),
     Index(
         "ix_call_outcomes_open",
         "last_event_at",

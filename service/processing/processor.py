@@ -46,10 +46,13 @@ from classifiers import (
 from classifiers.classify import session_names
 from classifiers.evidence import voicemail_evidence
 from classifiers.payloads import CallLogRecord
+from classifiers.recovery import DEFAULT_RECOVERY_WINDOW
+from classifiers.timing import shifted
 from service.calllog import queries as calllog_queries
 from service.calllog.expectation import NO_CALL_LOG, CallLogExpectation
 from service.db.errors import is_refused_value
 from service.processing import queries
+from service.processing.recovery import caller_key_of, refresh_recoveries, touched
 from service.ringcentral import queries as ringcentral_queries
 
 log = structlog.get_logger(__name__)
@@ -66,17 +69,6 @@ YIELD_EVERY_RECORDS = 64
 RECORDS_PER_BATCH = 200
 
 
-def shifted(moment: datetime, delta: timedelta) -> datetime:
-    """`moment + delta`, held at the ends of the calendar instead of overflowing (events stored
-    before the webhook refused such dates may carry them)."""
-    try:
-        return moment + delta
-    except OverflowError:
-        return (datetime.max if delta > timedelta(0) else datetime.min).replace(
-            tzinfo=moment.tzinfo
-        )
-
-
 @dataclass(frozen=True, slots=True)
 class ProcessingContext:
     """What one processing job classifies with; `now` is read once, at the job's boundary."""
@@ -85,6 +77,9 @@ class ProcessingContext:
     thresholds: Thresholds
     directory: Mapping[str, DirectoryEntry]
     call_log: CallLogExpectation = NO_CALL_LOG
+    recovery_window: timedelta = DEFAULT_RECOVERY_WINDOW
+    # recompute the recoveries around every session, changed or not (`callsift reclassify`)
+    refresh_recoveries: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +228,31 @@ async def recompute(
         await queries.delete_outcomes(connection, merged)
     if changes:
         await _write_changes(connection, changes, context.now)
+    around = [
+        call
+        for change in changes
+        for call in touched(caller_key_of(change.outcome), change.outcome.started_at)
+    ]
+    refreshed = [*merged, *session_ids] if context.refresh_recoveries else merged
+    around.extend(
+        call
+        for session_id in refreshed
+        if (previous := stored.get(session_id)) is not None
+        for call in touched(previous.caller_key, previous.started_at)
+    )
+    around.extend(
+        call
+        for change in changes
+        if change.previous is not None
+        for call in touched(change.previous.caller_key, change.previous.started_at)
+    )
+    await refresh_recoveries(
+        connection,
+        around,
+        window=context.recovery_window,
+        now=context.now,
+        written={change.outcome.telephony_session_id for change in changes},
+    )
     corrections = sum(
         change.outcome.reconciliation is Reconciliation.CALL_LOG_CORRECTED
         for change in changes
@@ -586,6 +606,7 @@ def _outcome_row(change: _Change, now: datetime, change_seq: int) -> dict[str, A
         "sources": ",".join(source.value for source in outcome.sources),
         "reconciliation": outcome.reconciliation.value,
         "session_id": change.legacy_session_id,
+        "caller_key": caller_key_of(outcome),
     }
 
 

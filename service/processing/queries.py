@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, delete, func, insert, select, text, union, update
+from sqlalchemy import Insert, bindparam, delete, func, insert, select, text, union, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from classifiers.outcome import Category, Reconciliation, Source
@@ -37,6 +37,8 @@ class StoredOutcome:
     ever_abandoned: bool
     created_at: datetime
     reconciliation: str
+    caller_key: str | None
+    started_at: datetime | None
 
 
 _CLAIMED_COLUMNS = (
@@ -161,6 +163,8 @@ async def stored_outcomes(
             call_outcomes.c.ever_abandoned,
             call_outcomes.c.created_at,
             call_outcomes.c.reconciliation,
+            call_outcomes.c.caller_key,
+            call_outcomes.c.started_at,
         ).where(keys_in(connection, call_outcomes.c.telephony_session_id, session_ids))
     )
     return {row[0]: StoredOutcome(*row[1:]) for row in result}
@@ -186,8 +190,12 @@ def _upsert(connection: AsyncConnection) -> Insert:
     )
 
 
+# Written by `set_recoveries`, never by the outcome's own upsert.
+RECOVERY_COLUMNS = ("recovered_at", "recovered_by", "time_to_recovery_s")
+
+
 def _updatable(excluded: Any) -> dict[str, Any]:
-    kept = ("telephony_session_id", "created_at")
+    kept = ("telephony_session_id", "created_at", *RECOVERY_COLUMNS)
     return {c.name: excluded[c.name] for c in call_outcomes.columns if c.name not in kept}
 
 
@@ -303,3 +311,66 @@ async def has_outcomes_of_other_rules(connection: AsyncConnection, rules_version
         .limit(1)
     )
     return result.first() is not None
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryRow:
+    """One call of a caller number with what recovery reads and what it last wrote."""
+
+    session_id: str
+    caller_key: str
+    started_at: datetime
+    ended_at: datetime | None
+    answered_at: datetime | None
+    category: str
+    is_abandoned: bool
+    recovered_at: datetime | None
+    recovered_by: str | None
+    time_to_recovery_s: float | None
+    revision: int
+
+
+async def calls_of_callers(
+    connection: AsyncConnection, caller_keys: Collection[str], start: datetime, end: datetime
+) -> list[RecoveryRow]:
+    """The calls of these numbers that started in `[start, end]` (ix_call_outcomes_caller)."""
+    if not caller_keys:
+        return []
+    c = call_outcomes.c
+    result = await connection.execute(
+        select(
+            c.telephony_session_id,
+            c.caller_key,
+            c.started_at,
+            c.ended_at,
+            c.answered_at,
+            c.category,
+            c.is_abandoned,
+            c.recovered_at,
+            c.recovered_by,
+            c.time_to_recovery_s,
+            c.revision,
+        ).where(
+            keys_in(connection, c.caller_key, caller_keys),
+            c.started_at >= start,
+            c.started_at <= end,
+        )
+    )
+    return [RecoveryRow(*row) for row in result]
+
+
+async def set_recoveries(connection: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """Write changed recoveries: each row has `session` and, prefixed `new_`, the three recovery
+    columns and, when the change is a new revision, its `change_seq`, `revision`, `updated_at`
+    (all rows alike)."""
+    if not rows:
+        return
+    c = call_outcomes.c
+    names = [key.removeprefix("new_") for key in rows[0] if key.startswith("new_")]
+    statement = (
+        update(call_outcomes)
+        .where(c.telephony_session_id == bindparam("session"))
+        .values({name: bindparam(f"new_{name}") for name in names})
+    )
+    for start in range(0, len(rows), WRITE_CHUNK):
+        await connection.execute(statement, list(rows[start : start + WRITE_CHUNK]))

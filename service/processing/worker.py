@@ -12,12 +12,13 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from classifiers import DirectoryEntry, Thresholds
+from classifiers.recovery import DEFAULT_RECOVERY_WINDOW
 from service.calllog.expectation import NO_CALL_LOG, CallLogExpectation
 from service.metrics import Metrics
 from service.processing.processor import (
@@ -74,9 +75,11 @@ class ProcessorWorker:
         directory: Callable[[], Awaitable[Mapping[str, DirectoryEntry]]] | None = None,
         call_log: Callable[[], Awaitable[CallLogExpectation]] | None = None,
         clock: Callable[[], datetime] = utc_now,
+        recovery_window: timedelta = DEFAULT_RECOVERY_WINDOW,
     ) -> None:
         self._engine = engine
         self._thresholds = thresholds
+        self._recovery_window = recovery_window
         self._metrics = metrics
         self._batch_size = batch_size
         self._poll_interval_s = poll_interval_s
@@ -105,7 +108,11 @@ class ProcessorWorker:
         directory = await self._directory() if self._directory else {}
         call_log = await self._call_log() if self._call_log else NO_CALL_LOG
         return ProcessingContext(
-            now=self._clock(), thresholds=self._thresholds, directory=directory, call_log=call_log
+            now=self._clock(),
+            thresholds=self._thresholds,
+            directory=directory,
+            call_log=call_log,
+            recovery_window=self._recovery_window,
         )
 
     async def run_once(self) -> BatchStats:

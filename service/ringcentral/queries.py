@@ -3,7 +3,7 @@ the extension directory."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from service.db.sql import claiming, insert_ignoring, is_postgres
+from service.db.sql import claiming, insert_ignoring, is_postgres, keys_in
 from service.db.tables import (
     call_log_sync,
     directory_entries,
@@ -441,3 +441,18 @@ async def recent_reminder_subscriptions(
         )
     )
     return [row[0] for row in result]
+
+
+async def directory_kinds(
+    connection: AsyncConnection, extension_ids: Collection[str]
+) -> dict[str, str]:
+    """The directory's kind (`User`, `IvrMenu`, ...) of each of these extensions it knows."""
+    if not extension_ids:
+        return {}
+    entry = directory_entries.c
+    result = await connection.execute(
+        select(entry.extension_id, entry.kind).where(
+            keys_in(connection, entry.extension_id, extension_ids), entry.kind.is_not(None)
+        )
+    )
+    return {row.extension_id: row.kind for row in result}

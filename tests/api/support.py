@@ -12,7 +12,7 @@ import asyncio
 import functools
 import re
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import httpx
 import orjson
 
 from classifiers import Thresholds
+from classifiers.recovery import DEFAULT_RECOVERY_WINDOW
 from service.db.engine import create_engine
 from service.processing.processor import ProcessingContext, process_new_events
 from service.ringcentral.directory import DirectoryCache
@@ -120,12 +121,20 @@ async def store_raw(
         await engine.dispose()
 
 
-async def drain(settings: Settings, *, now: datetime, batch_size: int = 500) -> None:
+async def drain(
+    settings: Settings,
+    *,
+    now: datetime,
+    batch_size: int = 500,
+    recovery_window: timedelta = DEFAULT_RECOVERY_WINDOW,
+) -> None:
     """Run the real processor until every stored event is processed, with the directory stored
     in the database (empty unless a test stored one), as the service runs it."""
     engine = create_engine(settings)
     directory = await DirectoryCache(engine).current()
-    context = ProcessingContext(now=now, thresholds=Thresholds(), directory=directory)
+    context = ProcessingContext(
+        now=now, thresholds=Thresholds(), directory=directory, recovery_window=recovery_window
+    )
     try:
         while True:
             async with engine.begin() as connection:

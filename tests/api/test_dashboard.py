@@ -19,8 +19,9 @@ from service.calllog.store import DatabaseCallLogStore
 from service.db.engine import create_engine
 from service.settings import Settings
 from tests.api.conftest import Api
-from tests.api.day import PROCESSED_AT, SESSION, day_notifications
-from tests.api.support import drain
+from tests.api.day import DAY, PROCESSED_AT, SESSION, day_notifications
+from tests.api.support import drain, placed
+from tests.api.test_callbacks import cut_before
 from tests.api.test_names import store_directory
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")  # as the Makefile
@@ -76,6 +77,16 @@ async def run_chromium(profile: Path, *arguments: str) -> str:
     return stdout.decode()
 
 
+def screenshot_path(tmp_path: Path, docs_name: str | None) -> Path:
+    """Where a test's screenshot goes: docs/<docs_name> with CALLSIFT_UPDATE_SCREENSHOT=1,
+    else a temporary file."""
+    path = tmp_path / "shot.png"
+    if docs_name is not None and os.environ.get(UPDATE_SCREENSHOT) == "1":
+        path = README_SCREENSHOT.with_name(docs_name)
+    path.unlink(missing_ok=True)
+    return path
+
+
 @pytest.fixture
 def api_settings(settings: Settings) -> Settings:
     """This module's service runs in demo mode (the page must show the banner)."""
@@ -104,10 +115,7 @@ async def test_headless_chromium_shows_a_seeded_abandoned_call(
     assert re.search(r'id="hour-detail">\d+ of \d+ offered, not counting \d+ short; gross', dom)
     assert 'aria-label="Time to abandon histogram"' in dom
 
-    screenshot = (
-        README_SCREENSHOT if os.environ.get(UPDATE_SCREENSHOT) == "1" else tmp_path / "shot.png"
-    )
-    screenshot.unlink(missing_ok=True)
+    screenshot = tmp_path / "shot.png"  # docs/dashboard.png shows more: see the callback test
     await run_chromium(
         tmp_path / "profile-shot", f"--screenshot={screenshot}", "--window-size=1280,900", url
     )
@@ -174,11 +182,11 @@ async def test_a_call_s_detail_shows_its_timeline_legs_and_evidence(
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize(
     ("query", "width", "shot"),
-    [("", 400, "dashboard-narrow.png"), ("?wallboard=1", 1400, "dashboard-wallboard.png")],
+    [("", 400, None), ("?wallboard=1", 1400, "dashboard-wallboard.png")],
     ids=["phone", "wallboard"],
 )
 async def test_a_phone_s_width_and_the_wallboard_show_the_feed_and_the_target(
-    day_api: Api, tmp_path: Path, query: str, width: int, shot: str
+    day_api: Api, tmp_path: Path, query: str, width: int, shot: str | None
 ) -> None:
     url = f"{day_api.base_url}/dashboard{query}#key={day_api.key}"
     size = f"--window-size={width},900"
@@ -191,9 +199,7 @@ async def test_a_phone_s_width_and_the_wallboard_show_the_feed_and_the_target(
     assert "above the target of 5.0 %" in dom
     assert ('<body class="wallboard">' in dom) == (query == "?wallboard=1")
 
-    target = README_SCREENSHOT.with_name(shot)
-    screenshot = target if os.environ.get(UPDATE_SCREENSHOT) == "1" else tmp_path / shot
-    screenshot.unlink(missing_ok=True)
+    screenshot = screenshot_path(tmp_path, shot)
     await run_chromium(tmp_path / "profile-shot", f"--screenshot={screenshot}", size, url)
     assert screenshot.stat().st_size > 10_000
 
@@ -226,3 +232,40 @@ async def test_a_call_known_only_from_the_call_log_says_so_in_the_feed(
     assert "40.0 s" in row.group(0)
     assert "from the call log only" in row.group(0)
     assert re.search(r'id="today-abandoned">8<', dom)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("width", [1400, 400])
+async def test_the_callback_list_and_who_waits_now(
+    named_day_api: Api, tmp_path: Path, width: int
+) -> None:
+    """Whom to call back (the internal caller the 12:00 answer did not reach) and a caller
+    waiting in the queue now, as a supervisor sees them; and the feed marks recovered calls."""
+    api = named_day_api
+    waiting = placed("abandoned-queue-account", at=DAY.replace(hour=12, minute=50), hex_id="e" * 32)
+    await api.load(cut_before(waiting, "Disconnected"), now=DAY.replace(hour=13))
+    url = f"{api.base_url}/dashboard#key={api.key}"
+    size = f"--window-size={width},900"
+
+    dom = await run_chromium(tmp_path / "profile", size, "--dump-dom", url)
+
+    callback = re.search(r'<tr[^>]*data-callback="16505550101".*?</tr>', dom, re.S)
+    assert callback, dom[-3000:]
+    assert "+16505550101" in callback.group(0)
+    assert "hung up while ringing" in callback.group(0)
+    assert dom.count("data-callback=") == 1
+    assert re.search(r'id="recovery">Last 24 h: 6 of 7 callers who hung up were reached', dom)
+    queue = re.search(r'<tr[^>]*data-place="queue:Sales Queue".*?</tr>', dom, re.S)
+    assert queue, dom[-3000:]
+    assert re.search(r'<td class="num">1</td>', queue.group(0))
+    assert "1 ringing" in dom  # the fixture day's call still ringing at 12:40
+    recovered = re.search(rf'<tr[^>]*data-session="{SESSION["queue_abandon"]}".*?</tr>', dom, re.S)
+    assert recovered
+    assert "reached again" in recovered.group(0)
+
+    screenshot = screenshot_path(
+        tmp_path, "dashboard.png" if width == 1400 else "dashboard-narrow.png"
+    )
+    await run_chromium(tmp_path / "profile-shot", f"--screenshot={screenshot}", size, url)
+    assert screenshot.stat().st_size > 10_000

@@ -95,7 +95,7 @@ async def _outcome(engine: AsyncEngine, session_id: str) -> dict[str, Any]:
         row = await api_queries.get_call(connection, session_id)
     assert row is not None, session_id
     document: dict[str, Any] = orjson.loads(row.document)
-    document["revision"] = row.revision
+    document["revision"] = row.storage.revision
     return document
 
 

@@ -1,0 +1,96 @@
+"""`GET /v1/abandoned?unrecovered=true`: the callback list.
+
+One row per caller number whose abandoned calls of the recovery window (ending at the summary's
+`as_of`) no later call has reached, oldest first, with every such attempt; and how the window's
+abandoned calls were recovered. Its ETag is the change counter and `as_of`: a row leaves the
+list when a call recovers it (a change) or when its window has passed (`as_of` moves on), so a
+304 needs no read of `call_outcomes`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from classifiers.outcome import CATEGORY_LABELS, Category
+from service.api import queries
+from service.api.documents import iso
+from service.api.queries import UnrecoveredRow
+
+CATEGORIES = {category.value: category for category in Category}
+
+
+def callbacks_etag(last_seq: int, as_of: datetime, include_short: bool) -> str:
+    return f'"cb-{last_seq}-{int(as_of.timestamp())}-{"s" if include_short else "n"}"'
+
+
+def callback_rows(abandons: Iterable[UnrecoveredRow], window: timedelta) -> list[dict[str, Any]]:
+    """The abandons grouped by caller number, in order of each number's first attempt."""
+    numbers: dict[str, list[UnrecoveredRow]] = {}
+    for abandon in sorted(abandons, key=lambda a: (a.started_at, a.telephony_session_id)):
+        numbers.setdefault(abandon.caller_key, []).append(abandon)
+    return [_row(attempts, window) for attempts in numbers.values()]
+
+
+def _row(attempts: list[UnrecoveredRow], window: timedelta) -> dict[str, Any]:
+    first, last = attempts[0], attempts[-1]
+    return {
+        "number": last.from_number,
+        "caller_key": first.caller_key,
+        "attempts": len(attempts),
+        "first_abandoned_at": iso(first.started_at),
+        "last_abandoned_at": iso(last.started_at),
+        "call_back_before": iso(last.started_at + window),
+        "calls": [_attempt(attempt) for attempt in attempts],
+    }
+
+
+def _attempt(abandon: UnrecoveredRow) -> dict[str, Any]:
+    category = CATEGORIES.get(abandon.category)
+    return {
+        "telephony_session_id": abandon.telephony_session_id,
+        "started_at": iso(abandon.started_at),
+        "ended_at": iso(abandon.ended_at),
+        "category": abandon.category,
+        "category_label": CATEGORY_LABELS[category] if category else None,
+        "queue": abandon.queue,
+        "time_to_abandon_s": abandon.time_to_abandon_s,
+    }
+
+
+async def callback_list(
+    connection: AsyncConnection,
+    *,
+    as_of: datetime,
+    window: timedelta,
+    include_short: bool,
+    limit: int,
+) -> dict[str, Any]:
+    start = as_of - window
+    abandons = await queries.unrecovered_abandons(
+        connection, since=start, include_short=include_short
+    )
+    rows = callback_rows(abandons, window)
+    counts = await queries.recovery_counts(
+        connection, start=start, end=as_of, include_short=include_short
+    )
+    return {
+        "callbacks": rows[:limit],
+        "has_more": len(rows) > limit,
+        "numbers": len(rows),
+        "as_of": iso(as_of),
+        "window_s": window.total_seconds(),
+        "recovery": recovery_block(counts),
+    }
+
+
+def recovery_block(counts: queries.RecoveryCounts) -> dict[str, Any]:
+    return {
+        "abandoned": counts.abandoned,
+        "recovered": counts.recovered,
+        "recovery_rate": counts.recovered / counts.abandoned if counts.abandoned else None,
+        "median_time_to_recovery_s": counts.median_time_to_recovery_s,
+    }
