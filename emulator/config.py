@@ -105,6 +105,11 @@ class EmulatorConfig:
     chaos: ChaosConfig = ChaosConfig()
     max_delivery_records: int = 100_000
 
+    # Outside numbers that call again (and are called back): a share of the calls of a play
+    # (`Ids.REGULAR_SHARE`) use one of this many numbers, the same in every play; 0: every
+    # outside number is new.
+    regular_callers: int = 0
+
     # Call log (DOC:voice/call-log/*). A record shows as "In Progress" from the call's start plus
     # `call_log_in_progress_delay_s` (< 0: never) until its final version appears.
     call_log_delay_s: float = 20.0

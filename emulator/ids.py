@@ -11,6 +11,7 @@ import base64
 import random
 import string
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 from emulator.config import SessionIdStyle
@@ -20,10 +21,15 @@ _RECORD_ID_ALPHABET = string.ascii_letters + string.digits + "_-"
 
 
 class Ids:
-    """Every id the emulator hands out comes from here, so one seed reproduces a whole run."""
+    """Every id the emulator hands out comes from here, so one seed reproduces a whole run.
+    With `regulars`, a share of the outside numbers is one of them: the same people calling
+    again, or being called back."""
 
-    def __init__(self, rng: random.Random) -> None:
+    REGULAR_SHARE = 0.5
+
+    def __init__(self, rng: random.Random, *, regulars: Sequence[str] = ()) -> None:
         self.rng = rng
+        self.regulars = tuple(regulars)
 
     def hex(self, length: int) -> str:
         return f"{self.rng.getrandbits(4 * length):0{length}x}"
@@ -84,5 +90,13 @@ class Ids:
         return f"+1{area}555{self.digits(4)}"
 
     def external_number(self) -> str:
+        if self.regulars and self.rng.random() < self.REGULAR_SHARE:
+            return self.rng.choice(self.regulars)
         area = self.rng.choice(["212", "312", "408", "415", "503", "617", "720", "919"])
         return f"+1{area}{self.rng.randint(200, 999)}{self.digits(4)}"
+
+
+def regular_numbers(count: int, seed: int) -> list[str]:
+    """The outside numbers that call again and again (`EmulatorConfig.regular_callers`)."""
+    ids = Ids(random.Random(f"{seed}:regulars"))
+    return [ids.external_number() for _ in range(count)]

@@ -24,7 +24,7 @@ from emulator.clock import SimClock, iso
 from emulator.config import ChaosConfig, EmulatorConfig
 from emulator.directory import Account
 from emulator.dispatch import Dispatcher
-from emulator.ids import Ids
+from emulator.ids import Ids, regular_numbers
 from emulator.notifications import (
     envelope,
     telephony_subscribers,
@@ -120,6 +120,7 @@ class Player:
     ) -> None:
         self._config = config
         self._calls_seed = config.seed if config.calls_seed is None else config.calls_seed
+        self._regulars = regular_numbers(config.regular_callers, config.seed)
         self._clock = clock
         self._dispatcher = dispatcher
         self._subscriptions = subscriptions
@@ -190,6 +191,7 @@ class Player:
                 seed=seed,
                 start=anchor + timedelta(seconds=offset),
                 style=self._config.session_id_style,
+                regulars=self._regulars,
             )
             for kind, seed, offset in zip(kinds, seeds, offsets, strict=True)
         ]

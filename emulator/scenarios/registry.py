@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -88,14 +88,18 @@ def build_call(
     seed: int | str,
     start: datetime,
     style: SessionIdStyle = "mixed",
+    regulars: Sequence[str] = (),
 ) -> GeneratedCall:
-    """Script one call of kind `name` starting at `start`; the same seed gives the same call."""
+    """Script one call of kind `name` starting at `start`; the same seed gives the same call.
+    `regulars`: outside numbers that call again (see `Ids`)."""
     spec = scenario_kind(name)
     if lacks := topology.missing(spec.needs):
         msg = f"scenario {name} needs {', '.join(lacks)} in account {topology.account.id}"
         raise ScenarioError(msg)
     rng = random.Random(f"{seed}:{name}")
-    builder = CallBuilder(name, spec.expect, CallContext(rng, Ids(rng), topology, start, style))
+    builder = CallBuilder(
+        name, spec.expect, CallContext(rng, Ids(rng, regulars=regulars), topology, start, style)
+    )
     spec.script(builder)
     return builder.build()
 

@@ -45,6 +45,10 @@ def chaos_config(*, chaos: bool, lose_webhooks: float) -> ChaosConfig:
     )
 
 
+# callers who call again and are called back, so the callback list and recoveries have data
+REGULAR_CALLERS = 10
+
+
 class DemoPlatform:
     """The emulator, bound to a port at construction so the settings can name it at once."""
 
@@ -55,7 +59,11 @@ class DemoPlatform:
         host, port = self._socket.getsockname()[:2]
         self.base_url = f"http://{host}:{port}"
         config = EmulatorConfig(
-            seed=seed, calls_seed=calls_seed, server_url=self.base_url, timer_tick_s=timer_tick_s
+            seed=seed,
+            calls_seed=calls_seed,
+            server_url=self.base_url,
+            timer_tick_s=timer_tick_s,
+            regular_callers=REGULAR_CALLERS,
         )
         self._app = create_emulator_app(config)
         self.emulator: Emulator = self._app.state.emulator

@@ -115,8 +115,15 @@ async def test_make_run_demo_mode_fills_the_dashboard_and_stops_cleanly(
         assert ready["mode"] == "demo"
         abandoned = await _poll_until_abandoned(client, key)
         page = await client.get("/dashboard")
+        callbacks = await client.get(
+            "/v1/abandoned",
+            params={"unrecovered": "true"},
+            headers={"Authorization": f"Bearer {key}"},
+        )
     assert abandoned
     assert page.status_code == 200
+    assert callbacks.status_code == 200
+    assert callbacks.json()["recovery"]["abandoned"] >= 1  # abandoned callers with a number
 
     process.send_signal(signal.SIGINT)  # Ctrl-C
     assert process.wait(timeout=60) == 0

@@ -13,7 +13,7 @@ import pytest
 from classifiers.outcome import Category, Thresholds
 from classifiers.payloads import TelephonySessionNotification, VoicemailMessage
 from emulator.directory import DEMO_EXTENSIONS, Directory
-from emulator.ids import Ids
+from emulator.ids import Ids, regular_numbers
 from emulator.scenarios import KINDS, GeneratedCall, ScenarioError, Topology, build_call
 
 START = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
@@ -167,6 +167,34 @@ def test_same_seed_same_call_and_different_seeds_differ() -> None:
     other = build_call("answered_queue", TOPOLOGY, seed="y", start=START)
     assert first.envelopes() == again.envelopes()
     assert first.truth.telephony_session_id != other.truth.telephony_session_id
+
+
+def _outside_numbers(call: GeneratedCall) -> set[str]:
+    numbers = set()
+    for envelope in call.envelopes():
+        for party in envelope["body"].get("parties", []):
+            for end in (party.get("from") or {}, party.get("to") or {}):
+                if "extensionId" not in end and end.get("phoneNumber", "").startswith("+1"):
+                    numbers.add(end["phoneNumber"])
+    return numbers
+
+
+def test_regular_callers_call_again_and_are_called_back() -> None:
+    regulars = regular_numbers(5, seed=0)
+    assert len(set(regulars)) == 5
+    assert regular_numbers(5, seed=0) == regulars  # the same people in every play
+    kinds = ("abandoned_queue", "answered_direct", "outbound_connected")
+    calls = [
+        build_call(kind, TOPOLOGY, seed=s, start=START, regulars=regulars)
+        for kind in kinds
+        for s in range(20)
+    ]
+    with_regular = [call for call in calls if _outside_numbers(call) & set(regulars)]
+    assert 0 < len(with_regular) < len(calls)  # a share, not all
+    by_kind = {call.kind for call in with_regular}
+    assert by_kind == set(kinds)  # inbound callers and numbers dialled out alike
+    without = [build_call(k, TOPOLOGY, seed=s, start=START) for k in kinds for s in range(20)]
+    assert not any(_outside_numbers(call) & set(regulars) for call in without)
 
 
 def test_every_outcome_category_is_covered() -> None:
