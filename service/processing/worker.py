@@ -7,8 +7,6 @@ logged and retried with backoff; the loop never dies on a database error.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -18,6 +16,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from classifiers import DirectoryEntry, Thresholds
+from service.background import BackgroundTask, Backoff
 from service.calllog.expectation import NO_CALL_LOG, CallLogExpectation
 from service.metrics import Metrics
 from service.processing.processor import (
@@ -33,7 +32,7 @@ from service.processing.processor import (
 
 log = structlog.get_logger(__name__)
 
-MAX_BACKOFF_S = 10.0
+BACKOFF = Backoff(first_s=0.5, most_s=10.0)
 STALE_SWEEP_EVERY_S = 60.0
 
 
@@ -83,23 +82,17 @@ class ProcessorWorker:
         self._directory = directory
         self._call_log = call_log
         self._clock = clock
-        self._wakeup = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
+        self._background = BackgroundTask("callsift-processor")
         self._next_stale_sweep = 0.0
 
     def wake(self) -> None:
-        self._wakeup.set()
+        self._background.wake()
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="callsift-processor")
+        self._background.start(self._run)
 
     async def stop(self) -> None:
-        self._stopping = True
-        self._wakeup.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._background.stop()
 
     async def context(self) -> ProcessingContext:
         directory = await self._directory() if self._directory else {}
@@ -123,7 +116,7 @@ class ProcessorWorker:
         that failed for what it held is isolated and the drain goes on. Raises when the database
         is unavailable."""
         drained = Drained()
-        while not self._stopping:
+        while not self._background.stopping:
             try:
                 stats = await self.run_once()
             except Exception as exc:
@@ -189,24 +182,21 @@ class ProcessorWorker:
         self._metrics.classification_failures.inc(settled.failures)
         return closed + settled.changed
 
-    async def _run(self) -> None:
-        backoff = 0.0
-        while not self._stopping:
-            self._wakeup.clear()
-            try:
-                await self.drain()
-                if time.monotonic() >= self._next_stale_sweep:
-                    await self.sweep_stale()
-                    self._next_stale_sweep = time.monotonic() + STALE_SWEEP_EVERY_S
-            except Exception as exc:  # keep the loop alive; the batch rolled back
-                self._metrics.processor_failures.inc()
-                backoff = min(max(backoff * 2, 0.5), MAX_BACKOFF_S)
-                log.warning("processor.batch_failed", error=repr(exc), retry_in_s=backoff)
-                await self._pause(backoff)
-                continue
-            backoff = 0.0
-            await self._pause(self._poll_interval_s)
+    async def _step(self) -> None:
+        await self.drain()
+        if time.monotonic() >= self._next_stale_sweep:
+            await self.sweep_stale()
+            self._next_stale_sweep = time.monotonic() + STALE_SWEEP_EVERY_S
 
-    async def _pause(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wakeup.wait(), timeout=seconds)
+    def _failed(self, exc: Exception, retry_in_s: float) -> None:
+        # the batch rolled back; the loop goes on
+        self._metrics.processor_failures.inc()
+        log.warning("processor.batch_failed", error=repr(exc), retry_in_s=retry_in_s)
+
+    async def _run(self) -> None:
+        await self._background.repeat(
+            self._step,
+            interval_s=lambda: self._poll_interval_s,
+            on_failure=self._failed,
+            backoff=BACKOFF,
+        )
