@@ -1,45 +1,7 @@
-"""Objects the API shares across requests of one process, and what the API reads of the running
-service (`ApiServices`: `service.state.Services` provides it; the API does not import it)."""
+"""The old name of `service.api.running_service`, kept only for `service/api/abandoned.py` and
+`service/api/stats.py`, which are being changed in parallel: when that work lands their imports
+move to `service.api.running_service` and this module is deleted."""
 
-from __future__ import annotations
+from service.api.running_service import ApiServices, services_of
 
-from collections.abc import Callable
-from datetime import datetime
-from typing import Protocol
-from zoneinfo import ZoneInfo
-
-from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.requests import HTTPConnection
-
-from service.api.summary import SummaryCache
-from service.apikeys.verifier import VerifiedKeys
-from service.metrics import Metrics
-from service.settings import Settings
-
-
-class ApiState:
-    def __init__(self, settings: Settings) -> None:
-        self.verified_keys = VerifiedKeys(settings.api_key_cache_s)
-        self.summaries = SummaryCache(
-            zone=ZoneInfo(settings.report_tz),
-            max_age_s=settings.summary_max_age_s,
-            sla_s=settings.sla_s,
-        )
-
-
-class ApiServices(Protocol):
-    @property
-    def settings(self) -> Settings: ...
-    @property
-    def engine(self) -> AsyncEngine: ...
-    @property
-    def metrics(self) -> Metrics: ...
-    @property
-    def clock(self) -> Callable[[], datetime]: ...
-    @property
-    def api(self) -> ApiState: ...
-
-
-def services_of(connection: HTTPConnection) -> ApiServices:
-    services: ApiServices = connection.app.state.services
-    return services
+__all__ = ["ApiServices", "services_of"]

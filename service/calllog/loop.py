@@ -63,7 +63,7 @@ async def call_log_expectation(engine: AsyncEngine, *, now: datetime) -> CallLog
 
 
 class ExpectationCache:
-    """`call_log_expectation` as the processor reads it for every batch: from the database at
+    """`call_log_expectation` as the processor reads it for every claim: from the database at
     most every EXPECTATION_TTL (by the monotonic clock, or sooner when the service's clock, which
     may be simulated, moved that far), and at the next use after `invalidate`."""
 

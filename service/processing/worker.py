@@ -1,8 +1,8 @@
 """The processor loop that runs inside `callsift run`, on every replica.
 
 It wakes when this process stores events (lag stays low) and polls otherwise (events stored by
-other replicas). Each iteration is one transaction: claim a batch, recompute, commit. Failures are
-logged and retried with backoff; the loop never dies on a database error.
+other replicas). Each iteration is one transaction: claim events and records, recompute, commit.
+Failures are logged and retried with backoff; the loop never dies on a database error.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from service.background import BackgroundTask, Backoff
 from service.calllog.expectation import NO_CALL_LOG, CallLogExpectation
 from service.metrics import Metrics
 from service.processing.processor import (
-    BatchStats,
+    ClaimStats,
     ProcessingContext,
     close_stale_sessions,
     is_poison,
@@ -49,7 +49,7 @@ class Drained:
     failures: int = 0  # sessions the classifier failed on (stored as classification_failed)
     set_aside: int = 0  # events or records that failed even alone
 
-    def add(self, stats: BatchStats) -> None:
+    def add(self, stats: ClaimStats) -> None:
         self.changed += stats.changed
         self.corrections += stats.corrections
         self.failures += stats.failures
@@ -68,7 +68,7 @@ class ProcessorWorker:
         *,
         thresholds: Thresholds,
         metrics: Metrics,
-        batch_size: int,
+        claim_size: int,
         poll_interval_s: float = 0.5,
         directory: Callable[[], Awaitable[Mapping[str, DirectoryEntry]]] | None = None,
         call_log: Callable[[], Awaitable[CallLogExpectation]] | None = None,
@@ -77,7 +77,7 @@ class ProcessorWorker:
         self._engine = engine
         self._thresholds = thresholds
         self._metrics = metrics
-        self._batch_size = batch_size
+        self._claim_size = claim_size
         self._poll_interval_s = poll_interval_s
         self._directory = directory
         self._call_log = call_log
@@ -101,18 +101,18 @@ class ProcessorWorker:
             now=self._clock(), thresholds=self._thresholds, directory=directory, call_log=call_log
         )
 
-    async def run_once(self) -> BatchStats:
-        """One batch in one transaction."""
+    async def run_once(self) -> ClaimStats:
+        """One claim in one transaction."""
         context = await self.context()
         async with self._engine.begin() as connection:
             stats = await process_new_events(
-                connection, context=context, batch_size=self._batch_size
+                connection, context=context, claim_size=self._claim_size
             )
         self._metrics.record_processing(stats, context.now)
         return stats
 
     async def drain(self) -> Drained:
-        """Batches back to back until one comes back not full (or the worker stops); a batch
+        """Claims back to back until one comes back not full (or the worker stops); a claim
         that failed for what it held is isolated and the drain goes on. Raises when the database
         is unavailable."""
         drained = Drained()
@@ -131,7 +131,7 @@ class ProcessorWorker:
         return drained
 
     async def isolate(self) -> Drained:
-        """A batch failed for what it held: process the oldest event alone, then the oldest
+        """A claim failed for what it held: process the oldest event alone, then the oldest
         call-log record alone; the first that fails alone too is set aside (marked done, its
         session stored as `classification_failed`) so that one poisoned row never stops the
         rest. Raises when the database is unavailable."""
@@ -141,7 +141,7 @@ class ProcessorWorker:
             try:
                 async with self._engine.begin() as connection:
                     stats = await process_new_events(
-                        connection, context=context, batch_size=limits[0], records_limit=limits[1]
+                        connection, context=context, claim_size=limits[0], records_limit=limits[1]
                     )
                 self._metrics.record_processing(stats, context.now)
                 drained.add(stats)
@@ -174,10 +174,10 @@ class ProcessorWorker:
         returns how many outcomes changed."""
         context = await self.context()
         async with self._engine.begin() as connection:
-            closed = await close_stale_sessions(connection, context=context, limit=self._batch_size)
+            closed = await close_stale_sessions(connection, context=context, limit=self._claim_size)
         async with self._engine.begin() as connection:
             settled = await settle_awaiting_sessions(
-                connection, context=context, limit=self._batch_size
+                connection, context=context, limit=self._claim_size
             )
         self._metrics.classification_failures.inc(settled.failures)
         return closed + settled.changed
@@ -189,7 +189,7 @@ class ProcessorWorker:
             self._next_stale_sweep = time.monotonic() + STALE_SWEEP_EVERY_S
 
     def _failed(self, exc: Exception, retry_in_s: float) -> None:
-        # the batch rolled back; the loop goes on
+        # the claim rolled back; the loop goes on
         self._metrics.processor_failures.inc()
         log.warning("processor.batch_failed", error=repr(exc), retry_in_s=retry_in_s)
 

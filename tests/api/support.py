@@ -120,7 +120,7 @@ async def store_raw(
         await engine.dispose()
 
 
-async def drain(settings: Settings, *, now: datetime, batch_size: int = 500) -> None:
+async def drain(settings: Settings, *, now: datetime, claim_size: int = 500) -> None:
     """Run the real processor until every stored event is processed, with the directory stored
     in the database (empty unless a test stored one), as the service runs it."""
     engine = create_engine(settings)
@@ -129,7 +129,7 @@ async def drain(settings: Settings, *, now: datetime, batch_size: int = 500) -> 
     try:
         while True:
             async with engine.begin() as connection:
-                stats = await process_new_events(connection, context=context, batch_size=batch_size)
+                stats = await process_new_events(connection, context=context, claim_size=claim_size)
             if not stats.claimed:
                 return
     finally:
