@@ -174,7 +174,7 @@ async def load_day(settings: Settings, calls: int) -> None:
                 await insert_raw_events(connection, rows)
             while True:
                 async with engine.begin() as connection:
-                    stats = await process_new_events(connection, context=context, batch_size=20_000)
+                    stats = await process_new_events(connection, context=context, claim_size=20_000)
                 if not stats.events:
                     break
             done = min(first + CHUNK_CALLS, calls)

@@ -133,7 +133,7 @@ async def _drain(engine: AsyncEngine, now: datetime) -> None:
     context = ProcessingContext(now=now, thresholds=Thresholds(), directory={})
     while True:
         async with engine.begin() as connection:
-            stats = await process_new_events(connection, context=context, batch_size=PAGE)
+            stats = await process_new_events(connection, context=context, claim_size=PAGE)
         if not stats.claimed:
             return
 

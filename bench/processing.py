@@ -179,7 +179,7 @@ async def drain(url: str) -> dict[str, Any]:
         engine,
         thresholds=Thresholds(),
         metrics=Metrics(),
-        batch_size=settings.processor_batch_size,
+        claim_size=settings.processor_batch_size,
     )
     events = sessions = changed = batches = 0
     try:

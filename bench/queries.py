@@ -120,7 +120,7 @@ async def load_month(url: str, *, outcomes: int, base_calls: int, now: datetime)
                     )
             while True:
                 async with engine.begin() as connection:
-                    stats = await process_new_events(connection, context=context, batch_size=5000)
+                    stats = await process_new_events(connection, context=context, claim_size=5000)
                 if not stats.events:
                     break
             log(f"  processed {min(first + CHUNK_CALLS, base_calls):,} base calls")

@@ -7,11 +7,11 @@ Public API:
 - `parse_notification(raw) -> TelephonySessionNotification | ParseError`
 - `party_events(notification)`, `party_events_from_envelope(raw)` -> `PartyEvent`s
 - `build_timeline(events) -> Timeline`
-- offline batches: `classify_lines`, `BatchResult`, `load_call_log`, `load_directory`
+- offline files of notification lines: `classify_lines`, `ClassifiedLines`, `load_call_log`,
+  `load_directory`
 - the contract types of `classifiers.outcome`.
 """
 
-from classifiers.batch import BatchResult, classify_lines, load_call_log, load_directory
 from classifiers.classify import classify_call_log, classify_events, classify_session
 from classifiers.events import (
     ParseError,
@@ -22,6 +22,7 @@ from classifiers.events import (
     party_events,
     party_events_from_envelope,
 )
+from classifiers.lines import ClassifiedLines, classify_lines, load_call_log, load_directory
 from classifiers.outcome import (
     CATEGORY_LABELS,
     RULES_VERSION,
@@ -44,8 +45,8 @@ from classifiers.timeline import Timeline, build_timeline
 __all__ = [
     "CATEGORY_LABELS",
     "RULES_VERSION",
-    "BatchResult",
     "Category",
+    "ClassifiedLines",
     "Direction",
     "DirectoryEntry",
     "Evidence",

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from pydantic import ValidationError
@@ -48,6 +48,8 @@ class StatusCode(StrEnum):
     OTHER = "Other"  # a code we do not know; the raw string is kept on the event
 
 
+_Kind = TypeVar("_Kind", bound=StrEnum)
+
 _STATUS_BY_KEY: dict[str, StatusCode] = {
     code.value.lower(): code for code in StatusCode if code is not StatusCode.OTHER
 }
@@ -60,14 +62,21 @@ VOICEMAIL_STATUSES = frozenset({StatusCode.VOICEMAIL, StatusCode.VOICEMAIL_SCREE
 ON_HOLD_STATUSES = frozenset({StatusCode.HOLD, StatusCode.PARKED})
 
 
+def _matched(
+    raw: str | None, exact: Mapping[str, _Kind], lowered: Mapping[str, _Kind], *, absent: _Kind
+) -> _Kind | None:
+    """`raw` looked up as written, then case-insensitively; `absent` when there is none, None
+    when it is not in the tables."""
+    if not raw:
+        return absent
+    found = exact.get(raw)
+    return found if found is not None else lowered.get(raw.lower())
+
+
 def status_from_code(code: str | None) -> StatusCode:
     """The status for a raw `status.code`, matched case-insensitively; unknown -> OTHER."""
-    if not code:
-        return StatusCode.OTHER
-    status = _STATUS_EXACT.get(code)
-    if status is None:
-        status = _STATUS_BY_KEY.get(code.lower(), StatusCode.OTHER)
-    return status
+    status = _matched(code, _STATUS_EXACT, _STATUS_BY_KEY, absent=StatusCode.OTHER)
+    return StatusCode.OTHER if status is None else status
 
 
 class ReasonKind(StrEnum):
@@ -125,12 +134,8 @@ _REASONS = {name.lower(): kind for name, kind in _REASONS_EXACT.items()}
 
 def reason_kind(reason: str | None) -> ReasonKind:
     """The meaning of a raw `status.reason`, matched case-insensitively."""
-    if not reason:
-        return ReasonKind.NONE
-    kind = _REASONS_EXACT.get(reason)
-    if kind is None:
-        kind = _REASONS.get(reason.lower(), ReasonKind.OTHER)
-    return kind
+    kind = _matched(reason, _REASONS_EXACT, _REASONS, absent=ReasonKind.NONE)
+    return ReasonKind.OTHER if kind is None else kind
 
 
 @dataclass(slots=True)

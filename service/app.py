@@ -21,8 +21,8 @@ from service.dashboard.routes import router as dashboard_router
 from service.docs_page import install_docs
 from service.errors import install_error_handlers
 from service.processing.worker import utc_now
+from service.services import Companion, build_services
 from service.settings import Settings
-from service.state import Companion, build_services
 from service.webhooks.endpoint import WebhookEndpoint
 from service.webhooks.fastpath import WEBHOOK_PATH, WebhookFastPath, webhook_endpoint_of
 

@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from service.errors import error_response
 from service.responses import OrjsonResponse
-from service.state import services_of
+from service.services import services_of
 
 router = APIRouter(tags=["health"])
 

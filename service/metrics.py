@@ -41,7 +41,7 @@ class IngestBatch(Protocol):
     def quarantined(self) -> int: ...
 
 
-class ProcessingBatch(Protocol):
+class ProcessedClaim(Protocol):
     @property
     def events(self) -> int: ...
     @property
@@ -291,7 +291,7 @@ class Metrics:
             registry=self.registry,
         )
 
-    def record_processing(self, stats: ProcessingBatch, now: datetime) -> None:
+    def record_processing(self, stats: ProcessedClaim, now: datetime) -> None:
         if not stats.events and not stats.records:
             return
         self.events_processed.inc(stats.events)

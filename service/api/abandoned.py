@@ -26,8 +26,8 @@ from service.api.documents import iso, outcome_fragment
 from service.api.params import api_time, invalid
 from service.api.poll_request import MAX_LIMIT, MAX_SINCE_CHARS
 from service.api.queries import SHORT_ABANDON, ChangeRow
+from service.api.running_service import ApiServices, services_of
 from service.api.schemas import AbandonedPoll, CallbackList
-from service.api.state import ApiServices, services_of
 from service.api.summary import summary_as_of
 from service.responses import OrjsonResponse
 

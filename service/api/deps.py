@@ -16,8 +16,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.exceptions import HTTPException
 
+from service.api.running_service import services_of
 from service.api.schemas import ErrorBody
-from service.api.state import services_of
 from service.apikeys import queries
 from service.apikeys.keys import digest_of, looks_like_key
 from service.apikeys.verifier import use_is_due

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from service.api.deps import ERROR_RESPONSES
+from service.api.running_service import services_of
 from service.api.schemas import Info
-from service.api.state import services_of
 
 router = APIRouter(tags=["info"])
 

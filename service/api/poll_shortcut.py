@@ -28,7 +28,7 @@ from service.api import queries
 from service.api.abandoned import NO_CACHE, etag_matches, make_etag
 from service.api.cursors import BadCursor, decode_changes_cursor
 from service.api.poll_request import read_poll_query
-from service.api.state import ApiServices
+from service.api.running_service import ApiServices
 from service.apikeys.keys import bearer_secret
 
 POLL_PATH = "/v1/abandoned"

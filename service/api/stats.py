@@ -29,8 +29,8 @@ from service.api.documents import iso
 from service.api.params import TimeFrom, TimeTo, api_time, check_order
 from service.api.queries import recovery_counts
 from service.api.report import describe
+from service.api.running_service import services_of
 from service.api.schemas import StatsReport
-from service.api.state import services_of
 from service.api.stats_queries import GroupAggregate, StatsQuery, aggregate
 from service.errors import ApiError
 from service.responses import OrjsonResponse

@@ -11,7 +11,6 @@ the same time. Stored records wake the processor.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
@@ -19,6 +18,7 @@ from datetime import datetime, timedelta
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from service.background import BackgroundTask
 from service.calllog import queries
 from service.calllog.expectation import NO_CALL_LOG, CallLogExpectation
 from service.calllog.store import DatabaseCallLogStore
@@ -63,7 +63,7 @@ async def call_log_expectation(engine: AsyncEngine, *, now: datetime) -> CallLog
 
 
 class ExpectationCache:
-    """`call_log_expectation` as the processor reads it for every batch: from the database at
+    """`call_log_expectation` as the processor reads it for every claim: from the database at
     most every EXPECTATION_TTL (by the monotonic clock, or sooner when the service's clock, which
     may be simulated, moved that far), and at the next use after `invalidate`."""
 
@@ -124,12 +124,10 @@ class CallLogLoop:
         self._syncer = CallLogSyncer(
             runtime.client, runtime.tokens, self.store, policy=policy, clock=clock
         )
-        self._wakeup = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
+        self._background = BackgroundTask("callsift-calllog")
 
     def wake(self) -> None:
-        self._wakeup.set()
+        self._background.wake()
 
     async def request_sync(self, extension_ids: Collection[str]) -> None:
         """Sync these credentials at once (their subscription was re-created: webhooks were
@@ -139,14 +137,10 @@ class CallLogLoop:
         self.wake()
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="callsift-calllog")
+        self._background.start(self._run)
 
     async def stop(self) -> None:
-        self._stopping = True
-        self._wakeup.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._background.stop()
 
     async def run_pass(
         self,
@@ -209,14 +203,11 @@ class CallLogLoop:
         return report
 
     async def _run(self) -> None:
-        while not self._stopping:
-            self._wakeup.clear()
-            try:
-                await self.run_pass()
-            except Exception as exc:  # the loop must survive database and network trouble
-                log.warning("calllog.pass_failed", error=repr(exc))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), timeout=self._next_wait_s())
+        await self._background.repeat(
+            self.run_pass,
+            interval_s=self._next_wait_s,
+            on_failure=lambda exc, _retry_in_s: log.warning("calllog.pass_failed", error=repr(exc)),
+        )
 
     def _next_wait_s(self) -> float:
         # due credentials are found by each pass; waking at least every minute keeps retries

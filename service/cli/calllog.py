@@ -26,7 +26,7 @@ from subscriptions.calllog import CallLogSyncReport, PageProgress
 
 app = typer.Typer(help="RingCentral's call log: the record of every call.", no_args_is_help=True)
 
-PROCESS_BATCH = 1000
+PROCESS_CLAIM_SIZE = 1000
 
 
 @app.command("sync")
@@ -131,7 +131,7 @@ async def _process(settings: Settings, engine: AsyncEngine) -> Drained:
         engine,
         thresholds=settings.thresholds(),
         metrics=Metrics(),
-        batch_size=PROCESS_BATCH,
+        claim_size=PROCESS_CLAIM_SIZE,
         directory=DirectoryCache(engine).current,
         call_log=ExpectationCache(engine, clock=utc_now).current,
     )

@@ -12,7 +12,7 @@ from typing import Annotated, TypeVar
 import orjson
 import typer
 
-from classifiers import BatchResult, Thresholds, classify_lines, load_call_log, load_directory
+from classifiers import ClassifiedLines, Thresholds, classify_lines, load_call_log, load_directory
 from service.cli.common import fail, parse_time
 
 Loaded = TypeVar("Loaded")
@@ -55,7 +55,7 @@ def _documents(content: bytes) -> list[bytes]:
 MAX_PLACES = 5  # lines named in a summary of skipped lines
 
 
-def _report(result: BatchResult, origins: list[_Origin]) -> None:
+def _report(result: ClassifiedLines, origins: list[_Origin]) -> None:
     """On stderr: each line that could not be read, each one read in another shape than a
     notification, and per kind what was left out and why."""
     for line_number, message in result.errors:

@@ -27,8 +27,8 @@ from service.demo.platform import DemoPlatform
 from service.http_protocol import protocol_with_read_timeout
 from service.logging import configure_logging
 from service.processing import queries
+from service.services import Companion
 from service.settings import DemoSwitch, Environment, Settings
-from service.state import Companion
 
 log = structlog.get_logger(__name__)
 

@@ -2,8 +2,8 @@
 place that asks which database it is talking to.
 
 Lists of ids go to PostgreSQL as one array parameter (`= ANY($1)`), so each statement has one
-text whatever the batch size: asyncpg and PostgreSQL reuse its prepared plan, and SQLAlchemy does
-not render hundreds of bound parameters per call. SQLite, which has no arrays, gets `IN (...)`.
+text however many ids it is given: asyncpg and PostgreSQL reuse its prepared plan, and SQLAlchemy
+does not render hundreds of bound parameters per call. SQLite, which has no arrays, gets `IN (...)`.
 """
 
 from __future__ import annotations

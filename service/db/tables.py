@@ -265,7 +265,7 @@ call_log_records = Table(
 )
 
 # Records new or changed since the processor last took them into the outcomes: a narrow queue,
-# so marking a batch done deletes small rows instead of rewriting wide ones. `queued_at` moves
+# so marking a claim done deletes small rows instead of rewriting wide ones. `queued_at` moves
 # when a record changes again, and only the version that was claimed is dequeued.
 call_log_pending = Table(
     "call_log_pending",

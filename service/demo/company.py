@@ -14,7 +14,7 @@ from service.apikeys.keys import digest_of, generate_key
 from service.apikeys.queries import find_active, insert_key, list_keys, revoke_key
 from service.demo.platform import DemoPlatform
 from service.ringcentral.registry import add_extension
-from service.state import Services
+from service.services import Services
 from subscriptions.lifecycle import Mode, SyncResult
 
 DEMO_KEY_NAME = "demo dashboard"

@@ -28,9 +28,9 @@ from service.db.migrate import upgrade_database
 from service.db.tables import call_log_pending, call_log_records, call_outcomes, raw_events
 from service.demo.company import register_company
 from service.demo.platform import DemoPlatform
+from service.services import Services
 from service.serving import bind_loopback, serve
 from service.settings import Settings
-from service.state import Services
 
 POLL_INTERVAL_S = 0.1
 

@@ -16,7 +16,7 @@ import structlog
 
 from service.demo.company import demo_api_key, register_company
 from service.demo.platform import DemoPlatform
-from service.state import Services
+from service.services import Services
 
 log = structlog.get_logger(__name__)
 

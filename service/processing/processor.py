@@ -1,4 +1,4 @@
-"""Recompute call outcomes from stored events and call-log records, in batches.
+"""Recompute call outcomes from stored events and call-log records, one claim at a time.
 
 Every touched session is rebuilt from ALL of its stored events and call-log records, so
 duplicates, reordering and late events or records converge to the same outcome. A session with
@@ -61,12 +61,12 @@ VOICEMAIL_LOOKBACK = timedelta(hours=2)
 VOICEMAIL_LOOKAHEAD = timedelta(hours=2)
 STORAGE_FIELDS = frozenset({"revision", "updated_at"})
 # The processor runs in the service's event loop: between this many sessions it lets the webhook
-# and the API run, so a batch of hundreds of sessions never holds them up for its whole length.
+# and the API run, so a claim of hundreds of sessions never holds them up for its whole length.
 YIELD_EVERY_SESSIONS = 16
 YIELD_EVERY_RECORDS = 64
-# Call-log records taken per batch: a batch's writes run without a pause, so a smaller share of
+# Call-log records taken per claim: a claim's writes run without a pause, so a smaller share of
 # records keeps each pause of the webhook short while a backfill is taken in.
-RECORDS_PER_BATCH = 200
+RECORDS_PER_CLAIM = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +83,7 @@ class ProcessingContext:
 
 
 @dataclass(frozen=True, slots=True)
-class BatchStats:
+class ClaimStats:
     events: int = 0
     records: int = 0
     sessions: int = 0
@@ -109,20 +109,20 @@ async def process_new_events(
     connection: AsyncConnection,
     *,
     context: ProcessingContext,
-    batch_size: int,
+    claim_size: int,
     records_limit: int | None = None,
-) -> BatchStats:
-    """Claim up to `batch_size` unprocessed events and `records_limit` call-log records (by
-    default as many, at most RECORDS_PER_BATCH; marked done when the caller commits), recompute
+) -> ClaimStats:
+    """Claim up to `claim_size` unprocessed events and `records_limit` call-log records (by
+    default as many, at most RECORDS_PER_CLAIM; marked done when the caller commits), recompute
     the sessions they touch."""
-    claimed = await queries.claim_unprocessed(connection, batch_size) if batch_size else []
+    claimed = await queries.claim_unprocessed(connection, claim_size) if claim_size else []
     if records_limit is None:
-        records_limit = min(batch_size, RECORDS_PER_BATCH)
+        records_limit = min(claim_size, RECORDS_PER_CLAIM)
     records = (
         await calllog_queries.claim_unprocessed(connection, records_limit) if records_limit else []
     )
     if not claimed and not records:
-        return BatchStats()
+        return ClaimStats()
     sessions = {
         event.telephony_session_id
         for event in claimed
@@ -143,7 +143,7 @@ async def process_new_events(
     await _note_subscription_activity(connection, claimed, context.now)
     await queries.mark_processed(connection, [event.id for event in claimed], context.now)
     await calllog_queries.mark_processed(connection, records)
-    return BatchStats(
+    return ClaimStats(
         events=len(claimed),
         records=len(records),
         sessions=len(sessions),
@@ -151,7 +151,7 @@ async def process_new_events(
         corrections=recomputed.corrections,
         failures=recomputed.failures,
         oldest_received_at=min((event.received_at for event in claimed), default=None),
-        full=len(claimed) >= batch_size or len(records) >= records_limit,
+        full=len(claimed) >= claim_size or len(records) >= records_limit,
     )
 
 
@@ -396,7 +396,7 @@ async def _call_log_evidence(
 
 
 def is_poison(error: BaseException) -> bool:
-    """Whether a failed batch failed for what it held (a value the database refuses, a date our
+    """Whether a failed claim failed for what it held (a value the database refuses, a date our
     arithmetic cannot hold), so that the rows are worth isolating. A database that is down,
     timed out, rolled back (deadlock, serialization) or lacks its schema fails every row alike:
     that is waited for, and nothing is set aside."""

@@ -53,7 +53,7 @@ _CLAIMED_COLUMNS = (
 
 async def claim_unprocessed(connection: AsyncConnection, limit: int) -> list[ClaimedEvent]:
     """The oldest unprocessed events, locked for this transaction on PostgreSQL (skipping ones
-    other processors hold). A read: on SQLite the batch takes the database's write lock only
+    other processors hold). A read: on SQLite the claim takes the database's write lock only
     when it writes its results, not while it classifies."""
     statement = (
         select(*_CLAIMED_COLUMNS)

@@ -1,14 +1,12 @@
 """The processor loop that runs inside `callsift run`, on every replica.
 
 It wakes when this process stores events (lag stays low) and polls otherwise (events stored by
-other replicas). Each iteration is one transaction: claim a batch, recompute, commit. Failures are
-logged and retried with backoff; the loop never dies on a database error.
+other replicas). Each iteration is one transaction: claim events and records, recompute, commit.
+Failures are logged and retried with backoff; the loop never dies on a database error.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -19,10 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from classifiers import DirectoryEntry, Thresholds
 from classifiers.recovery import DEFAULT_RECOVERY_WINDOW
+from service.background import BackgroundTask, Backoff
 from service.calllog.expectation import NO_CALL_LOG, CallLogExpectation
 from service.metrics import Metrics
 from service.processing.processor import (
-    BatchStats,
+    ClaimStats,
     ProcessingContext,
     close_stale_sessions,
     is_poison,
@@ -34,7 +33,7 @@ from service.processing.processor import (
 
 log = structlog.get_logger(__name__)
 
-MAX_BACKOFF_S = 10.0
+BACKOFF = Backoff(first_s=0.5, most_s=10.0)
 STALE_SWEEP_EVERY_S = 60.0
 
 
@@ -51,7 +50,7 @@ class Drained:
     failures: int = 0  # sessions the classifier failed on (stored as classification_failed)
     set_aside: int = 0  # events or records that failed even alone
 
-    def add(self, stats: BatchStats) -> None:
+    def add(self, stats: ClaimStats) -> None:
         self.changed += stats.changed
         self.corrections += stats.corrections
         self.failures += stats.failures
@@ -70,7 +69,7 @@ class ProcessorWorker:
         *,
         thresholds: Thresholds,
         metrics: Metrics,
-        batch_size: int,
+        claim_size: int,
         poll_interval_s: float = 0.5,
         directory: Callable[[], Awaitable[Mapping[str, DirectoryEntry]]] | None = None,
         call_log: Callable[[], Awaitable[CallLogExpectation]] | None = None,
@@ -81,28 +80,22 @@ class ProcessorWorker:
         self._thresholds = thresholds
         self._recovery_window = recovery_window
         self._metrics = metrics
-        self._batch_size = batch_size
+        self._claim_size = claim_size
         self._poll_interval_s = poll_interval_s
         self._directory = directory
         self._call_log = call_log
         self._clock = clock
-        self._wakeup = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
+        self._background = BackgroundTask("callsift-processor")
         self._next_stale_sweep = 0.0
 
     def wake(self) -> None:
-        self._wakeup.set()
+        self._background.wake()
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="callsift-processor")
+        self._background.start(self._run)
 
     async def stop(self) -> None:
-        self._stopping = True
-        self._wakeup.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._background.stop()
 
     async def context(self) -> ProcessingContext:
         directory = await self._directory() if self._directory else {}
@@ -115,22 +108,22 @@ class ProcessorWorker:
             recovery_window=self._recovery_window,
         )
 
-    async def run_once(self) -> BatchStats:
-        """One batch in one transaction."""
+    async def run_once(self) -> ClaimStats:
+        """One claim in one transaction."""
         context = await self.context()
         async with self._engine.begin() as connection:
             stats = await process_new_events(
-                connection, context=context, batch_size=self._batch_size
+                connection, context=context, claim_size=self._claim_size
             )
         self._metrics.record_processing(stats, context.now)
         return stats
 
     async def drain(self) -> Drained:
-        """Batches back to back until one comes back not full (or the worker stops); a batch
+        """Claims back to back until one comes back not full (or the worker stops); a claim
         that failed for what it held is isolated and the drain goes on. Raises when the database
         is unavailable."""
         drained = Drained()
-        while not self._stopping:
+        while not self._background.stopping:
             try:
                 stats = await self.run_once()
             except Exception as exc:
@@ -145,7 +138,7 @@ class ProcessorWorker:
         return drained
 
     async def isolate(self) -> Drained:
-        """A batch failed for what it held: process the oldest event alone, then the oldest
+        """A claim failed for what it held: process the oldest event alone, then the oldest
         call-log record alone; the first that fails alone too is set aside (marked done, its
         session stored as `classification_failed`) so that one poisoned row never stops the
         rest. Raises when the database is unavailable."""
@@ -155,7 +148,7 @@ class ProcessorWorker:
             try:
                 async with self._engine.begin() as connection:
                     stats = await process_new_events(
-                        connection, context=context, batch_size=limits[0], records_limit=limits[1]
+                        connection, context=context, claim_size=limits[0], records_limit=limits[1]
                     )
                 self._metrics.record_processing(stats, context.now)
                 drained.add(stats)
@@ -188,32 +181,29 @@ class ProcessorWorker:
         returns how many outcomes changed."""
         context = await self.context()
         async with self._engine.begin() as connection:
-            closed = await close_stale_sessions(connection, context=context, limit=self._batch_size)
+            closed = await close_stale_sessions(connection, context=context, limit=self._claim_size)
         async with self._engine.begin() as connection:
             settled = await settle_awaiting_sessions(
-                connection, context=context, limit=self._batch_size
+                connection, context=context, limit=self._claim_size
             )
         self._metrics.classification_failures.inc(settled.failures)
         return closed + settled.changed
 
-    async def _run(self) -> None:
-        backoff = 0.0
-        while not self._stopping:
-            self._wakeup.clear()
-            try:
-                await self.drain()
-                if time.monotonic() >= self._next_stale_sweep:
-                    await self.sweep_stale()
-                    self._next_stale_sweep = time.monotonic() + STALE_SWEEP_EVERY_S
-            except Exception as exc:  # keep the loop alive; the batch rolled back
-                self._metrics.processor_failures.inc()
-                backoff = min(max(backoff * 2, 0.5), MAX_BACKOFF_S)
-                log.warning("processor.batch_failed", error=repr(exc), retry_in_s=backoff)
-                await self._pause(backoff)
-                continue
-            backoff = 0.0
-            await self._pause(self._poll_interval_s)
+    async def _step(self) -> None:
+        await self.drain()
+        if time.monotonic() >= self._next_stale_sweep:
+            await self.sweep_stale()
+            self._next_stale_sweep = time.monotonic() + STALE_SWEEP_EVERY_S
 
-    async def _pause(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wakeup.wait(), timeout=seconds)
+    def _failed(self, exc: Exception, retry_in_s: float) -> None:
+        # the claim rolled back; the loop goes on
+        self._metrics.processor_failures.inc()
+        log.warning("processor.batch_failed", error=repr(exc), retry_in_s=retry_in_s)
+
+    async def _run(self) -> None:
+        await self._background.repeat(
+            self._step,
+            interval_s=lambda: self._poll_interval_s,
+            on_failure=self._failed,
+            backoff=BACKOFF,
+        )

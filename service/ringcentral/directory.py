@@ -44,7 +44,7 @@ async def sync_directory(engine: AsyncEngine, runtime: RingCentralRuntime) -> in
 
 class DirectoryCache:
     """The directory as the processor sees it: re-read from the database whenever it was synced
-    since the last read (by this process or another replica), checked at every use (a batch)."""
+    since the last read (by this process or another replica), checked at every use (a claim)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine

@@ -8,14 +8,13 @@ first start, before the subscription work, so that the first events meet a known
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from service.background import BackgroundTask
 from service.ringcentral import queries
 from service.ringcentral.directory import sync_directory
 from service.ringcentral.runtime import RingCentralRuntime
@@ -73,30 +72,24 @@ class SubscriptionLoop:
         self._interval_s = interval_s
         self._directory_refresh = directory_refresh
         self._clock = clock
-        self._wakeup = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
+        self._background = BackgroundTask("callsift-subscriptions")
 
     @property
     def keeper(self) -> SubscriptionKeeper:
         return self._keeper
 
     def wake(self) -> None:
-        self._wakeup.set()
+        self._background.wake()
 
     async def start(self) -> None:
         async with self._engine.begin() as connection:
             await queries.mark_all_due(
                 connection, self._clock(), unless_url=self._policy.webhook_url
             )
-        self._task = asyncio.create_task(self._run(), name="callsift-subscriptions")
+        self._background.start(self._run)
 
     async def stop(self) -> None:
-        self._stopping = True
-        self._wakeup.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._background.stop()
 
     async def run_pass(self) -> list[SyncResult]:
         """One pass over what is due now; returns what was done for each extension."""
@@ -139,11 +132,10 @@ class SubscriptionLoop:
         self._on_directory_synced()
 
     async def _run(self) -> None:
-        while not self._stopping:
-            self._wakeup.clear()
-            try:
-                await self.run_pass()
-            except Exception as exc:  # the loop must survive database and network trouble
-                log.warning("subscriptions.pass_failed", error=repr(exc))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), timeout=self._interval_s)
+        await self._background.repeat(
+            self.run_pass,
+            interval_s=lambda: self._interval_s,
+            on_failure=lambda exc, _retry_in_s: log.warning(
+                "subscriptions.pass_failed", error=repr(exc)
+            ),
+        )

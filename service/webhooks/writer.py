@@ -15,7 +15,6 @@ the batch gets `StoreUnavailable` and none is reported stored.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from service.background import BackgroundTask
 from service.db.driver import asyncpg_connection
 from service.db.errors import is_refused_value
 from service.webhooks import queries
@@ -91,21 +91,15 @@ class GroupCommitWriter:
         # while the first one commits; SQLite has one writer, so one batch at a time.
         self._max_in_flight = max_in_flight or (2 if self._postgres else 1)
         self._pending: deque[_Pending] = deque()
-        self._wakeup = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._closing = False
+        self._background = BackgroundTask("callsift-group-commit")
         self._on_batch = on_batch
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="callsift-group-commit")
+        self._background.start(self._run)
 
     async def stop(self) -> None:
         """Write what is still waiting, then stop the flusher."""
-        self._closing = True
-        self._wakeup.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._background.stop()
 
     async def store_event(self, row: dict[str, Any]) -> bool:
         """Store a raw event; True if it was new, False if its uuid was already stored."""
@@ -115,19 +109,19 @@ class GroupCommitWriter:
         await self._submit(row, quarantine=True)
 
     async def _submit(self, row: dict[str, Any], *, quarantine: bool) -> bool:
-        if self._task is None or self._task.done() or self._closing:
+        if not self._background.running:
             msg = "the event writer is not running"
             raise StoreUnavailable(msg)
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._pending.append(_Pending(row, quarantine, future))
-        self._wakeup.set()
+        self._background.wake()
         return await future
 
     async def _run(self) -> None:
         in_flight: set[asyncio.Task[None]] = set()
         while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
+            await self._background.woken()
+            self._background.clear()
             while self._pending:
                 if len(in_flight) >= self._max_in_flight:
                     # the rows arriving meanwhile join the next batch
@@ -136,7 +130,7 @@ class GroupCommitWriter:
                 task = asyncio.create_task(self._flush(self._take_batch()))
                 in_flight.add(task)
                 task.add_done_callback(in_flight.discard)
-            if self._closing:
+            if self._background.stopping:
                 await asyncio.gather(*in_flight)
                 return
 

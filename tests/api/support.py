@@ -125,7 +125,7 @@ async def drain(
     settings: Settings,
     *,
     now: datetime,
-    batch_size: int = 500,
+    claim_size: int = 500,
     recovery_window: timedelta = DEFAULT_RECOVERY_WINDOW,
 ) -> None:
     """Run the real processor until every stored event is processed, with the directory stored
@@ -138,7 +138,7 @@ async def drain(
     try:
         while True:
             async with engine.begin() as connection:
-                stats = await process_new_events(connection, context=context, batch_size=batch_size)
+                stats = await process_new_events(connection, context=context, claim_size=claim_size)
             if not stats.claimed:
                 return
     finally:

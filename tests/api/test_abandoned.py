@@ -198,7 +198,7 @@ async def test_ten_thousand_outcomes_come_in_capped_pages(api: Api) -> None:
         at = PROCESSED_AT - timedelta(hours=10) + timedelta(seconds=3 * number)
         calls += placed("abandoned-ringing-account", at=at, hex_id=f"{number + 1:032x}")
     await store_raw(api.settings, calls, received_at=PROCESSED_AT)
-    await drain(api.settings, now=PROCESSED_AT, batch_size=6000)
+    await drain(api.settings, now=PROCESSED_AT, claim_size=6000)
 
     seen: list[str] = []
     pages = 0

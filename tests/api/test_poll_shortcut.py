@@ -16,7 +16,7 @@ from starlette.types import Receive, Scope, Send
 from service.api import queries
 from service.api.cursors import encode_changes_cursor
 from service.api.poll_shortcut import PollShortcut
-from service.state import Services
+from service.services import Services
 from tests.api.conftest import API_NOW, Api
 from tests.api.test_abandoned import statements
 

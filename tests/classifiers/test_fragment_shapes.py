@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from classifiers import BatchResult, Outcome, classify_lines, load_call_log
+from classifiers import ClassifiedLines, Outcome, classify_lines, load_call_log
 
 SHAPES = Path(__file__).parents[2] / "fixtures" / "shapes"
 DAY = timedelta(days=1)
@@ -26,7 +26,7 @@ def _document(name: str) -> list[bytes]:
     return [orjson.dumps(orjson.loads((SHAPES / name).read_bytes()))]
 
 
-def _only(result: BatchResult) -> Outcome:
+def _only(result: ClassifiedLines) -> Outcome:
     assert result.errors == []
     [outcome] = result.outcomes
     return outcome

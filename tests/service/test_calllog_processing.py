@@ -27,7 +27,7 @@ from service.db.tables import (
 )
 from service.processing import queries as processing_queries
 from service.processing.processor import (
-    RECORDS_PER_BATCH,
+    RECORDS_PER_CLAIM,
     ProcessingContext,
     process_new_events,
     settle_awaiting_sessions,
@@ -83,7 +83,7 @@ async def _process(
     changed = corrections = 0
     while True:
         async with engine.begin() as connection:
-            stats = await process_new_events(connection, context=context, batch_size=100)
+            stats = await process_new_events(connection, context=context, claim_size=100)
         changed += stats.changed
         corrections += stats.corrections
         if not stats.claimed:
@@ -262,13 +262,13 @@ async def test_a_batch_full_of_records_says_more_may_wait(engine: AsyncEngine) -
         _ringing(f"full-{n}").call_log_record(
             ALICE, result="Missed", reason="Hang Up", duration_s=22
         )
-        for n in range(RECORDS_PER_BATCH + 5)
+        for n in range(RECORDS_PER_CLAIM + 5)
     ]
     await _store(engine).save_records(CREDENTIAL, records, fetched_at=LATER)
     context = ProcessingContext(now=LATER, thresholds=Thresholds(), directory={})
     async with engine.begin() as connection:
-        first = await process_new_events(connection, context=context, batch_size=500)
+        first = await process_new_events(connection, context=context, claim_size=500)
     async with engine.begin() as connection:
-        second = await process_new_events(connection, context=context, batch_size=500)
-    assert (first.records, first.full) == (RECORDS_PER_BATCH, True)
+        second = await process_new_events(connection, context=context, claim_size=500)
+    assert (first.records, first.full) == (RECORDS_PER_CLAIM, True)
     assert (second.records, second.full) == (5, False)

@@ -1,5 +1,5 @@
 """Each area under service/ imports only downward: no two areas import each other (areas are the
-folders and the top-level modules). The composition root (`service/state.py`, `service/app.py`)
+folders and the top-level modules). The composition root (`service/services.py`, `service/app.py`)
 imports the areas; only the entry points built on it import it back: the CLI, the demo (which
 runs the whole app) and the health probes (which read every part of it)."""
 
@@ -45,5 +45,5 @@ def test_no_two_areas_import_each_other() -> None:
 
 def test_only_the_entry_points_import_the_composition_root() -> None:
     edges = _imports_between_areas()
-    importers = {source for source, targets in edges.items() if targets & {"state", "app"}}
-    assert importers - {"state", "app"} == {"cli", "demo", "health"}
+    importers = {source for source, targets in edges.items() if targets & {"services", "app"}}
+    assert importers - {"services", "app"} == {"cli", "demo", "health"}

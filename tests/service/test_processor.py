@@ -54,7 +54,7 @@ def context(now: datetime) -> ProcessingContext:
     return ProcessingContext(now=now, thresholds=Thresholds(), directory={})
 
 
-async def drain(settings: Settings, now: datetime, batch_size: int = 3) -> int:
+async def drain(settings: Settings, now: datetime, claim_size: int = 3) -> int:
     """Run the processor until no event is left; returns how many batches it took."""
     engine = create_engine(settings)
     batches = 0
@@ -62,7 +62,7 @@ async def drain(settings: Settings, now: datetime, batch_size: int = 3) -> int:
         while True:
             async with engine.begin() as connection:
                 stats = await process_new_events(
-                    connection, context=context(now), batch_size=batch_size
+                    connection, context=context(now), claim_size=claim_size
                 )
             if not stats.events:
                 return batches
@@ -140,7 +140,7 @@ class TestRevisions:
         notifications = sorted(envelopes(IVR_CALL), key=lambda n: n["body"]["sequence"])
         during_call = datetime.fromisoformat(notifications[-1]["body"]["eventTime"])
         await post_all(ingest_only, notifications[:-1])
-        await drain(manual_settings, during_call, batch_size=100)
+        await drain(manual_settings, during_call, claim_size=100)
         [first] = await stored(manual_settings)
         assert (first.revision, first.final) == (1, False)
 
@@ -161,7 +161,7 @@ class TestRevisions:
         )
 
         await post_all(ingest_only, notifications[-1:])
-        await drain(manual_settings, during_call + timedelta(seconds=1), batch_size=100)
+        await drain(manual_settings, during_call + timedelta(seconds=1), claim_size=100)
         [final] = await stored(manual_settings)
         assert final.revision == 2
         assert final.change_seq > first.change_seq
@@ -177,7 +177,7 @@ class TestStaleSessions:
         notifications = sorted(envelopes(IVR_CALL), key=lambda n: n["body"]["sequence"])[:4]
         await post_all(ingest_only, notifications)
         last_event = datetime.fromisoformat(notifications[-1]["body"]["eventTime"])
-        await drain(manual_settings, last_event + timedelta(minutes=1), batch_size=100)
+        await drain(manual_settings, last_event + timedelta(minutes=1), claim_size=100)
         [open_row] = await stored(manual_settings)
         assert (open_row.category, open_row.final) == ("in_progress", False)
 
@@ -209,7 +209,7 @@ async def test_concurrent_processors_on_postgres_converge(
     random.Random(3).shuffle(notifications)
     await post_all(ingest_only, notifications)
 
-    await asyncio.gather(*(drain(manual_settings, LATER, batch_size=7) for _ in range(4)))
+    await asyncio.gather(*(drain(manual_settings, LATER, claim_size=7) for _ in range(4)))
 
     rows = await stored(manual_settings)
     assert len(rows) == 20

@@ -60,7 +60,7 @@ async def _process_and_read(settings: Settings, fixture: Any) -> dict[str, dict[
     try:
         while True:
             async with engine.begin() as connection:
-                stats = await process_new_events(connection, context=context, batch_size=4)
+                stats = await process_new_events(connection, context=context, claim_size=4)
             if not stats.events:
                 break
         async with engine.connect() as connection:

@@ -117,7 +117,7 @@ async def test_events_at_the_ends_of_the_calendar_do_not_stop_processing(
     normal = _ringing(f"normal-{moment[:4]}", BOB)
     await _store_raw(engine, [*lines, *normal.notifications(ACCOUNT_VIEW)])
     async with engine.begin() as connection:
-        stats = await process_new_events(connection, context=_context(), batch_size=100)
+        stats = await process_new_events(connection, context=_context(), claim_size=100)
     assert stats.events == 12
     outcomes = await _outcomes(engine)
     assert outcomes[normal.session_id]["category"] == "abandoned_ringing"
@@ -146,7 +146,7 @@ async def test_a_session_the_classifier_fails_on_is_stored_as_failed_and_the_res
     )
     monkeypatch.setattr(processor, "classify_events", _classifier_failing_on(failing.session_id))
     async with engine.begin() as connection:
-        stats = await process_new_events(connection, context=_context(), batch_size=100)
+        stats = await process_new_events(connection, context=_context(), claim_size=100)
     assert stats.failures == 1
     outcomes = await _outcomes(engine)
     assert outcomes[fine.session_id]["category"] == "abandoned_ringing"
@@ -169,7 +169,7 @@ async def test_the_sweep_and_reclassify_count_the_sessions_the_classifier_fails_
     behind = CallLogExpectation(expected=True, synced_through=START - timedelta(hours=1))
     context = ProcessingContext(now=LATER, thresholds=Thresholds(), directory={}, call_log=behind)
     async with engine.begin() as connection:
-        await process_new_events(connection, context=context, batch_size=100)
+        await process_new_events(connection, context=context, claim_size=100)
     assert (await _outcomes(engine))[failing.session_id]["reconciliation"] == "awaiting_call_log"
 
     async def read_past() -> CallLogExpectation:
@@ -180,7 +180,7 @@ async def test_the_sweep_and_reclassify_count_the_sessions_the_classifier_fails_
         engine,
         thresholds=Thresholds(),
         metrics=metrics,
-        batch_size=100,
+        claim_size=100,
         call_log=read_past,
         clock=lambda: LATER,
     )
@@ -248,7 +248,7 @@ async def test_rows_the_database_refuses_even_alone_are_set_aside(
     fine = _ringing("legs-fine", BOB)
     await _store_raw(engine, [*lines, *fine.notifications(ACCOUNT_VIEW)])
     metrics = Metrics()
-    worker = ProcessorWorker(engine, thresholds=Thresholds(), metrics=metrics, batch_size=100)
+    worker = ProcessorWorker(engine, thresholds=Thresholds(), metrics=metrics, claim_size=100)
 
     failures = 0
     for _ in range(3 * len(lines)):  # what the worker's loop does, one step at a time
@@ -290,7 +290,7 @@ async def test_a_call_log_record_refused_even_alone_is_set_aside_and_the_events_
     fine_events = _ringing("events-fine", BOB)
     await _store_raw(engine, fine_events.notifications(ACCOUNT_VIEW))
     metrics = Metrics()
-    worker = ProcessorWorker(engine, thresholds=Thresholds(), metrics=metrics, batch_size=100)
+    worker = ProcessorWorker(engine, thresholds=Thresholds(), metrics=metrics, claim_size=100)
 
     drained = await worker.drain()  # what `callsift calllog sync` does
 

@@ -46,7 +46,7 @@ async def test_a_threshold_change_reclassifies_history(
     )
     try:
         async with engine.begin() as connection:
-            await process_new_events(connection, context=context, batch_size=100)
+            await process_new_events(connection, context=context, claim_size=100)
     finally:
         await engine.dispose()
     assert await _outcome(manual_settings) == ("answered", 1)

@@ -28,9 +28,9 @@ from service.app import create_app
 from service.db.tables import raw_events
 from service.ringcentral.registry import Registered, add_extension
 from service.ringcentral.runtime import RingCentralRuntime
+from service.services import Services
 from service.serving import bind_loopback, serve
 from service.settings import Settings
-from service.state import Services
 from subscriptions.lifecycle import Mode, SyncResult
 
 CLIENT_ID = "callsift-test-client"

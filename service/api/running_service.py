@@ -1,5 +1,6 @@
-"""Objects the API shares across requests of one process, and what the API reads of the running
-service (`ApiServices`: `service.state.Services` provides it; the API does not import it)."""
+"""What the API reads of the running service (`ApiServices`, found on the app by `services_of`:
+`service.services.Services` provides it; the API does not import it), and the caches the API
+keeps across the requests of one process (`ApiCaches`)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from service.metrics import Metrics
 from service.settings import Settings
 
 
-class ApiState:
+class ApiCaches:
+    """The verified API keys and the dashboard summaries, shared by the requests of a process."""
+
     def __init__(self, settings: Settings) -> None:
         self.verified_keys = VerifiedKeys(settings.api_key_cache_s)
         self.summaries = SummaryCache(
@@ -37,7 +40,7 @@ class ApiServices(Protocol):
     @property
     def clock(self) -> Callable[[], datetime]: ...
     @property
-    def api(self) -> ApiState: ...
+    def api(self) -> ApiCaches: ...
 
 
 def services_of(connection: HTTPConnection) -> ApiServices:

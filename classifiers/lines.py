@@ -3,8 +3,9 @@
 Input is JSON Lines, one notification envelope per line exactly as RingCentral POSTs it.
 Telephony-session lines are grouped by `telephonySessionId` and classified; `/voicemail` and
 `/message-store` lines become voicemail evidence (`classifiers.evidence`); any other envelope
-(presence, renewal reminders, ...) is read and skipped, with the reason in `BatchResult.skipped`;
-blank lines are ignored. Two other shapes people hold are read too (`BatchResult.notes` says so):
+(presence, renewal reminders, ...) is read and skipped, with the reason in
+`ClassifiedLines.skipped`; blank lines are ignored. Two other shapes people hold are read too
+(`ClassifiedLines.notes` says so):
 - a notification inside the mobile-push wrapper RingCentral's docs print (`{pn_apns: {event,
   body, ...}}`): the notification inside is read;
 - a REST session snapshot (`GET /telephony/sessions/{id}`: `{id, creationTime, origin,
@@ -70,7 +71,7 @@ class Skipped:
 
 
 @dataclass(slots=True)
-class BatchResult:
+class ClassifiedLines:
     """Outcomes ordered by `started_at` then session id; errors and notes as (1-based line,
     message); lines read but left out in `skipped`."""
 
@@ -94,9 +95,9 @@ def classify_lines(
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
     directory: Mapping[str, DirectoryEntry] | None = None,
     call_log: Sequence[CallLogRecord] = (),
-) -> BatchResult:
+) -> ClassifiedLines:
     """Classify every telephony session found in JSON Lines of notification envelopes."""
-    result = BatchResult()
+    result = ClassifiedLines()
     sessions: dict[str, _Session] = {}
     voicemails: list[OwnedVoicemail] = []
     for number, line in enumerate(lines, start=1):
@@ -160,7 +161,7 @@ def _read_line(
     number: int,
     sessions: dict[str, _Session],
     voicemails: list[OwnedVoicemail],
-    result: BatchResult,
+    result: ClassifiedLines,
 ) -> str | None:
     """File one line's envelope where it belongs; the error message if it cannot be read."""
     try:

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import HTTPConnection
 
 from service.api import queries as api_queries
-from service.api.state import ApiState
+from service.api.running_service import ApiCaches
 from service.calllog.loop import CallLogLoop, ExpectationCache
 from service.db.engine import create_engine
 from service.metrics import Metrics
@@ -57,7 +57,7 @@ class Services:
     processor: ProcessorWorker
     directory: DirectoryCache
     clock: Callable[[], datetime]
-    api: ApiState
+    api: ApiCaches
     ringcentral: RingCentralRuntime | None = None
     subscriptions: SubscriptionLoop | None = None
     call_log: CallLogLoop | None = None
@@ -97,7 +97,7 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
         engine,
         thresholds=settings.thresholds(),
         metrics=metrics,
-        batch_size=settings.processor_batch_size,
+        claim_size=settings.processor_batch_size,
         poll_interval_s=settings.processor_poll_interval_s,
         directory=directory.current,
         call_log=expectation.current,
@@ -119,7 +119,7 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
     metrics.outcome_counts.watch(
         engine, api_queries.outcome_counts_if_changed, max_age_s=settings.metrics_outcomes_max_age_s
     )
-    api = ApiState(settings)
+    api = ApiCaches(settings)
     services = Services(
         settings, engine, metrics, writer, verifier, processor, directory, clock, api
     )
