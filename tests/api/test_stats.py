@@ -243,7 +243,7 @@ class TestPureParts:
     @settings(max_examples=60, deadline=None)
     @given(
         zone_name=st.sampled_from(ODD_ZONES),
-        group_by=st.sampled_from(["hour", "day"]),
+        group_by=st.sampled_from(["quarter", "hour", "day"]),
         start_s=st.integers(0, 7_258_118_400 - 400 * 86_400),  # 1970 to 2200, less the span
         span_s=st.one_of(st.integers(1, 7_200), st.integers(7 * 86_400, 400 * 86_400)),
     )
