@@ -1,4 +1,4 @@
-"""Hour and day buckets in an IANA time zone, matching the SQL in `stats_queries` exactly.
+"""Quarter-hour, hour and day buckets in an IANA time zone, matching the SQL in `stats_queries`.
 
 Pure functions: the zone's UTC-offset changes inside a range (for the SQL CASE), the bucket key of
 an instant, every bucket of a range (so empty buckets are reported too), and a bucket's bounds.
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from service.api.stats_queries import DAY_S, HOUR_S, OffsetSpan
+from service.api.stats_queries import DAY_S, INSTANT_BUCKETS, OffsetSpan
 
 # Since 1970 no zone's offset changed twice within 6.9 days (tzdata 2025, every zone): a daily
 # sample sees every change, and bisection finds its second. Days, not hours: a stats range may
@@ -57,8 +57,9 @@ def _first_change(zone: ZoneInfo, low: int, high: int, before: int) -> int:
 def bucket_key(group_by: str, zone: ZoneInfo, epoch: int) -> int:
     """The key the SQL gives a call that started at `epoch` (see stats_queries)."""
     offset = offset_at(zone, epoch)
-    if group_by == "hour":
-        return (epoch + offset) // HOUR_S * HOUR_S - offset
+    size = INSTANT_BUCKETS.get(group_by)
+    if size is not None:
+        return (epoch + offset) // size * size - offset
     return (epoch + offset) // DAY_S
 
 
@@ -84,23 +85,25 @@ def bucket_keys(
 
 def _keys_between(group_by: str, offset: int, low: int, high: int) -> range:
     """The keys of the instants `low..high` (inclusive), all at one UTC offset."""
-    if group_by == "hour":
-        first = (low + offset) // HOUR_S * HOUR_S - offset
-        return range(first, (high + offset) // HOUR_S * HOUR_S - offset + 1, HOUR_S)
+    size = INSTANT_BUCKETS.get(group_by)
+    if size is not None:
+        first = (low + offset) // size * size - offset
+        return range(first, (high + offset) // size * size - offset + 1, size)
     return range((low + offset) // DAY_S, (high + offset) // DAY_S + 1)
 
 
 def bucket_count_estimate(group_by: str, start: datetime, end: datetime) -> int:
-    size = HOUR_S if group_by == "hour" else DAY_S
+    size = INSTANT_BUCKETS.get(group_by, DAY_S)
     return math.ceil((end - start).total_seconds() / size) + 1
 
 
 def bucket_bounds(group_by: str, zone: ZoneInfo, key: int) -> tuple[datetime, datetime]:
     """A bucket's start and end, in the zone (ISO output carries the zone's offset)."""
-    if group_by == "hour":
+    size = INSTANT_BUCKETS.get(group_by)
+    if size is not None:
         return (
             datetime.fromtimestamp(key, UTC).astimezone(zone),
-            datetime.fromtimestamp(key + HOUR_S, UTC).astimezone(zone),
+            datetime.fromtimestamp(key + size, UTC).astimezone(zone),
         )
     day = EPOCH_DAY + timedelta(days=key)
     return _local_midnight(day, zone), _local_midnight(day + timedelta(days=1), zone)
@@ -114,3 +117,9 @@ def _local_midnight(day: date, zone: ZoneInfo) -> datetime:
 def local_day_start(moment: datetime, zone: ZoneInfo) -> datetime:
     """Midnight of `moment`'s local day, as an aware UTC instant."""
     return _local_midnight(moment.astimezone(zone).date(), zone).astimezone(UTC)
+
+
+def local_day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """The first instant of a local day and of the next, as aware UTC instants."""
+    start = _local_midnight(day, zone).astimezone(UTC)
+    return start, _local_midnight(day + timedelta(days=1), zone).astimezone(UTC)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Query, Request
 from fastapi.dependencies.models import Dependant
@@ -32,6 +33,23 @@ def iso_time(value: object) -> object:
 
 
 IsoTime = Annotated[datetime, BeforeValidator(iso_time)]
+ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def iso_date(value: object) -> object:
+    """A date parameter read as `YYYY-MM-DD` only (not a number, nor ISO's basic `YYYYMMDD`)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        if ISO_DATE.match(value):
+            return date.fromisoformat(value)
+    except ValueError:
+        pass
+    msg = "must be a date such as 2026-03-10 (YYYY-MM-DD)"
+    raise ValueError(msg)
+
+
+IsoDate = Annotated[date, BeforeValidator(iso_date)]
 
 TimeFrom = Annotated[
     IsoTime | None,
@@ -53,6 +71,15 @@ TimeTo = Annotated[
 
 def invalid(parameter: str, message: str) -> ApiError:
     return ApiError(422, "invalid_parameter", f"{parameter}: {message}", parameter=parameter)
+
+
+def parse_zone(name: str) -> ZoneInfo:
+    """The `tz` parameter as a time zone."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        message = f"unknown time zone {name!r}; use an IANA name such as Europe/Paris"
+        raise invalid("tz", message) from exc
 
 
 def utc(moment: datetime) -> datetime:

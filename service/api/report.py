@@ -49,9 +49,12 @@ def _average_speed_of_answer(group: GroupAggregate) -> float | None:
 def describe(
     group: GroupAggregate, key: str | None, bounds: tuple[datetime, datetime] | None
 ) -> dict[str, Any]:
-    """One group of the stats report (schema `OutcomeStats`)."""
+    """One group of the stats report (schema `OutcomeStats`); who it is and an agent's legs are
+    added by the report (`service.api.groups`)."""
     return {
         "key": key,
+        "name": None,
+        "extension_number": None,
         "start": bounds[0].isoformat() if bounds else None,
         "end": bounds[1].isoformat() if bounds else None,
         **rates(group),
@@ -71,4 +74,5 @@ def describe(
             group.reconciliation.get("agreed", 0)
             + group.reconciliation.get("call_log_corrected", 0),
         ),
+        "legs": None,
     }

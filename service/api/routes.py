@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from service.api import abandoned, calls, directory, export, extensions, info, stats
+from service.api import abandoned, calls, directory, export, extensions, info, stats, trend
 from service.api.deps import require_api_key
 from service.api.params import reject_nul, reject_unknown_parameters
 
@@ -16,5 +16,5 @@ api_router = APIRouter(
         Depends(reject_unknown_parameters),
     ],
 )
-for module in (export, calls, abandoned, stats, extensions, directory, info):
+for module in (export, calls, abandoned, stats, trend, extensions, directory, info):
     api_router.include_router(module.router)

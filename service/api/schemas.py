@@ -222,9 +222,9 @@ class AbandonedChange(BaseModel):
     outcome: OutcomeOut
 
 
-class SummaryWindow(BaseModel):
-    start: datetime = Field(description="Window start (inclusive), on `started_at`.")
-    end: datetime = Field(description="Window end (exclusive).")
+class AbandonFigures(BaseModel):
+    """Counts and abandon rates of some calls (a window, a trend bucket)."""
+
     offered: int
     answered: int
     abandoned: int = Field(description="All abandons: long (L) + short (S).")
@@ -232,6 +232,11 @@ class SummaryWindow(BaseModel):
     short_abandons: int = Field(description="S: `short_abandon` calls.")
     abandon_rate: float | None = Field(description="Net: L / (offered - S); null when 0/0.")
     abandon_rate_gross: float | None = Field(description="(L + S) / offered; null when 0/0.")
+
+
+class SummaryWindow(AbandonFigures):
+    start: datetime = Field(description="Window start (inclusive), on `started_at`.")
+    end: datetime = Field(description="Window end (exclusive).")
     time_to_abandon_histogram: list[HistogramBucket]
 
 
@@ -337,13 +342,42 @@ class HistogramBucket(BaseModel):
     count: int
 
 
+class AgentLegs(BaseModel):
+    """An agent's legs on the calls of her group (agent groups; the totals: every agent's)."""
+
+    offered: int = Field(
+        description="Legs offered to the agent: all her legs on the group's calls, whatever "
+        "their outcome (a call that rang her twice is two legs)."
+    )
+    outcomes: dict[str, int] = Field(
+        description="Legs per leg outcome (`answered`, `missed`, `rejected`, "
+        "`answered_elsewhere`, `caller_abandoned`, `voicemail_left`, `abandoned_voicemail`, "
+        "`transferred`, `in_progress`): every kind, 0 when none; they sum to `offered`.",
+        examples=[{"answered": 40, "missed": 3, "rejected": 1, "answered_elsewhere": 12}],
+    )
+    miss_rate: float | None = Field(
+        description="outcomes.missed / offered; null when no leg was offered."
+    )
+
+
 class OutcomeStats(BaseModel):
     """Metrics of one group. See docs/api.md for the exact definitions."""
 
     key: str | None = Field(
-        description="Group key: extension id, queue name (null = no queue), or for time "
-        "groups the bucket start; null for totals.",
+        description="Group key: extension id (extension and agent groups), queue name (null = "
+        "no queue), or for time groups the bucket start; null for totals.",
         examples=["300401016"],
+    )
+    name: str | None = Field(
+        description="Extension, agent and queue groups: the directory's name (a queue the "
+        "directory does not know: the name its calls carry); null when unknown and for time "
+        "groups and totals.",
+        examples=["Alice Adams"],
+    )
+    extension_number: str | None = Field(
+        description="Extension, agent and queue groups: the directory's extension number; null "
+        "when unknown.",
+        examples=["101"],
     )
     start: datetime | None = Field(description="Time bucket start (hour/day groups only).")
     end: datetime | None = Field(description="Time bucket end (hour/day groups only).")
@@ -374,6 +408,10 @@ class OutcomeStats(BaseModel):
         "matched the call log where both exist."
     )
     time_to_abandon_histogram: list[HistogramBucket]
+    legs: AgentLegs | None = Field(
+        description="Agent groups (and the totals of an agent report, every agent together): "
+        "the agent's legs per leg outcome and her miss rate; null for the other groupings."
+    )
 
 
 class StatsReport(BaseModel):

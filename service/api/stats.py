@@ -9,15 +9,20 @@ internal call whose `started_at` is in `[from, to)`:
 - service_level = (answered with wait_s <= sla_s) / (answered + L);
 - average speed of answer: mean wait_s of answered calls;
 - time to abandon p50 / p90 / max and the histogram: over all abandons (L + S).
+
+By extension or agent a group is the calls that reached that extension (a leg); an agent group
+also counts the agent's own legs per leg outcome, with her miss rate (`service.api.groups`).
+Extension, agent and queue groups carry the directory's name and extension number.
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -26,14 +31,16 @@ from service.api import buckets
 from service.api.callbacks import recovery_block
 from service.api.deps import ERROR_RESPONSES, read_connection
 from service.api.documents import iso
-from service.api.params import TimeFrom, TimeTo, api_time, check_order
+from service.api.groups import Directory, agent_legs, all_agents_legs
+from service.api.params import TimeFrom, TimeTo, api_time, check_order, parse_zone
 from service.api.queries import recovery_counts
 from service.api.report import describe
 from service.api.running_service import services_of
 from service.api.schemas import StatsReport
-from service.api.stats_queries import GroupAggregate, StatsQuery, aggregate
+from service.api.stats_queries import GroupAggregate, StatsQuery, agent_leg_outcomes, aggregate
 from service.errors import ApiError
 from service.responses import OrjsonResponse
+from service.ringcentral.queries import directory
 
 router = APIRouter(tags=["stats"])
 
@@ -45,23 +52,31 @@ class GroupBy(StrEnum):
     HOUR = "hour"
     DAY = "day"
     EXTENSION = "extension"
+    AGENT = "agent"
     QUEUE = "queue"
 
 
-def parse_zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        message = f"tz: unknown time zone {name!r}; use an IANA name such as Europe/Paris"
-        raise ApiError(422, "invalid_parameter", message, parameter="tz") from exc
+@dataclass(frozen=True, slots=True)
+class GroupLabels:
+    """What the report adds to extension, agent and queue groups."""
+
+    directory: Directory
+    legs: dict[str, dict[str, int]] | None = None  # agent reports: legs per agent and outcome
+
+    def describe(self, group: GroupAggregate, group_by: str) -> dict[str, Any]:
+        described = describe(group, group.key, None)
+        described |= self.directory.who(group_by, group.key).fields()
+        if self.legs is not None:
+            described["legs"] = agent_legs(self.legs.get(group.key))
+        return described
 
 
 def _describe_groups(
-    groups: list[GroupAggregate], query: StatsQuery, zone: ZoneInfo
+    groups: list[GroupAggregate], query: StatsQuery, zone: ZoneInfo, labels: GroupLabels | None
 ) -> list[dict[str, Any]]:
-    if query.group_by not in (GroupBy.HOUR, GroupBy.DAY):
+    if labels is not None:
         ordered = sorted(groups, key=lambda group: (group.key is None, group.key or ""))
-        return [describe(group, group.key, None) for group in ordered]
+        return [labels.describe(group, query.group_by) for group in ordered]
     found = {group.key: group for group in groups}
     group_by = query.group_by
     described = []
@@ -70,6 +85,17 @@ def _describe_groups(
         group = found.get(key) or GroupAggregate(key=key, tta_percentiles={})
         described.append(describe(group, bounds[0].isoformat(), bounds))
     return described
+
+
+async def _labels(
+    connection: AsyncConnection, query: StatsQuery, group_by: GroupBy
+) -> GroupLabels | None:
+    if group_by in (GroupBy.HOUR, GroupBy.DAY):
+        return None
+    names = Directory.of(await directory(connection))
+    if group_by is GroupBy.AGENT:
+        return GroupLabels(names, await agent_leg_outcomes(connection, query))
+    return GroupLabels(names)
 
 
 async def build_report(
@@ -87,8 +113,12 @@ async def build_report(
     spans = buckets.offset_spans(zone, start, end) if by_time else ()
     query = StatsQuery(start=start, end=end, group_by=group_by.value, sla_s=sla_s, spans=spans)
     groups, total = await aggregate(connection, query)
+    labels = await _labels(connection, query, group_by)
     # up to 10,000 buckets take ~0.3 s to describe: in a thread, so the event loop goes on
-    described = await asyncio.to_thread(_describe_groups, groups, query, zone)
+    described = await asyncio.to_thread(_describe_groups, groups, query, zone, labels)
+    totals = describe(total, None, None)
+    if labels is not None and labels.legs is not None:
+        totals["legs"] = all_agents_legs(labels.legs.values())
     return {
         "start": iso(start),
         "end": iso(end),
@@ -96,7 +126,7 @@ async def build_report(
         "tz": zone.key,
         "sla_s": sla_s,
         "groups": described,
-        "totals": describe(total, None, None),
+        "totals": totals,
         "recovery": recovery_block(
             await recovery_counts(connection, start=start, end=end, include_short=True)
         ),
@@ -121,7 +151,7 @@ def _window(
     "/stats/outcomes",
     response_model=StatsReport,
     responses=ERROR_RESPONSES,
-    summary="Outcome metrics per hour, day, extension or queue",
+    summary="Outcome metrics per hour, day, extension, agent or queue",
 )
 async def outcome_stats(
     request: Request,
@@ -132,7 +162,8 @@ async def outcome_stats(
         GroupBy,
         Query(
             description="Group calls by `hour` or `day` of `started_at` (in `tz`), by "
-            "`extension` (each extension that had a leg in the call) or by `queue`.",
+            "`extension` (each extension that had a leg in the call), by `agent` (each user "
+            "extension that had a leg, with its leg outcomes and miss rate) or by `queue`.",
         ),
     ] = GroupBy.HOUR,
     tz: Annotated[
@@ -154,7 +185,9 @@ async def outcome_stats(
 ) -> OrjsonResponse:
     """Per group: counts per category, offered, answered, abandons (long and short), net and
     gross abandon rates, service level, average speed of answer, time to abandon p50/p90/max and
-    its histogram. `from` defaults to 24 h before `to`, `to` to now."""
+    its histogram; extension, agent and queue groups carry their directory name and number, and
+    agent groups their leg outcomes and miss rate. `from` defaults to 24 h before `to`, `to` to
+    now."""
     services = services_of(request)
     zone = parse_zone(tz)
     start, end = _window(started_from, started_to, group_by, services.clock())

@@ -24,13 +24,19 @@ Time buckets are computed the same way on both databases from the epoch: `offset
 UTC offset at the call's start (a CASE over the zone's offset changes in the range, computed from
 the IANA database by the caller), and
 
-    hour bucket = floor((epoch + offset) / 3600) * 3600 - offset     (the bucket's UTC start)
-    day bucket  = floor((epoch + offset) / 86400)                    (local days since 1970-01-01)
+    quarter or hour bucket = floor((epoch + offset) / size) * size - offset   (size 900 or 3600;
+                                                                  the bucket's UTC start)
+    day bucket = floor((epoch + offset) / 86400)                 (local days since 1970-01-01)
 
 so the repeated hour of a DST fall-back is two buckets (two different instants), as it should be.
-The indexes `ix_call_outcomes_stats` and `ix_call_legs_started` hold every column these
-statements read, so PostgreSQL answers them from the indexes alone, without visiting the wide
-outcome rows.
+
+By extension or agent the population is joined to the legs in range, each (call, extension)
+once; agents are extensions the directory knows as users or does not know at all (`_is_agent`).
+A third statement (`agent_leg_outcomes`) counts the agents' legs per leg outcome on the same
+calls. Every statement reads only the calls (and legs) whose `started_at` is in `[start, end)`,
+through a range on an index. The indexes `ix_call_outcomes_stats` and `ix_call_legs_started`
+hold every column the first two read, so PostgreSQL can answer them from the indexes alone,
+without visiting the wide outcome rows; the leg outcome count also reads `call_legs.outcome`.
 """
 
 from __future__ import annotations
@@ -62,11 +68,17 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import Grouping
 
-from classifiers.outcome import ABANDONED_CATEGORIES, Category, Reconciliation
+from classifiers.outcome import (
+    ABANDONED_CATEGORIES,
+    Category,
+    ExtensionKind,
+    LegOutcomeKind,
+    Reconciliation,
+)
 from service.db.sql import is_postgres
-from service.db.tables import call_legs, call_outcomes
+from service.db.tables import call_legs, call_outcomes, directory_entries
 
-GroupBy = Literal["hour", "day", "extension", "queue", "all"]
+GroupBy = Literal["quarter", "hour", "day", "extension", "agent", "queue", "all"]
 
 OFFERED_DIRECTIONS = ("inbound", "internal")
 OUTBOUND_CATEGORIES = frozenset(
@@ -86,10 +98,15 @@ ABANDONED = frozenset(category.value for category in ABANDONED_CATEGORIES)
 RECONCILIATIONS = tuple(state.value for state in Reconciliation)
 ANSWERED = Category.ANSWERED.value
 SHORT_ABANDON = Category.SHORT_ABANDON.value
+LEG_OUTCOMES = tuple(kind.value for kind in LegOutcomeKind)
+AGENT_KIND = ExtensionKind.USER.value
 HISTOGRAM_EDGES = (0.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)  # the last bucket is 300+
 PERCENTILES = (0.5, 0.9)
+QUARTER_S = 900
 HOUR_S = 3600
 DAY_S = 86400
+# Buckets keyed by their UTC start (the others are local day numbers), with their length.
+INSTANT_BUCKETS = {"quarter": QUARTER_S, "hour": HOUR_S}
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,14 +215,14 @@ def _offset(spans: Sequence[OffsetSpan]) -> ColumnElement[Any]:
 def _bucket(query: StatsQuery, postgres: bool) -> ColumnElement[Any]:
     """The time bucket key (see the module docstring), as the same integer on both databases."""
     offset = _offset(query.spans)
-    size = HOUR_S if query.group_by == "hour" else DAY_S
+    size = INSTANT_BUCKETS.get(query.group_by, DAY_S)
     if postgres:  # date_part gives float8 seconds: cheaper than EXTRACT's numeric
         local = Grouping(func.date_part("epoch", call_outcomes.c.started_at) + offset)
         buckets: ColumnElement[Any] = func.floor(local.op("/")(literal(size, Float)))
     else:
         epoch = cast(func.strftime("%s", call_outcomes.c.started_at), Integer)
         buckets = Grouping(epoch + offset).op("/")(literal(size, Integer))  # integer division
-    if query.group_by == "hour":
+    if query.group_by in INSTANT_BUCKETS:
         return cast(buckets * size - offset, BigInteger)
     return cast(buckets, BigInteger)
 
@@ -214,6 +231,47 @@ def _histogram_bucket(tta: ColumnElement[Any]) -> ColumnElement[Any]:
     whens = [(tta < high, index) for index, high in enumerate(HISTOGRAM_EDGES[1:])]
     whens.append((tta >= HISTOGRAM_EDGES[-1], len(HISTOGRAM_EDGES) - 1))
     return case(*whens)  # NULL when there is no time to abandon
+
+
+def _offered(query: StatsQuery) -> tuple[ColumnElement[bool], ...]:
+    """The population: final inbound or internal calls, not service sessions, started in range."""
+    outcome = call_outcomes.c
+    return (
+        outcome.started_at >= query.start,
+        outcome.started_at < query.end,
+        outcome.final == true(),
+        outcome.direction.in_(OFFERED_DIRECTIONS),
+        outcome.category != NOT_OFFERED,
+    )
+
+
+def _is_agent(extension_id: ColumnElement[Any]) -> ColumnElement[bool]:
+    """An agent: an extension the directory knows as a `User`, or one it does not know (not yet
+    synced, or since deleted): never a queue, IVR menu or other known kind. The directory is a
+    few hundred rows, so the planner hashes this list once."""
+    others = select(directory_entries.c.extension_id).where(
+        func.coalesce(directory_entries.c.kind, "") != AGENT_KIND
+    )
+    return extension_id.not_in(others)
+
+
+def _leg_join(legs: Any) -> ColumnElement[bool]:
+    """A leg to its call. The processor writes a leg's `started_at` equal to its call's, so
+    joining on both reads the two indexes in the same order (a merge join)."""
+    outcome = call_outcomes.c
+    started: ColumnElement[Any] = legs.started_at
+    session: ColumnElement[Any] = legs.telephony_session_id
+    return (started == outcome.started_at) & (session == outcome.telephony_session_id)
+
+
+def _legs_in_range(query: StatsQuery) -> tuple[ColumnElement[bool], ...]:
+    legs = call_legs.c
+    wanted = (
+        legs.started_at >= query.start,
+        legs.started_at < query.end,
+        legs.extension_id.is_not(None),
+    )
+    return (*wanted, _is_agent(legs.extension_id)) if query.group_by == "agent" else wanted
 
 
 def _population(query: StatsQuery, postgres: bool) -> Subquery:
@@ -225,41 +283,45 @@ def _population(query: StatsQuery, postgres: bool) -> Subquery:
         outcome.time_to_abandon_s,
         _histogram_bucket(outcome.time_to_abandon_s).label("bucket"),
     )
-    in_range = (
-        outcome.started_at >= query.start,
-        outcome.started_at < query.end,
-        outcome.final == true(),
-        outcome.direction.in_(OFFERED_DIRECTIONS),
-        outcome.category != NOT_OFFERED,
-    )
-    if query.group_by == "extension":
-        # Each (call, extension) once. The processor writes a leg's `started_at` equal to its
-        # call's, so joining on both reads the two indexes in the same order (a merge join).
+    if query.group_by in ("extension", "agent"):
+        # Each (call, extension) once: an agent rung twice in a call is one call of hers.
         legs = (
             select(
                 call_legs.c.started_at, call_legs.c.telephony_session_id, call_legs.c.extension_id
             )
-            .where(
-                call_legs.c.started_at >= query.start,
-                call_legs.c.started_at < query.end,
-                call_legs.c.extension_id.is_not(None),
-            )
+            .where(*_legs_in_range(query))
             .distinct()
             .subquery("legs")
         )
-        joined = (legs.c.started_at == outcome.started_at) & (
-            legs.c.telephony_session_id == outcome.telephony_session_id
-        )
         statement = select(legs.c.extension_id.label("k"), *columns).join_from(
-            call_outcomes, legs, joined
+            call_outcomes, legs, _leg_join(legs.c)
         )
     elif query.group_by == "queue":
         statement = select(outcome.queue.label("k"), *columns)
-    elif query.group_by in ("hour", "day"):
+    elif query.group_by in ("quarter", "hour", "day"):
         statement = select(_bucket(query, postgres).label("k"), *columns)
     else:
         statement = select(null().label("k"), *columns)
-    return statement.where(*in_range).subquery("population")
+    return statement.where(*_offered(query)).subquery("population")
+
+
+async def agent_leg_outcomes(
+    connection: AsyncConnection, query: StatsQuery
+) -> dict[str, dict[str, int]]:
+    """Per agent, her legs on the calls of the population counted by leg outcome (every kind,
+    zero when none). One pass over the legs in range, merge-joined to their calls."""
+    legs = call_legs.c
+    statement = (
+        select(legs.extension_id, legs.outcome, func.count())
+        .join_from(call_legs, call_outcomes, _leg_join(legs))
+        .where(*_legs_in_range(replace(query, group_by="agent")), *_offered(query))
+        .group_by(legs.extension_id, legs.outcome)
+    )
+    counted: dict[str, dict[str, int]] = {}
+    for extension_id, outcome, legs_count in await connection.execute(statement):
+        kinds = counted.setdefault(extension_id, dict.fromkeys(LEG_OUTCOMES, 0))
+        kinds[outcome] = kinds.get(outcome, 0) + int(legs_count)
+    return counted
 
 
 def _counts(population: Subquery, sla_s: float) -> Select[Any]:
@@ -309,8 +371,9 @@ async def aggregate(
 ) -> tuple[list[GroupAggregate], GroupAggregate]:
     """The aggregates of each group and of the whole range.
 
-    By extension a call counts once per extension it reached, so its total is computed over the
-    calls themselves (each once); for the other groupings the total is the sum of the groups.
+    By extension or agent a call counts once per extension it reached, so its total is computed
+    over the calls themselves (each once, those that reached no agent too); for the other
+    groupings the total is the sum of the groups.
     """
     postgres = is_postgres(connection)
     population = _population(query, postgres)
@@ -320,7 +383,7 @@ async def aggregate(
         groups.setdefault(row.key, GroupAggregate(key=row.key)).add(row)
         total.add(row)
     keyed = query.group_by != "all"
-    separate_total = query.group_by == "extension"
+    separate_total = query.group_by in ("extension", "agent")
     if separate_total:
         _, total = await aggregate(connection, replace(query, group_by="all"))
     if query.percentiles:

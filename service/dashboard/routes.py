@@ -1,5 +1,7 @@
 """`GET /dashboard`: serves the page. The page itself holds no data; it asks for an API key and
-reads everything from /v1/abandoned with that key."""
+reads everything with that key: /v1/abandoned (the feed and today's figures), /v1/calls/{id}
+(a call's detail), /v1/stats/outcomes and /v1/stats/trend (the queue and agent tables and the
+trend)."""
 
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -51,6 +52,13 @@ class Api:
     settings: Settings
     key: str
     clock: FixedClock
+
+    async def json(self, path: str, **params: Any) -> dict[str, Any]:
+        """The JSON body of a GET that must succeed (200)."""
+        response = await self.client.get(path, params=params)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
 
     async def load(self, notifications: Sequence[Notification], *, now: datetime) -> None:
         """Post through the webhook, then run the processor over everything stored."""

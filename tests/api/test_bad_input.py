@@ -49,6 +49,21 @@ CASES = [
         "group_by",
     ),
     ("/v1/stats/outcomes", {"sla_s": "-1"}, "sla_s"),
+    ("/v1/stats/outcomes", {"group_by": "agents"}, "group_by"),
+    ("/v1/stats/trend", {"date": "2026-02-30"}, "date"),
+    ("/v1/stats/trend", {"date": "20260310"}, "date"),  # only YYYY-MM-DD
+    ("/v1/stats/trend", {"date": "1741600000"}, "date"),  # not seconds since 1970
+    ("/v1/stats/trend", {"date": "2026-03-10T00:00:00Z"}, "date"),
+    ("/v1/stats/trend", {"date": "0001-01-01"}, "date"),
+    ("/v1/stats/trend", {"date": "9999-12-31"}, "date"),
+    ("/v1/stats/trend", {"date": "1970-01-20", "weeks": "3"}, "date"),  # weeks before 1970
+    ("/v1/stats/trend", {"weeks": "0"}, "weeks"),
+    ("/v1/stats/trend", {"weeks": "13"}, "weeks"),
+    ("/v1/stats/trend", {"weeks": "four"}, "weeks"),
+    ("/v1/stats/trend", {"tz": "Mars/Olympus_Mons"}, "tz"),
+    ("/v1/stats/trend", {"tz": "../../etc/passwd"}, "tz"),
+    ("/v1/stats/trend", {"group_by": "hour"}, "group_by"),  # a parameter it does not take
+    ("/v1/stats/trend", {"tz": "UTC\x00"}, "tz"),
     ("/v1/calls", {"extension_id": "300\x00"}, "extension_id"),
     ("/v1/calls", {"queue": "Sales\x00Queue"}, "queue"),
     ("/v1/calls", {"reason": "x\x00"}, "reason"),

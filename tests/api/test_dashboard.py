@@ -1,6 +1,6 @@
 """/dashboard: one self-contained page; in headless Chromium it shows a seeded abandoned call,
-the summary and the demo banner (with CALLSIFT_UPDATE_SCREENSHOT=1 it also rewrites
-docs/dashboard.png for the README)."""
+the summary and the demo banner, the queue and agent tables and the trend (with
+CALLSIFT_UPDATE_SCREENSHOT=1 it also rewrites the screenshots in docs/)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from fixtures.builder import ALICE, CallBuilder
+from fixtures.builder import ALICE, BOB, CallBuilder
 from service.calllog.store import DatabaseCallLogStore
 from service.db.engine import create_engine
 from service.settings import Settings
@@ -23,6 +23,8 @@ from tests.api.day import DAY, PROCESSED_AT, SESSION, day_notifications
 from tests.api.support import drain, placed
 from tests.api.test_callbacks import cut_before
 from tests.api.test_names import store_directory
+from tests.api.test_stats_people import people_day
+from tests.api.test_trend import EARLIER_TUESDAYS, calls
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")  # as the Makefile
 README_SCREENSHOT = Path(__file__).parents[2] / "docs" / "dashboard.png"
@@ -77,14 +79,15 @@ async def run_chromium(profile: Path, *arguments: str) -> str:
     return stdout.decode()
 
 
-def screenshot_path(tmp_path: Path, docs_name: str | None) -> Path:
-    """Where a test's screenshot goes: docs/<docs_name> with CALLSIFT_UPDATE_SCREENSHOT=1,
-    else a temporary file."""
-    path = tmp_path / "shot.png"
+async def take_screenshot(url: str, tmp_path: Path, size: str, docs_name: str | None) -> None:
+    """A screenshot of the page; with CALLSIFT_UPDATE_SCREENSHOT=1 written to docs/<docs_name>
+    (the README's pictures), else to a temporary file."""
+    screenshot = tmp_path / "shot.png"
     if docs_name is not None and os.environ.get(UPDATE_SCREENSHOT) == "1":
-        path = README_SCREENSHOT.with_name(docs_name)
-    path.unlink(missing_ok=True)
-    return path
+        screenshot = README_SCREENSHOT.with_name(docs_name)
+    screenshot.unlink(missing_ok=True)
+    await run_chromium(tmp_path / "profile-shot", f"--screenshot={screenshot}", size, url)
+    assert screenshot.stat().st_size > 10_000
 
 
 @pytest.fixture
@@ -115,11 +118,8 @@ async def test_headless_chromium_shows_a_seeded_abandoned_call(
     assert re.search(r'id="hour-detail">\d+ of \d+ offered, not counting \d+ short; gross', dom)
     assert 'aria-label="Time to abandon histogram"' in dom
 
-    screenshot = tmp_path / "shot.png"  # docs/dashboard.png shows more: see the callback test
-    await run_chromium(
-        tmp_path / "profile-shot", f"--screenshot={screenshot}", "--window-size=1280,900", url
-    )
-    assert screenshot.stat().st_size > 10_000
+    # docs/dashboard.png shows more: the callback test takes it
+    await take_screenshot(url, tmp_path, "--window-size=1280,900", None)
 
 
 @pytest.fixture
@@ -199,9 +199,7 @@ async def test_a_phone_s_width_and_the_wallboard_show_the_feed_and_the_target(
     assert "above the target of 5.0 %" in dom
     assert ('<body class="wallboard">' in dom) == (query == "?wallboard=1")
 
-    screenshot = screenshot_path(tmp_path, shot)
-    await run_chromium(tmp_path / "profile-shot", f"--screenshot={screenshot}", size, url)
-    assert screenshot.stat().st_size > 10_000
+    await take_screenshot(url, tmp_path, size, shot)
 
 
 @pytest.mark.browser
@@ -264,8 +262,82 @@ async def test_the_callback_list_and_who_waits_now(
     assert recovered
     assert "reached again" in recovered.group(0)
 
-    screenshot = screenshot_path(
-        tmp_path, "dashboard.png" if width == 1400 else "dashboard-narrow.png"
+    docs_name = "dashboard.png" if width == 1400 else "dashboard-narrow.png"
+    await take_screenshot(url, tmp_path, size, docs_name)
+
+
+@pytest.fixture
+async def people_api(api: Api) -> Api:
+    """The fixture day, Bob's two misses (tests/api/test_stats_people.py) and the earlier
+    Tuesdays of tests/api/test_trend.py, processed with the directory stored."""
+    await store_directory(api)
+    await api.load(people_day() + calls(EARLIER_TUESDAYS, 0xA00), now=PROCESSED_AT)
+    return api
+
+
+def cells(row: str) -> list[str]:
+    return [re.sub(r"<[^>]+>", "", cell) for cell in re.findall(r"<td[^>]*>.*?</td>", row)]
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("width", [1400, 400])
+async def test_the_queue_and_agent_tables_and_today_s_trend(
+    people_api: Api, tmp_path: Path, width: int
+) -> None:
+    """Today (since midnight in the report zone, UTC) per queue and per agent, Bob (2 misses)
+    above Alice (1), and the quarter-hour trend against the earlier Tuesdays."""
+    api = people_api
+    url = f"{api.base_url}/dashboard#key={api.key}"
+    size = f"--window-size={width},900"
+
+    dom = await run_chromium(tmp_path / "profile", size, "--dump-dom", url)
+
+    queue = re.search(r'<tr data-queue="Sales Queue">.*?</tr>', dom, re.S)
+    assert queue, dom[-3000:]
+    assert cells(queue.group(0)) == [
+        "Sales Queue (300)",
+        "4",
+        "3",
+        "1",
+        "25.0 %",
+        "25.0 %",
+        "19.8 s",
+    ]
+    assert '<td class="num over-target">25.0 %</td>' in queue.group(0)  # above the 5 % target
+    assert 'data-queue="null"' not in dom  # calls that reached no queue are no queue
+    agents = re.findall(r'<tr data-agent="(\d+)">(.*?)</tr>', dom, re.S)
+    assert [agent for agent, _ in agents] == [BOB, ALICE]  # most misses first
+    assert cells(agents[0][1]) == ["Bob Brown", "5", "0", "2", "0", "1", "40.0 %"]
+    assert cells(agents[1][1]) == ["Alice Adams (101)", "12", "4", "1", "0", "0", "8.3 %"]
+    assert "today (UTC)" in dom
+
+    trend = re.search(r'<section id="trend".*?</section>', dom, re.S)
+    assert trend
+    assert 'data-buckets="96"' in trend.group(0)
+    for series in ("today-offered", "normal-offered", "normal-abandoned"):
+        assert re.search(rf'<path class="{series}" d="M[^"]+L', trend.group(0)), series
+    # abandons in 6 quarters (09:30, 10:00 twice, 10:30, 11:15, 11:45, 12:30): 6 bars, 1 legend
+    assert trend.group(0).count('class="today-abandoned"') == 6 + 1
+    assert "the average of the last 2 Tuesdays with calls (2.0 offered" in trend.group(0)
+
+    if width == 1400:
+        await take_screenshot(url, tmp_path, "--window-size=1400,1600", "dashboard-groups.png")
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_the_wallboard_shows_queues_and_the_trend_without_agents(
+    people_api: Api, tmp_path: Path
+) -> None:
+    url = f"{people_api.base_url}/dashboard?wallboard=1#key={people_api.key}"
+    dom = await run_chromium(
+        tmp_path / "profile",
+        "--window-size=1400,900",
+        "--dump-dom",
+        url,
     )
-    await run_chromium(tmp_path / "profile-shot", f"--screenshot={screenshot}", size, url)
-    assert screenshot.stat().st_size > 10_000
+    assert '<body class="wallboard">' in dom
+    assert 'data-queue="Sales Queue"' in dom
+    assert 'data-buckets="96"' in dom
+    assert "data-agent=" not in dom  # the agent table is for the desk: not even loaded

@@ -71,6 +71,7 @@ async def test_openapi_describes_every_parameter_and_response(api: Api) -> None:
         "/v1/calls.csv",
         "/v1/abandoned",
         "/v1/stats/outcomes",
+        "/v1/stats/trend",
         "/v1/extensions",
         "/v1/directory",
         "/v1/info",

@@ -51,10 +51,7 @@ def counts(histogram: list[dict[str, Any]]) -> list[int]:
 
 
 async def stats(api: Api, **params: Any) -> dict[str, Any]:
-    response = await api.client.get("/v1/stats/outcomes", params=params)
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
+    return await api.json("/v1/stats/outcomes", **params)
 
 
 class TestFixtureDay:
@@ -246,7 +243,7 @@ class TestPureParts:
     @settings(max_examples=60, deadline=None)
     @given(
         zone_name=st.sampled_from(ODD_ZONES),
-        group_by=st.sampled_from(["hour", "day"]),
+        group_by=st.sampled_from(["quarter", "hour", "day"]),
         start_s=st.integers(0, 7_258_118_400 - 400 * 86_400),  # 1970 to 2200, less the span
         span_s=st.one_of(st.integers(1, 7_200), st.integers(7 * 86_400, 400 * 86_400)),
     )
@@ -368,7 +365,7 @@ async def serve_both(urls: list[str]) -> AsyncIterator[list[tuple[Settings, str]
 async def test_sqlite_and_postgres_give_the_same_report(
     both_databases: list[httpx.AsyncClient],
 ) -> None:
-    for group_by in ("hour", "day", "extension", "queue"):
+    for group_by in ("hour", "day", "extension", "agent", "queue"):
         for tz in ("UTC", "Europe/Paris", "Asia/Kolkata"):
             params = {
                 "from": "2026-03-28T00:00:00Z",
@@ -383,6 +380,14 @@ async def test_sqlite_and_postgres_give_the_same_report(
             assert sqlite_report["totals"]["offered"] > 100
             assert sqlite_report["totals"]["time_to_abandon_p90_s"] is not None
             assert sqlite_report == postgres_report, params
+    for day in ("2026-03-29", "2026-03-30"):  # Paris goes to summer time on the 29th
+        trend_params = {"date": day, "tz": "Europe/Paris", "weeks": 1}
+        sqlite_trend, postgres_trend = [
+            (await client.get("/v1/stats/trend", params=trend_params)).json() | {"as_of": None}
+            for client in both_databases
+        ]  # `as_of` is each service's own clock
+        assert sqlite_trend["totals"]["day"]["offered"] > 40
+        assert sqlite_trend == postgres_trend, trend_params
 
 
 async def test_service_sessions_are_kept_but_never_offered_nor_abandoned(api: Api) -> None:

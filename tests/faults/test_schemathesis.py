@@ -17,7 +17,8 @@ values, missing and malformed parameters, other methods) and generated ones, val
 - `test_requests_the_document_calls_valid_are_accepted`: a request the document says is valid is
   answered 2xx, 401, 404, or one of the 422s that docs/api.md documents for what the document
   cannot express (`INEXPRESSIBLE_REJECTIONS`: an opaque cursor, a time zone name, times outside
-  1970-2200 or out of order, too many buckets, a NUL character).
+  1970-2200 or out of order, too many buckets, a trend date whose weeks before it fall outside
+  1970-2200, a NUL character).
 
 Every operation of `/openapi.json` is tested: the JSON API (`/v1/...`), `/healthz`, `/readyz`,
 `/metrics` (documented without a media type: status only) and `/dashboard` (text/html). The
@@ -252,6 +253,7 @@ INEXPRESSIBLE_REJECTIONS: dict[str | None, tuple[str, ...]] = {
     "from": ("must be between 1970-01-01 and 2200-01-01", "must be before `to`"),
     "to": ("must be between 1970-01-01 and 2200-01-01",),
     "group_by": ("more than 10000",),
+    "date": ("must be between 1970-01-02 and 2199-12-30",),  # with `weeks` weeks before it
     None: ("must not contain a NUL character",),  # any parameter
 }
 
