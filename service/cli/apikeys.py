@@ -5,7 +5,6 @@ A key is printed once, by `create`; only its SHA-256 is stored.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, TypeVar
@@ -17,9 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from service.apikeys import queries
 from service.apikeys.keys import NewKey, generate_key
 from service.apikeys.queries import StoredKey
-from service.cli.common import fail, load_settings, migrate, table_console
-from service.db.engine import create_engine
-from service.logging import configure_logging
+from service.cli.common import fail, run_with_engine, table_console
 from service.processing.worker import utc_now
 
 app = typer.Typer(help="API keys of the query API (/v1).", no_args_is_help=True)
@@ -29,18 +26,7 @@ Result = TypeVar("Result")
 
 def _with_engine(work: Callable[[AsyncEngine], Awaitable[Result]]) -> Result:
     """Run `work` against the migrated database of the current settings."""
-    settings = load_settings()
-    configure_logging(level=settings.log_level, json=settings.log_json)
-
-    async def main() -> Result:
-        await migrate(settings)
-        engine = create_engine(settings)
-        try:
-            return await work(engine)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(main())
+    return run_with_engine(lambda _settings, engine: work(engine))
 
 
 async def create_key(engine: AsyncEngine, name: str) -> tuple[int, NewKey]:

@@ -1,22 +1,30 @@
-"""Helpers shared by the commands: settings with overrides, time options, usage errors."""
+"""Helpers shared by the commands: settings with overrides, time options, usage errors, and
+running a command's work against the migrated database."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from service.db.engine import create_engine
 from service.db.errors import is_unavailable, sqlstate_of
 from service.db.migrate import upgrade_database
+from service.logging import configure_logging
 from service.settings import Settings
 
 USAGE_ERROR = 2
 INVALID_CATALOG_NAME = "3D000"  # PostgreSQL: the database does not exist
 PIPED_WIDTH = 160  # tables written to a pipe or a file are not wrapped to 80 columns
+
+Result = TypeVar("Result")
 
 
 def table_console() -> Console:
@@ -50,6 +58,23 @@ def parse_time(value: str | None, option: str) -> datetime | None:
     except ValueError:
         fail(f"{option} must be an ISO 8601 time such as 2026-11-29T10:00:00Z, not {value!r}")
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def run_with_engine(work: Callable[[Settings, AsyncEngine], Awaitable[Result]]) -> Result:
+    """Run a command's `work` with the current settings (logging configured) against their
+    database, migrated first; the engine is disposed of afterwards."""
+    settings = load_settings()
+    configure_logging(level=settings.log_level, json=settings.log_json)
+
+    async def main() -> Result:
+        await migrate(settings)
+        engine = create_engine(settings)
+        try:
+            return await work(settings, engine)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
 
 
 async def migrate(settings: Settings) -> None:

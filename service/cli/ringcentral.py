@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -15,9 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.calllog import queries as calllog_queries
 from service.calllog.queries import SyncOverview
-from service.cli.common import fail, load_settings, migrate, table_console
-from service.db.engine import create_engine
-from service.logging import configure_logging
+from service.cli.common import fail, run_with_engine, table_console
 from service.processing.worker import utc_now
 from service.ringcentral import queries
 from service.ringcentral.loop import SubscriptionLoop
@@ -52,23 +49,16 @@ Work = Callable[[Settings, AsyncEngine, RingCentralRuntime], Awaitable[Result]]
 
 def run_with_ringcentral(work: Work[Result]) -> Result:
     """Run `work` with the database migrated and the RingCentral side assembled."""
-    settings = load_settings()
-    configure_logging(level=settings.log_level, json=settings.log_json)
 
-    async def main() -> Result:
-        await migrate(settings)
-        engine = create_engine(settings)
+    async def with_runtime(settings: Settings, engine: AsyncEngine) -> Result:
+        runtime = build_runtime(settings, engine, clock=utc_now)
         try:
-            runtime = build_runtime(settings, engine, clock=utc_now)
-            try:
-                return await work(settings, engine, runtime)
-            finally:
-                await runtime.aclose()
+            return await work(settings, engine, runtime)
         finally:
-            await engine.dispose()
+            await runtime.aclose()
 
     try:
-        return asyncio.run(main())
+        return run_with_engine(with_runtime)
     except (NotConfigured, SecretsUnavailable, RegistrationError) as exc:
         fail(str(exc))
     except RingCentralError as exc:
@@ -118,24 +108,20 @@ def extensions_add(
 @extensions_app.command("list")
 def extensions_list() -> None:
     """Show monitored extensions with their credential, subscription and call-log health."""
-    settings = load_settings()
 
-    async def main() -> tuple[list[queries.ExtensionHealth], dict[str, SyncOverview]]:
-        await migrate(settings)
-        engine = create_engine(settings)
-        try:
-            async with engine.connect() as connection:
-                health = await queries.extension_overview(connection)
-                syncs = await calllog_queries.sync_overview(connection)
-                return health, syncs
-        finally:
-            await engine.dispose()
+    async def read(
+        _: Settings, engine: AsyncEngine
+    ) -> tuple[list[queries.ExtensionHealth], dict[str, SyncOverview]]:
+        async with engine.connect() as connection:
+            health = await queries.extension_overview(connection)
+            syncs = await calllog_queries.sync_overview(connection)
+            return health, syncs
 
     table = Table(
         "extension", "name", "mode", "credential", "subscription", "status", "expires",
         "last event", "call log read to", "call-log records", "last error",
     )  # fmt: skip
-    rows, syncs = asyncio.run(main())
+    rows, syncs = run_with_engine(read)
     for row in rows:
         sync = syncs.get(row.extension_id)
         errors = [row.last_error, row.status_reason, sync.last_error if sync else None]
@@ -210,19 +196,10 @@ def subscriptions_sync() -> None:
 @secrets_app.command("rotate")
 def secrets_rotate() -> None:
     """Re-encrypt every stored credential and token with the first key of CALLSIFT_SECRET_KEYS."""
-    settings = load_settings()
-    configure_logging(level=settings.log_level, json=settings.log_json)
-
-    async def main() -> int:
-        await migrate(settings)
-        engine = create_engine(settings)
-        try:
-            return await rotate_secrets(engine, secret_box(settings))
-        finally:
-            await engine.dispose()
-
     try:
-        count = asyncio.run(main())
+        count = run_with_engine(
+            lambda settings, engine: rotate_secrets(engine, secret_box(settings))
+        )
     except SecretsUnavailable as exc:
         fail(str(exc))
     typer.echo(f"re-encrypted {count} secrets with the newest key")
