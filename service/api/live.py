@@ -59,14 +59,16 @@ def _group(calls: list[OpenCall]) -> dict[str, Any]:
 async def live_now(connection: AsyncConnection) -> dict[str, Any]:
     rows = await queries.open_calls(connection)
     menus = {
-        index: _extensions(row.document) for index, row in enumerate(rows) if row.stage == "ivr"
+        index: _extensions(row.document)
+        for index, row in enumerate(rows)
+        if row.stage == Stage.IVR.value
     }
     every_extension = {extension for ids, _ in menus.values() for extension in ids}
     kinds = await directory_queries.directory_kinds(connection, every_extension)
     return live_block(
         OpenCall(
             stage=row.stage,
-            place=row.queue if row.stage == "queue" else _menu(menus.get(index), kinds),
+            place=row.queue if row.stage == Stage.QUEUE.value else _menu(menus.get(index), kinds),
             started_at=row.started_at,
         )
         for index, row in enumerate(rows)

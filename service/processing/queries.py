@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Insert, bindparam, delete, func, insert, select, text, union, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from classifiers.outcome import Category, Reconciliation, Source
+from classifiers.outcome import Category, Reconciliation, Source, Stage
 from service.db.sql import claiming, ids_in, insert_on_conflict, is_postgres, keys_in
 from service.db.tables import call_legs, call_outcomes, outcome_changes, raw_events
 
@@ -142,7 +142,7 @@ async def sessions_awaiting_voicemail(
         .where(
             call_legs.c.extension_id == extension_id,
             call_outcomes.c.started_at.between(started_from, started_to),
-            (call_outcomes.c.stage == "voicemail")
+            (call_outcomes.c.stage == Stage.VOICEMAIL.value)
             | call_outcomes.c.category.in_(VOICEMAIL_RELATED),
         )
         .distinct()
