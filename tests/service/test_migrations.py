@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from service.db.engine import create_engine
+from service.db.migrate import upgrade
 from service.db.tables import metadata
 from service.settings import Settings
 
@@ -26,3 +30,47 @@ async def test_migrated_schema_matches_the_table_definitions(settings: Settings)
     finally:
         await engine.dispose()
     assert differences == []
+
+
+async def test_the_recovery_migration_gives_stored_outcomes_their_caller_keys(
+    tmp_path: Path,
+) -> None:
+    """Outcomes stored before migration 0006 get the key of their outside number."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    engine = create_engine(Settings(_env_file=None, database_url=url))
+    now = datetime(2026, 3, 10, 9, tzinfo=UTC)
+    calls = {
+        "in": ("inbound", "+14155550123", "+18005550199"),
+        "out": ("outbound", "+18005550199", "4155550123"),
+        "anonymous": ("inbound", "anonymous", "+18005550199"),
+    }
+    try:
+        await upgrade(engine, "0005")
+        async with engine.begin() as connection:
+            for seq, (session, (direction, from_number, to_number)) in enumerate(calls.items()):
+                await connection.execute(
+                    text(
+                        "INSERT INTO call_outcomes (telephony_session_id, direction, category, "
+                        "stage, is_abandoned, ever_abandoned, final, started_at, from_number, "
+                        "to_number, rules_version, document, revision, created_at, updated_at, "
+                        "change_seq) VALUES (:s, :d, 'answered', 'connected', false, false, true, "
+                        ":t, :f, :to, '3', '{}', 1, :t, :t, :seq)"
+                    ),
+                    {
+                        "s": session,
+                        "d": direction,
+                        "f": from_number,
+                        "to": to_number,
+                        "t": now,
+                        "seq": seq + 1,
+                    },
+                )
+        await upgrade(engine)
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                text("SELECT telephony_session_id, caller_key FROM call_outcomes")
+            )
+            keys: dict[str, str | None] = {row.telephony_session_id: row.caller_key for row in rows}
+    finally:
+        await engine.dispose()
+    assert keys == {"in": "14155550123", "out": "14155550123", "anonymous": None}
