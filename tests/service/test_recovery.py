@@ -4,15 +4,18 @@ they are what the rule (classifiers/recovery.py) says of the stored calls."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 import pytest
+from typer.testing import CliRunner
 
 from classifiers.outcome import Category
 from classifiers.recovery import RecoveryCall, reached_at, recoveries
+from service.cli import app
 from service.db.engine import create_engine
 from service.processing.queries import RecoveryRow, calls_of_callers
 from service.settings import Settings
@@ -147,3 +150,14 @@ def _rule(rows: dict[str, Any], window: timedelta) -> dict[str, Any]:
                 else (None, None, None)
             )
     return expected
+
+
+async def test_reclassify_applies_a_changed_window_to_stored_calls(settings: Settings) -> None:
+    await process(settings, list(CALLS), window=timedelta(minutes=30))
+    assert recovered_by(await stored(settings))["abandoned_queue"] is None
+    env = {"CALLSIFT_DATABASE_URL": settings.database_url, "CALLSIFT_RECOVERY_WINDOW_S": "86400"}
+    result = await asyncio.to_thread(
+        CliRunner().invoke, app, ["reclassify", "--since", "2020-01-01"], env=env
+    )
+    assert result.exit_code == 0, result.output
+    assert recovered_by(await stored(settings)) == EXPECTED
