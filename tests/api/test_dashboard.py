@@ -132,13 +132,14 @@ async def named_day_api(api: Api) -> Api:
 
 @pytest.mark.browser
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("width", [1400, 400])
 async def test_the_feed_names_extensions_and_says_each_category_in_words(
-    named_day_api: Api, tmp_path: Path
+    named_day_api: Api, tmp_path: Path, width: int
 ) -> None:
     api = named_day_api
     url = f"{api.base_url}/dashboard#key={api.key}"
 
-    dom = await run_chromium(tmp_path / "profile", "--dump-dom", url)
+    dom = await run_chromium(tmp_path / "profile", f"--window-size={width},900", "--dump-dom", url)
 
     ringing = re.search(rf'<tr[^>]*data-session="{SESSION["ringing"]}".*?</tr>', dom, re.S)
     assert ringing, dom[-3000:]
@@ -153,15 +154,16 @@ async def test_the_feed_names_extensions_and_says_each_category_in_words(
 
 @pytest.mark.browser
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("width", [1400, 400])
 async def test_a_call_s_detail_shows_its_timeline_legs_and_evidence(
-    named_day_api: Api, tmp_path: Path
+    named_day_api: Api, tmp_path: Path, width: int
 ) -> None:
     """What clicking a call shows, opened here by its link (`#call=<id>`)."""
     api = named_day_api
     call = SESSION["queue_abandon"]
     url = f"{api.base_url}/dashboard#key={api.key}&call={call}"
 
-    dom = await run_chromium(tmp_path / "profile", "--dump-dom", url)
+    dom = await run_chromium(tmp_path / "profile", f"--window-size={width},900", "--dump-dom", url)
 
     detail = re.search(r'<section id="detail"[^>]*class="shown".*?</section>', dom, re.S)
     assert detail, dom[-3000:]
