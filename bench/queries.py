@@ -14,7 +14,11 @@ client adds little) measures, sequentially:
 - `GET /v1/abandoned` caught up, with `If-None-Match` (304), and 50 changes behind (200);
 - `GET /v1/calls` with filters (a day of abandoned calls; an extension's week; a category over
   the month);
-- `GET /v1/stats/outcomes` for a day (by hour) and for the month (by day).
+- `GET /v1/stats/outcomes` for a day (by hour) and for the month (by day);
+- the supervisor's queries: the callback list (`/v1/abandoned?unrecovered=true`), a day and
+  the month by agent, and today's trend against a normal day (`/v1/stats/trend`).
+Copies call from `CALLERS` random numbers, so the callback list is a day of unrecovered abandons
+(copies keep no recovery: the processor computes those as calls arrive).
 
     python -m bench.queries [--outcomes 1000000] [--base-calls 40000] [--keep]
 """
@@ -58,6 +62,9 @@ from service.webhooks.envelope import read_envelope
 from service.webhooks.queries import postgres_insert_raw_events
 
 DAYS = 30
+# Copies call from this many numbers (the fixture calls share one): about three calls a number
+# over the month, so the callback list holds the day's unrecovered abandons.
+CALLERS = 300_000
 CHUNK_CALLS = 5000
 SAMPLES = {"poll": 1000, "calls": 100, "stats_day": 50, "stats_month": 10}
 
@@ -72,7 +79,9 @@ SELECT o.telephony_session_id || '-c' || c.n,
        replace(document, o.telephony_session_id, o.telephony_session_id || '-c' || c.n),
        revision, created_at, updated_at,
        $2 + row_number() OVER (ORDER BY c.n, o.change_seq),
-       last_event_at + c.shift
+       last_event_at + c.shift,
+       sources, reconciliation, session_id,
+       CASE WHEN o.caller_key IS NULL THEN NULL ELSE c.caller_key END
 FROM call_outcomes AS o
 JOIN copies AS c ON c.base_id = o.telephony_session_id
 WHERE c.n BETWEEN $1 AND $1 + 9
@@ -136,11 +145,13 @@ async def load_month(url: str, *, outcomes: int, base_calls: int, now: datetime)
             "CREATE TEMP TABLE copies AS "
             "SELECT o.telephony_session_id AS base_id, n, "
             "  ($1::timestamptz + random() * ($2::float8 * interval '1 second')) - o.started_at "
-            "  AS shift "
+            "  AS shift, "
+            "  '1' || (2000000000 + floor(random() * $4::int))::bigint::text AS caller_key "
             "FROM call_outcomes AS o, generate_series(1, $3::int) AS n",
             start,
             span,
             copies,
+            CALLERS,
         )
         await connection.execute("CREATE INDEX ON copies (base_id, n)")
         for first in range(1, copies + 1, 10):
@@ -306,6 +317,21 @@ def measure(port: int, key: str, loaded: dict[str, Any], now: datetime) -> dict[
         ):
             client.get("/v1/stats/outcomes", params)
             results[name] = client.timed(count, 200, "/v1/stats/outcomes", params)
+            results[name]["params"] = params
+        supervisor: tuple[tuple[str, str, dict[str, Any], int], ...] = (
+            ("callbacks", "/v1/abandoned", {"unrecovered": "true"}, SAMPLES["calls"]),
+            ("stats_day_by_agent", "/v1/stats/outcomes", {**day, "group_by": "agent"}, 50),
+            (
+                "stats_month_by_agent",
+                "/v1/stats/outcomes",
+                {**month, "group_by": "agent"},
+                SAMPLES["stats_month"],
+            ),
+            ("trend_today", "/v1/stats/trend", {}, SAMPLES["stats_day"]),
+        )
+        for name, path, params, count in supervisor:
+            client.get(path, params)
+            results[name] = client.timed(count, 200, path, params)
             results[name]["params"] = params
     finally:
         client.close()

@@ -336,6 +336,10 @@ QUERY_LABELS = {
     "stats_day_by_queue": "GET /v1/stats/outcomes: a day by queue",
     "stats_month_by_day": "GET /v1/stats/outcomes: the month by day",
     "stats_month_by_extension": "GET /v1/stats/outcomes: the month by extension",
+    "callbacks": "GET /v1/abandoned?unrecovered=true: the callback list",
+    "stats_day_by_agent": "GET /v1/stats/outcomes: a day by agent",
+    "stats_month_by_agent": "GET /v1/stats/outcomes: the month by agent",
+    "trend_today": "GET /v1/stats/trend: today against 4 weeks",
 }
 
 
