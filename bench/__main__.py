@@ -119,7 +119,7 @@ def main() -> None:
             results[name] = {"error": f"{type(exc).__name__}: {exc}"}
 
     section("machine", lambda: machine.facts(url))
-    targets = ["a", "b", "c", "d", "e"]
+    targets = ["a", "b", "c", "d", "e", "f", "g"]
     section(
         "ingest",
         lambda: ingest.run(

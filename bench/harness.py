@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -228,6 +228,18 @@ class Server:
                 return int(line.split()[1]) * 1024
         msg = "VmHWM not found"
         raise RuntimeError(msg)
+
+    def children_peak_rss_bytes(self) -> int:
+        """The peak RSS (VmHWM) of its running child processes together (the processor's own
+        process of `callsift run`), 0 without any."""
+        children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
+        total = 0
+        for child in children:
+            with suppress(OSError):
+                for line in Path(f"/proc/{child}/status").read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        total += int(line.split()[1]) * 1024
+        return total
 
     def rss_bytes(self) -> int:
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():

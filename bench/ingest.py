@@ -1,13 +1,16 @@
-"""Ingest side by side: the same payloads and the same harness against five servers.
+"""Ingest side by side: the same payloads and the same harness against seven servers.
 
 (a) bare ASGI, (b) FastAPI no-op, (c) FastAPI + SQLAlchemy ORM with a commit per request on
-PostgreSQL, (d) callsift's webhook on PostgreSQL, (e) callsift's webhook on SQLite. For each:
-warm up with wrk, measure the saturation rate with wrk (median of runs), then measure latency with
-the open-loop paced generator at 70% of that server's own saturation rate (median of runs).
-callsift runs with its in-process processor off here (`CALLSIFT_PROCESSOR_ENABLED=false`, as on a
-receive-only replica); the processing section measures the two together.
+PostgreSQL, (d) callsift's webhook on PostgreSQL with its processor off (a receive-only replica,
+`CALLSIFT_PROCESSOR_ENABLED=false`), (e) the same on SQLite, (f) callsift on PostgreSQL as
+`callsift run` ships (processor on, `CALLSIFT_PROCESSOR_MODE` at its default: a process of its
+own), (g) the same with the processor inline in the webhook's event loop. For each: warm up with
+wrk, measure the saturation rate with wrk (median of runs), then measure latency with the
+open-loop paced generator at 70% of that server's own saturation rate (median of runs). For (f)
+and (g) every run starts with nothing left to process, and `bench.alongside` records what a
+saturation run left unprocessed and the processor's lag during the paced runs.
 
-    python -m bench.ingest [--targets a,b,c,d,e] [--runs 3] [--seconds 10]
+    python -m bench.ingest [--targets a,b,c,d,e,f,g] [--runs 3] [--seconds 10]
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 
 import orjson
 
+from bench.alongside import drain_time, paced_with_lag, saturation_with_backlog
 from bench.harness import (
     CONNECTIONS,
     DEFAULT_POSTGRES_URL,
@@ -44,6 +48,15 @@ from bench.harness import (
 from bench.payloads import ingest_templates
 
 LATENCY_LOAD = 0.70
+PACED_WARMUP_S = 2.0
+# the targets that run the processor, and how (beside the settings of `callsift_env`)
+PROCESSOR_ON = {"f": {}, "g": {"CALLSIFT_PROCESSOR_MODE": "inline"}}
+SERVER_NAMES = {
+    "d": "callsift-postgresql",
+    "e": "callsift-sqlite",
+    "f": "callsift-shipped",
+    "g": "callsift-inline",
+}
 
 
 @dataclass(frozen=True)
@@ -86,11 +99,12 @@ def target_server(key: str, admin_url: str, **callsift_extra: str) -> Iterator[S
             )
             with running(server):
                 yield server
-    elif key in ("d", "e"):
+    elif key in SERVER_NAMES:
         with _callsift_database(key, admin_url) as url:
-            env = callsift_env(url, processor=False, **callsift_extra)
-            name = "callsift-postgresql" if key == "d" else "callsift-sqlite"
-            server = Server(name, command, env=env, database_url=url)
+            processor = PROCESSOR_ON.get(key)
+            extra = {**(processor or {}), **callsift_extra}
+            env = callsift_env(url, processor=processor is not None, **extra)
+            server = Server(SERVER_NAMES[key], command, env=env, database_url=url)
             with running(server):
                 yield server
     else:
@@ -100,7 +114,7 @@ def target_server(key: str, admin_url: str, **callsift_extra: str) -> Iterator[S
 
 @contextmanager
 def _callsift_database(key: str, admin_url: str) -> Iterator[str]:
-    if key == "d":
+    if key != "e":
         with _postgres(admin_url, "ingest") as url:
             yield url
     else:
@@ -114,6 +128,8 @@ LABELS = {
     "c": "(c) FastAPI + SQLAlchemy ORM session, INSERT + COMMIT per request (PostgreSQL)",
     "d": "(d) callsift webhook on PostgreSQL",
     "e": "(e) callsift webhook on SQLite",
+    "f": "(f) callsift on PostgreSQL as shipped: processor on, in its own process",
+    "g": "(g) callsift on PostgreSQL, processor on, inline in the webhook's event loop",
 }
 
 
@@ -147,29 +163,44 @@ def measure_target(
 ) -> dict[str, Any]:
     """Saturation, then latency at 70% of it."""
     log(f"ingest {label(key)}")
+    processing = key in PROCESSOR_ON
     with target_server(key, admin_url) as server:
+        url = server.database_url or ""
+
+        def wrk() -> dict[str, Any]:
+            return run_wrk(server.webhook_url, templates, seconds=seconds)
+
+        def paced_run() -> dict[str, Any]:
+            return run_paced(
+                server.webhook_url, templates, rate=rate, seconds=seconds, warmup=PACED_WARMUP_S
+            )
+
+        def saturate() -> dict[str, Any]:
+            return saturation_with_backlog(url, wrk) if processing else wrk()
+
+        def pace() -> dict[str, Any]:
+            return paced_with_lag(url, paced_run, PACED_WARMUP_S) if processing else paced_run()
+
         run_wrk(server.webhook_url, templates, seconds=warmup)
+        if processing:
+            drain_time(url)
         saturation, paced, foreign = [], [], []
         for _ in range(runs):
-            figures, cores = measured_quietly(
-                lambda: run_wrk(server.webhook_url, templates, seconds=seconds), server.pid
-            )
+            figures, cores = measured_quietly(saturate, server.pid)
             saturation.append(figures)
             foreign.append(cores)
-            log(f"  saturation {figures['rps']:,.0f} rps (errors {figures['errors']})")
+            errors = figures["errors"]
+            log(f"  saturation {figures['rps']:,.0f} rps (errors {errors}){_left(figures)}")
         rps = spread([s["rps"] for s in saturation])
         rate = rps["median"] * LATENCY_LOAD
         for _ in range(runs):
-            figures, cores = measured_quietly(
-                lambda: run_paced(server.webhook_url, templates, rate=rate, seconds=seconds),
-                server.pid,
-            )
+            figures, cores = measured_quietly(pace, server.pid)
             paced.append(figures)
             foreign.append(cores)
             log(
                 f"  at {rate:,.0f} rps: p50 {figures['p50_ms']:.2f} ms, "
                 f"p99 {figures['p99_ms']:.2f} ms (achieved {figures['achieved_rps']:,.0f}, "
-                f"non-2xx {figures['non2xx']}, errors {figures['errors']})"
+                f"non-2xx {figures['non2xx']}, errors {figures['errors']}){_lag(figures)}"
             )
         completed = sum(s["requests"] for s in saturation) + sum(p["completed"] for p in paced)
         stored = stored_rows(server)
@@ -189,7 +220,35 @@ def measure_target(
         "stored_rows": stored,
         "foreign_cpu_cores": foreign,
         "acknowledged_in_measured_runs": completed,
+        **(_processor_figures(saturation, paced) if processing else {}),
     }
+
+
+def _processor_figures(
+    saturation: list[dict[str, Any]], paced: list[dict[str, Any]]
+) -> dict[str, Any]:
+    return {
+        "unprocessed_after_saturation": spread([s["unprocessed_at_end"] for s in saturation]),
+        "drained_after_saturation_s": spread([s["drained_after_s"] for s in saturation]),
+        "lag_p50_ms": spread([p["lag_p50_ms"] for p in paced]),
+        "lag_p99_ms": spread([p["lag_p99_ms"] for p in paced]),
+        "lag_max_ms": spread([p["lag_max_ms"] for p in paced]),
+    }
+
+
+def _left(figures: dict[str, Any]) -> str:
+    if "unprocessed_at_end" not in figures:
+        return ""
+    return (
+        f", {figures['unprocessed_at_end']:,} left unprocessed, "
+        f"drained in {figures['drained_after_s']:.1f} s"
+    )
+
+
+def _lag(figures: dict[str, Any]) -> str:
+    if "lag_p99_ms" not in figures:
+        return ""
+    return f", lag p50 {figures['lag_p50_ms']:.0f} ms, p99 {figures['lag_p99_ms']:.0f} ms"
 
 
 def ratios(results: dict[str, dict[str, Any]]) -> dict[str, float]:
@@ -198,6 +257,7 @@ def ratios(results: dict[str, dict[str, Any]]) -> dict[str, float]:
 
     found = {}
     pairs = [("a", "b"), ("d", "b"), ("d", "c"), ("e", "b"), ("e", "c"), ("d", "a"), ("c", "b")]
+    pairs += [("f", "b"), ("f", "d"), ("g", "b"), ("g", "d"), ("f", "g")]
     for top, bottom in pairs:
         if top in results and bottom in results:
             found[f"{top}/{bottom}"] = rps(top) / rps(bottom)
@@ -237,7 +297,7 @@ def run(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--targets", default="a,b,c,d,e")
+    parser.add_argument("--targets", default="a,b,c,d,e,f,g")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--warmup", type=float, default=5)

@@ -2,7 +2,7 @@
 
 `callsift run` on PostgreSQL as deployed (processor on) takes wrk at saturation for 60 seconds;
 the report gives the kernel's high-water mark of its resident set (VmHWM, which includes start-up)
-and the RSS sampled every second.
+and the RSS sampled every second, and the high-water mark of the processor's own process.
 
     python -m bench.memory [--seconds 60]
 """
@@ -57,6 +57,7 @@ def run(*, admin_url: str = DEFAULT_POSTGRES_URL, seconds: float = 60) -> dict[s
             done.set()
             sampler.join()
             peak = server.peak_rss_bytes()
+            processor_peak = server.children_peak_rss_bytes()
             after = server.rss_bytes()
     finally:
         asyncio.run(drop_database(admin_url, url))
@@ -66,6 +67,7 @@ def run(*, admin_url: str = DEFAULT_POSTGRES_URL, seconds: float = 60) -> dict[s
         "errors": load["errors"],
         "rss_at_start_mib": start_rss / MIB,
         "peak_rss_mib": peak / MIB,
+        "processor_process_peak_rss_mib": processor_peak / MIB,
         "max_sampled_rss_mib": max(samples, default=after) / MIB,
         "rss_after_mib": after / MIB,
         "rss_samples_mib": [round(s / MIB, 1) for s in samples],

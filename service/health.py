@@ -25,6 +25,8 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", summary="The database answers", response_model=None)
 async def readyz(request: Request) -> OrjsonResponse:
+    """200 while the database answers, saying where the processor runs and whether it is alive
+    (a dead processor delays outcomes but loses nothing: the webhook stays ready)."""
     services = services_of(request)
     try:
         async with asyncio.timeout(READINESS_TIMEOUT_S):
@@ -36,7 +38,12 @@ async def readyz(request: Request) -> OrjsonResponse:
         )
     mode = "demo" if services.settings.demo_mode else "live"
     return OrjsonResponse(
-        {"status": "ready", "database": services.engine.dialect.name, "mode": mode}
+        {
+            "status": "ready",
+            "database": services.engine.dialect.name,
+            "mode": mode,
+            "processor": services.processor_status(),
+        }
     )
 
 

@@ -7,6 +7,7 @@ import math
 import time
 from collections import Counter as Tally
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -54,6 +55,39 @@ class ProcessedClaim(Protocol):
     def failures(self) -> int: ...
     @property
     def oldest_received_at(self) -> datetime | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessorReport:
+    """What the processor did in one step, in plain figures: applied to the metrics in the same
+    process, or sent as one JSON line from the processor's own process to the service's."""
+
+    events: int = 0
+    records: int = 0
+    changed: int = 0
+    corrections: int = 0
+    classification_failures: int = 0
+    failed_batches: int = 0
+    set_aside: int = 0
+    lag_s: float | None = None  # the claim's oldest event: stored -> processed
+
+    @classmethod
+    def of_claim(cls, stats: ProcessedClaim, now: datetime) -> ProcessorReport:
+        oldest = stats.oldest_received_at
+        return cls(
+            events=stats.events,
+            records=stats.records,
+            changed=stats.changed,
+            corrections=stats.corrections,
+            classification_failures=stats.failures,
+            lag_s=None if oldest is None else max(0.0, (now - oldest).total_seconds()),
+        )
+
+
+class ProcessorMetrics(Protocol):
+    """Where the processor reports (`Metrics`, or the pipe of service.processing.child)."""
+
+    def record_processor(self, report: ProcessorReport) -> None: ...
 
 
 class ExtensionState(Protocol):
@@ -252,6 +286,13 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.processor_restarts = Counter(
+            "callsift_processor_restarts",
+            "Times the processor's own process (CALLSIFT_PROCESSOR_MODE=process) ended "
+            "unasked and was started again.",
+            registry=self.registry,
+        )
+
         self.outcome_counts = OutcomeCounts()
         self.registry.register(self.outcome_counts)
         self.abandoned_polls = Counter(
@@ -291,16 +332,16 @@ class Metrics:
             registry=self.registry,
         )
 
-    def record_processing(self, stats: ProcessedClaim, now: datetime) -> None:
-        if not stats.events and not stats.records:
-            return
-        self.events_processed.inc(stats.events)
-        self.outcomes_changed.inc(stats.changed)
-        self.call_log_records_processed.inc(stats.records)
-        self.call_log_corrections.inc(stats.corrections)
-        self.classification_failures.inc(stats.failures)
-        if stats.oldest_received_at is not None:
-            self.processor_lag.observe(max(0.0, (now - stats.oldest_received_at).total_seconds()))
+    def record_processor(self, report: ProcessorReport) -> None:
+        self.events_processed.inc(report.events)
+        self.outcomes_changed.inc(report.changed)
+        self.call_log_records_processed.inc(report.records)
+        self.call_log_corrections.inc(report.corrections)
+        self.classification_failures.inc(report.classification_failures)
+        self.processor_failures.inc(report.failed_batches)
+        self.processor_set_aside.inc(report.set_aside)
+        if report.lag_s is not None:
+            self.processor_lag.observe(report.lag_s)
 
     def record_extension_health(self, rows: Sequence[ExtensionState], now: datetime) -> None:
         """Set the extension and subscription gauges from the subscription loop's last pass."""

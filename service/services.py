@@ -1,7 +1,8 @@
 """The objects one running service shares across requests and workers, and their lifecycle.
 
 `build_services` creates everything without connecting; `start`/`stop` run the workers (the
-group-commit writer, the processor and, when RingCentral is configured and their settings allow,
+group-commit writer, the processor (in this event loop, or in a process of its own with
+CALLSIFT_PROCESSOR_MODE=process) and, when RingCentral is configured and their settings allow,
 the subscription loop and the call-log loop).
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -21,7 +22,8 @@ from service.api.running_service import ApiCaches
 from service.calllog.loop import CallLogLoop, ExpectationCache
 from service.db.engine import create_engine
 from service.metrics import Metrics
-from service.processing.worker import ProcessorWorker, utc_now
+from service.processing.supervisor import ProcessorProcess
+from service.processing.worker import ProcessorWorker, processor_of, utc_now
 from service.ringcentral.directory import DirectoryCache
 from service.ringcentral.loop import SubscriptionLoop
 from service.ringcentral.runtime import (
@@ -31,7 +33,7 @@ from service.ringcentral.runtime import (
     policy,
 )
 from service.ringcentral.stores import DatabaseTokenHashes
-from service.settings import Settings
+from service.settings import ProcessorMode, Settings
 from service.webhooks.verification import TokenVerifier
 from service.webhooks.writer import BatchReport, GroupCommitWriter
 from subscriptions.calllog import SaveCounts
@@ -62,10 +64,13 @@ class Services:
     subscriptions: SubscriptionLoop | None = None
     call_log: CallLogLoop | None = None
     companion: Companion | None = None
+    processor_process: ProcessorProcess | None = None  # CALLSIFT_PROCESSOR_MODE=process
 
     async def start(self) -> None:
         await self.writer.start()
-        if self.settings.processor_enabled:
+        if self.settings.processor_enabled and self.processor_process is not None:
+            await self.processor_process.start()
+        elif self.settings.processor_enabled:
             await self.processor.start()
         if self.subscriptions is not None and self.settings.subscription_loop_enabled:
             await self.subscriptions.start()
@@ -83,9 +88,19 @@ class Services:
             await self.subscriptions.stop()
         await self.writer.stop()
         await self.processor.stop()
+        if self.processor_process is not None:
+            await self.processor_process.stop()
         if self.ringcentral is not None:
             await self.ringcentral.aclose()
         await self.engine.dispose()
+
+    def processor_status(self) -> dict[str, Any]:
+        """Where the processor runs and whether it is alive (for /readyz)."""
+        if not self.settings.processor_enabled:
+            return {"mode": "off", "alive": False}
+        if self.processor_process is not None:
+            return self.processor_process.status()
+        return {"mode": "inline", "alive": self.processor.running}
 
 
 def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> Services:
@@ -93,22 +108,27 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
     metrics = Metrics()
     directory = DirectoryCache(engine)
     expectation = ExpectationCache(engine, clock=clock)
-    processor = ProcessorWorker(
+    processor = processor_of(
+        settings,
         engine,
-        thresholds=settings.thresholds(),
-        metrics=metrics,
-        claim_size=settings.processor_batch_size,
-        poll_interval_s=settings.processor_poll_interval_s,
+        metrics,
         directory=directory.current,
         call_log=expectation.current,
         clock=clock,
-        recovery_window=timedelta(seconds=settings.recovery_window_s),
     )
+    # `auto` is resolved by `callsift run` (service.cli.run); an app built here without it, as
+    # the tests and the finite demo build it, runs the processor inline on its own clock
+    process = (
+        ProcessorProcess(settings, metrics)
+        if settings.processor_mode is ProcessorMode.PROCESS
+        else None
+    )
+    wake = process.wake if process is not None else processor.wake
 
     def after_batch(report: BatchReport) -> None:
         metrics.record_batch(report)
         if report.inserted:
-            processor.wake()
+            wake()
 
     writer = GroupCommitWriter(engine, max_batch=settings.ingest_max_batch, on_batch=after_batch)
     fallback = settings.webhook_verification_token
@@ -123,13 +143,24 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
     services = Services(
         settings, engine, metrics, writer, verifier, processor, directory, clock, api
     )
+    services.processor_process = process
     if settings.rc_client_id and settings.rc_client_secret is not None:
         services.ringcentral = build_runtime(settings, engine, clock=clock)
 
         def records_saved(counts: SaveCounts) -> None:
             metrics.record_call_log_saved(counts)
             if counts.new or counts.changed:
-                processor.wake()
+                wake()
+
+        def window_done() -> None:
+            expectation.invalidate()
+            if process is not None:
+                process.call_log_read()
+
+        def directory_synced() -> None:
+            directory.invalidate()
+            if process is not None:
+                process.directory_synced()
 
         # built even when the sync is off: it then runs only when called (the finite demo)
         call_log = services.call_log = CallLogLoop(
@@ -139,7 +170,7 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
             interval_s=settings.calllog_sync_interval_s,
             clock=clock,
             on_records=records_saved,
-            on_window_done=expectation.invalidate,
+            on_window_done=window_done,
             on_pass=metrics.record_call_log_syncs,
         )
         if settings.webhook_url:
@@ -150,7 +181,7 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
                 interval_s=settings.subscription_loop_interval_s,
                 directory_refresh=timedelta(seconds=settings.directory_refresh_s),
                 clock=clock,
-                on_directory_synced=directory.invalidate,
+                on_directory_synced=directory_synced,
                 on_health=metrics.record_extension_health,
                 on_recreated=call_log.request_sync if settings.calllog_sync_enabled else None,
             )

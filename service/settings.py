@@ -31,6 +31,15 @@ class DemoSwitch(StrEnum):
     OFF = "off"
 
 
+class ProcessorMode(StrEnum):
+    """Where `callsift run` runs the processor: `auto` is `process` on PostgreSQL and `inline`
+    on SQLite (one writer: a second process would only queue behind the webhook's commits)."""
+
+    AUTO = "auto"
+    PROCESS = "process"  # a child process of its own, supervised (service.processing.supervisor)
+    INLINE = "inline"  # in the webhook's event loop
+
+
 class Settings(BaseSettings):
     """Everything the service can be told. Each field is a `CALLSIFT_<NAME>` variable."""
 
@@ -92,6 +101,12 @@ class Settings(BaseSettings):
 
     processor_enabled: bool = Field(
         default=True, description="Run the event processor in this process."
+    )
+    processor_mode: ProcessorMode = Field(
+        default=ProcessorMode.AUTO,
+        description="`process`: `callsift run` runs the processor in a child process of its own "
+        "(supervised, restarted); `inline`: in the webhook's event loop; `auto`: process on "
+        "PostgreSQL, inline on SQLite.",
     )
     processor_batch_size: int = Field(default=500, ge=1, description="Events per processor batch.")
     processor_poll_interval_s: float = Field(
@@ -244,6 +259,12 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    def resolved_processor_mode(self) -> ProcessorMode:
+        """`processor_mode` with `auto` decided by the database."""
+        if self.processor_mode is not ProcessorMode.AUTO:
+            return self.processor_mode
+        return ProcessorMode.INLINE if self.is_sqlite else ProcessorMode.PROCESS
 
     def thresholds(self) -> Thresholds:
         return Thresholds(

@@ -48,6 +48,7 @@ def run(
     _refuse_incomplete_production(settings)
     listening = _listen(settings.host, settings.port)
     settings, companion = _demo_if_unconfigured(settings)
+    settings = settings.model_copy(update={"processor_mode": settings.resolved_processor_mode()})
     asyncio.run(migrate(settings))
     asyncio.run(_warn_of_older_rules(settings))
     config = uvicorn.Config(
@@ -71,7 +72,11 @@ def run(
     # passes, which otherwise pause the webhook for ~100 ms under load (bench/results/latest.md)
     gc.collect()
     gc.freeze()
-    log.info("service.listening", url=f"http://{settings.host}:{settings.port}")
+    log.info(
+        "service.listening",
+        url=f"http://{settings.host}:{settings.port}",
+        processor=settings.processor_mode.value if settings.processor_enabled else "off",
+    )
     uvicorn.Server(config).run(sockets=[listening])
 
 

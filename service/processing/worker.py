@@ -1,6 +1,7 @@
-"""The processor loop that runs inside `callsift run`, on every replica.
+"""The processor loop of every `callsift run` replica: in the webhook's event loop
+(CALLSIFT_PROCESSOR_MODE=inline) or in a process of its own (`process`, service.processing.child).
 
-It wakes when this process stores events (lag stays low) and polls otherwise (events stored by
+It wakes when its service stores events (lag stays low) and polls otherwise (events stored by
 other replicas). Each iteration is one transaction: claim events and records, recompute, commit.
 Failures are logged and retried with backoff; the loop never dies on a database error.
 """
@@ -19,7 +20,7 @@ from classifiers import DirectoryEntry, Thresholds
 from classifiers.recovery import DEFAULT_RECOVERY_WINDOW
 from service.background import BackgroundTask, Backoff
 from service.calllog.expectation import NO_CALL_LOG, CallLogExpectation
-from service.metrics import Metrics
+from service.metrics import ProcessorMetrics, ProcessorReport
 from service.processing.processor import (
     ClaimStats,
     ProcessingContext,
@@ -30,6 +31,7 @@ from service.processing.processor import (
     set_aside_oldest,
     settle_awaiting_sessions,
 )
+from service.settings import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -68,7 +70,7 @@ class ProcessorWorker:
         engine: AsyncEngine,
         *,
         thresholds: Thresholds,
-        metrics: Metrics,
+        metrics: ProcessorMetrics,
         claim_size: int,
         poll_interval_s: float = 0.5,
         directory: Callable[[], Awaitable[Mapping[str, DirectoryEntry]]] | None = None,
@@ -87,6 +89,10 @@ class ProcessorWorker:
         self._clock = clock
         self._background = BackgroundTask("callsift-processor")
         self._next_stale_sweep = 0.0
+
+    @property
+    def running(self) -> bool:
+        return self._background.running
 
     def wake(self) -> None:
         self._background.wake()
@@ -115,7 +121,7 @@ class ProcessorWorker:
             stats = await process_new_events(
                 connection, context=context, claim_size=self._claim_size
             )
-        self._metrics.record_processing(stats, context.now)
+        self._report_claim(stats, context.now)
         return stats
 
     async def drain(self) -> Drained:
@@ -130,7 +136,7 @@ class ProcessorWorker:
                 if not is_poison(exc):
                     raise
                 drained.merge(await self.isolate())
-                self._metrics.processor_failures.inc()
+                self._metrics.record_processor(ProcessorReport(failed_batches=1))
                 continue
             drained.add(stats)
             if not stats.full:
@@ -150,7 +156,7 @@ class ProcessorWorker:
                     stats = await process_new_events(
                         connection, context=context, claim_size=limits[0], records_limit=limits[1]
                     )
-                self._metrics.record_processing(stats, context.now)
+                self._report_claim(stats, context.now)
                 drained.add(stats)
             except Exception as exc:
                 if not is_poison(exc):
@@ -167,7 +173,7 @@ class ProcessorWorker:
             aside = await set_aside_oldest(
                 connection, context=context, error=error, take_event=take_event
             )
-        self._metrics.processor_set_aside.inc()
+        self._metrics.record_processor(ProcessorReport(set_aside=1))
         if aside.session_id is None:
             return
         try:
@@ -175,6 +181,10 @@ class ProcessorWorker:
                 await record_failure(connection, aside, context=context, error=error)
         except Exception as exc:  # the error is logged with the set-aside row already
             log.warning("processor.failure_not_recorded", error=repr(exc))
+
+    def _report_claim(self, stats: ClaimStats, now: datetime) -> None:
+        if stats.events or stats.records:
+            self._metrics.record_processor(ProcessorReport.of_claim(stats, now))
 
     async def sweep_stale(self) -> int:
         """Close stale sessions, and stop waiting for call-log records the sync read past;
@@ -186,7 +196,10 @@ class ProcessorWorker:
             settled = await settle_awaiting_sessions(
                 connection, context=context, limit=self._claim_size
             )
-        self._metrics.classification_failures.inc(settled.failures)
+        if settled.failures:
+            self._metrics.record_processor(
+                ProcessorReport(classification_failures=settled.failures)
+            )
         return closed + settled.changed
 
     async def _step(self) -> None:
@@ -197,7 +210,7 @@ class ProcessorWorker:
 
     def _failed(self, exc: Exception, retry_in_s: float) -> None:
         # the claim rolled back; the loop goes on
-        self._metrics.processor_failures.inc()
+        self._metrics.record_processor(ProcessorReport(failed_batches=1))
         log.warning("processor.batch_failed", error=repr(exc), retry_in_s=retry_in_s)
 
     async def _run(self) -> None:
@@ -207,3 +220,26 @@ class ProcessorWorker:
             on_failure=self._failed,
             backoff=BACKOFF,
         )
+
+
+def processor_of(
+    settings: Settings,
+    engine: AsyncEngine,
+    metrics: ProcessorMetrics,
+    *,
+    directory: Callable[[], Awaitable[Mapping[str, DirectoryEntry]]],
+    call_log: Callable[[], Awaitable[CallLogExpectation]],
+    clock: Callable[[], datetime] = utc_now,
+) -> ProcessorWorker:
+    """The processor the settings describe (the same inline and in its own process)."""
+    return ProcessorWorker(
+        engine,
+        thresholds=settings.thresholds(),
+        metrics=metrics,
+        claim_size=settings.processor_batch_size,
+        poll_interval_s=settings.processor_poll_interval_s,
+        directory=directory,
+        call_log=call_log,
+        clock=clock,
+        recovery_window=timedelta(seconds=settings.recovery_window_s),
+    )

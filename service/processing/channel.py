@@ -1,0 +1,47 @@
+"""What the service and its processor process (CALLSIFT_PROCESSOR_MODE=process) say to each
+other over one socket pair, one line a message.
+
+Service -> processor: first the settings (one JSON object, without the secrets: the processor
+needs none), then one-letter lines: `w` (events or records were stored: look now), `c` (a
+call-log window was read: re-read what the call log covers), `d` (the directory was synced).
+Processor -> service: one `ProcessorReport` a line, as JSON, for the service's /metrics; the
+first, an empty one, once its processor runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from pydantic import SecretStr
+
+from service.metrics import ProcessorReport
+from service.settings import Settings
+
+WAKE = b"w\n"
+CALL_LOG_READ = b"c\n"
+DIRECTORY_SYNCED = b"d\n"
+
+SECRETS = frozenset(
+    name
+    for name, field in Settings.model_fields.items()
+    if field.annotation in (SecretStr, SecretStr | None)
+)
+
+
+def settings_line(settings: Settings) -> bytes:
+    return orjson.dumps(settings.model_dump(mode="json", exclude=set(SECRETS))) + b"\n"
+
+
+def settings_of(line: bytes) -> Settings:
+    """The service's settings as sent (the secrets, unsent, come from the environment)."""
+    values: dict[str, Any] = orjson.loads(line)
+    return Settings(_env_file=None, **values)
+
+
+def report_line(report: ProcessorReport) -> bytes:
+    return orjson.dumps(report) + b"\n"
+
+
+def report_of(line: bytes) -> ProcessorReport:
+    return ProcessorReport(**orjson.loads(line))

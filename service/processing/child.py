@@ -1,0 +1,109 @@
+"""The processor's own process (CALLSIFT_PROCESSOR_MODE=process): `python -m
+service.processing.child`, started and supervised by `callsift run`
+(service.processing.supervisor) with one end of a socket pair as its stdin.
+
+It reads the service's settings from the socket, runs the same `ProcessorWorker` the service
+runs inline (woken by the service after each group commit, polling otherwise) and sends each
+step's figures back for the service's /metrics (service.processing.channel). It stops after its
+current claim on SIGTERM, or when the socket closes because the service ended however it ended:
+no orphan. It ignores SIGINT: Ctrl-C reaches the whole process group, and stopping the processor
+is the service's part of its own shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+
+import structlog
+import uvloop
+
+from service.calllog.loop import ExpectationCache
+from service.db.engine import create_engine
+from service.logging import configure_logging
+from service.metrics import ProcessorReport
+from service.processing.channel import (
+    CALL_LOG_READ,
+    DIRECTORY_SYNCED,
+    WAKE,
+    report_line,
+    settings_of,
+)
+from service.processing.worker import ProcessorWorker, processor_of, utc_now
+from service.ringcentral.directory import DirectoryCache
+
+log = structlog.get_logger(__name__)
+
+
+class ChannelMetrics:
+    """The processor's metrics, sent to the service (which owns /metrics)."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self._writer = writer
+
+    def record_processor(self, report: ProcessorReport) -> None:
+        if not self._writer.is_closing():
+            self._writer.write(report_line(report))
+
+
+async def run_processor(channel: socket.socket) -> None:
+    """Process until SIGTERM or the end of `channel` (the service's end of it closed)."""
+    reader, writer = await asyncio.open_connection(sock=channel)
+    settings = settings_of(await reader.readline())
+    configure_logging(level=settings.log_level, json=settings.log_json)
+    engine = create_engine(settings, application_name="callsift-processor")
+    directory = DirectoryCache(engine)
+    expectation = ExpectationCache(engine, clock=utc_now)
+    worker = processor_of(
+        settings,
+        engine,
+        ChannelMetrics(writer),
+        directory=directory.current,
+        call_log=expectation.current,
+    )
+    terminated = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, terminated.set)
+    await worker.start()
+    writer.write(report_line(ProcessorReport()))  # running: the service's /readyz says so
+    log.info("processor.process_ready", pid=os.getpid())
+    following = asyncio.create_task(_follow(reader, worker, directory, expectation))
+    waiting = asyncio.create_task(terminated.wait())
+    try:
+        await asyncio.wait({following, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        following.cancel()
+        waiting.cancel()
+        await worker.stop()
+        writer.close()
+        await engine.dispose()
+    log.info("processor.process_stopped", pid=os.getpid())
+
+
+async def _follow(
+    reader: asyncio.StreamReader,
+    worker: ProcessorWorker,
+    directory: DirectoryCache,
+    expectation: ExpectationCache,
+) -> None:
+    """Act on the service's messages until it closes its end."""
+    while line := await reader.readline():
+        if line == WAKE:
+            worker.wake()
+        elif line == CALL_LOG_READ:
+            expectation.invalidate()
+            worker.wake()
+        elif line == DIRECTORY_SYNCED:
+            directory.invalidate()
+
+
+def main() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    channel = socket.socket(fileno=os.dup(0))
+    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)  # the socket is the channel's alone
+    uvloop.run(run_processor(channel))
+
+
+if __name__ == "__main__":
+    main()
