@@ -7,8 +7,9 @@ PostgreSQL, (d) callsift's webhook on PostgreSQL with its processor off (a recei
 own), (g) the same with the processor inline in the webhook's event loop. For each: warm up with
 wrk, measure the saturation rate with wrk (median of runs), then measure latency with the
 open-loop paced generator at 70% of that server's own saturation rate (median of runs). For (f)
-and (g) every run starts with nothing left to process, and `bench.alongside` records what a
-saturation run left unprocessed and the processor's lag during the paced runs.
+and (g) every run starts with nothing left to process; `bench.alongside` records what a
+saturation run left unprocessed and the processor's lag during the paced runs, which send
+ten-event calls.
 
     python -m bench.ingest [--targets a,b,c,d,e,f,g] [--runs 3] [--seconds 10]
 """
@@ -26,7 +27,8 @@ from typing import Any
 
 import orjson
 
-from bench.alongside import drain_time, paced_with_lag, saturation_with_backlog
+from bench.alongside import paced_with_lag, saturation_with_backlog, skip_backlog
+from bench.classifier import EVENTS_PER_SESSION
 from bench.harness import (
     CONNECTIONS,
     DEFAULT_POSTGRES_URL,
@@ -45,7 +47,7 @@ from bench.harness import (
     spread,
     uvicorn_command,
 )
-from bench.payloads import ingest_templates
+from bench.payloads import ingest_templates, session_templates
 
 LATENCY_LOAD = 0.70
 PACED_WARMUP_S = 2.0
@@ -171,6 +173,15 @@ def measure_target(
             return run_wrk(server.webhook_url, templates, seconds=seconds)
 
         def paced_run() -> dict[str, Any]:
+            if processing:  # ten-event calls: see bench.alongside
+                return run_paced(
+                    server.webhook_url,
+                    session_templates(TMP),
+                    rate=rate,
+                    seconds=seconds,
+                    warmup=PACED_WARMUP_S,
+                    group=EVENTS_PER_SESSION,
+                )
             return run_paced(
                 server.webhook_url, templates, rate=rate, seconds=seconds, warmup=PACED_WARMUP_S
             )
@@ -183,7 +194,7 @@ def measure_target(
 
         run_wrk(server.webhook_url, templates, seconds=warmup)
         if processing:
-            drain_time(url)
+            skip_backlog(url)
         saturation, paced, foreign = [], [], []
         for _ in range(runs):
             figures, cores = measured_quietly(saturate, server.pid)
@@ -229,7 +240,8 @@ def _processor_figures(
 ) -> dict[str, Any]:
     return {
         "unprocessed_after_saturation": spread([s["unprocessed_at_end"] for s in saturation]),
-        "drained_after_saturation_s": spread([s["drained_after_s"] for s in saturation]),
+        "drained_after_paced_s": spread([p["drained_after_s"] for p in paced]),
+        "unprocessed_after_drain_limit": sum(p["unprocessed_after_drain_limit"] for p in paced),
         "lag_p50_ms": spread([p["lag_p50_ms"] for p in paced]),
         "lag_p99_ms": spread([p["lag_p99_ms"] for p in paced]),
         "lag_max_ms": spread([p["lag_max_ms"] for p in paced]),
@@ -239,16 +251,17 @@ def _processor_figures(
 def _left(figures: dict[str, Any]) -> str:
     if "unprocessed_at_end" not in figures:
         return ""
-    return (
-        f", {figures['unprocessed_at_end']:,} left unprocessed, "
-        f"drained in {figures['drained_after_s']:.1f} s"
-    )
+    return f", {figures['unprocessed_at_end']:,} left unprocessed"
 
 
 def _lag(figures: dict[str, Any]) -> str:
     if "lag_p99_ms" not in figures:
         return ""
-    return f", lag p50 {figures['lag_p50_ms']:.0f} ms, p99 {figures['lag_p99_ms']:.0f} ms"
+    return (
+        f", lag p50 {figures['lag_p50_ms']:.0f} ms, p99 {figures['lag_p99_ms']:.0f} ms, "
+        f"drained after {figures['drained_after_s']:.1f} s "
+        f"({figures['unprocessed_after_drain_limit']:,} left then)"
+    )
 
 
 def ratios(results: dict[str, dict[str, Any]]) -> dict[str, float]:
