@@ -4,7 +4,7 @@ and take it into the outcomes."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 
 import typer
@@ -134,5 +134,6 @@ async def _process(settings: Settings, engine: AsyncEngine) -> Drained:
         claim_size=PROCESS_CLAIM_SIZE,
         directory=DirectoryCache(engine).current,
         call_log=ExpectationCache(engine, clock=utc_now).current,
+        recovery_window=timedelta(seconds=settings.recovery_window_s),
     )
     return await worker.drain()
