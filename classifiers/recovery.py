@@ -100,26 +100,12 @@ def _first_reaching(
     abandoned: RecoveryCall, reaching: list[_Reach], window: timedelta
 ) -> Recovery | None:
     first = bisect.bisect_left(reaching, abandoned.started_at, key=lambda r: r.started_at)
-    if first == len(reaching):
+    if first == len(reaching) or reaching[first].started_at > shifted(abandoned.started_at, window):
         return None
     reach = reaching[first]
-    return recovery_by(abandoned, reach.session_id, reach.started_at, reach.reached_at, window)
-
-
-def recovery_by(
-    abandoned: RecoveryCall,
-    session_id: str,
-    started_at: datetime,
-    reached: datetime,
-    window: timedelta,
-) -> Recovery | None:
-    """The recovery of `abandoned` by the first call after it that reached its number (which
-    started at `started_at` and connected at `reached`), or None when that call came too late."""
-    if started_at > shifted(abandoned.started_at, window):
-        return None
     gave_up_at = abandoned.ended_at or abandoned.started_at
     return Recovery(
-        recovered_at=reached,
-        recovered_by=session_id,
-        time_to_recovery_s=max(0.0, (reached - gave_up_at).total_seconds()),
+        recovered_at=reach.reached_at,
+        recovered_by=reach.session_id,
+        time_to_recovery_s=max(0.0, (reach.reached_at - gave_up_at).total_seconds()),
     )

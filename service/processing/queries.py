@@ -7,19 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    Insert,
-    bindparam,
-    delete,
-    func,
-    insert,
-    select,
-    text,
-    true,
-    union,
-    update,
-)
+from sqlalchemy import Insert, bindparam, delete, func, insert, select, text, union, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from classifiers.outcome import Category, Reconciliation, Source, Stage
@@ -326,91 +314,49 @@ async def has_outcomes_of_other_rules(connection: AsyncConnection, rules_version
 
 
 @dataclass(frozen=True, slots=True)
-class RecoveryTarget:
-    """An abandoned call (or one that holds a recovery), what its recovery was, and the first
-    call of its number after it that reached the number (`first_reach`, None if none)."""
+class RecoveryRow:
+    """One call of a caller number with what recovery reads and what it last wrote."""
 
     session_id: str
     caller_key: str
     started_at: datetime
     ended_at: datetime | None
+    answered_at: datetime | None
+    category: str
     is_abandoned: bool
     recovered_at: datetime | None
     recovered_by: str | None
     time_to_recovery_s: float | None
     revision: int
-    first_reach: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class Reach:
-    session_id: str
-    started_at: datetime
-    answered_at: datetime | None
-    category: str
-
-
-REACHING = (Category.ANSWERED.value, Category.OUTBOUND_CONNECTED.value)
-
-
-async def recovery_targets(
+async def calls_of_callers(
     connection: AsyncConnection, caller_keys: Collection[str], start: datetime, end: datetime
-) -> list[RecoveryTarget]:
-    """The abandoned calls of these numbers that started in `[start, end]`, and those holding a
-    recovery they may have lost, each with the first later call of its number that reached the
-    number: one probe of `ix_call_outcomes_caller` per call, however busy the number."""
+) -> list[RecoveryRow]:
+    """The calls of these numbers that started in `[start, end]` (ix_call_outcomes_caller)."""
     if not caller_keys:
         return []
-    target, reach = call_outcomes.alias("target"), call_outcomes.alias("reach")
-    session_order: ColumnElement[Any] = reach.c.telephony_session_id
-    if is_postgres(connection):
-        session_order = session_order.collate("C")  # code-point order, as the rule's
-    first_reach = (
-        select(reach.c.telephony_session_id)
-        .where(
-            reach.c.caller_key == target.c.caller_key,
-            reach.c.started_at >= target.c.started_at,
-            (reach.c.category.in_(REACHING))
-            | ((reach.c.category == Category.IN_PROGRESS.value) & reach.c.answered_at.is_not(None)),
-        )
-        .order_by(reach.c.started_at, session_order)
-        .limit(1)
-        .scalar_subquery()
-    )
-    t = target.c
-    result = await connection.execute(
-        select(
-            t.telephony_session_id,
-            t.caller_key,
-            t.started_at,
-            t.ended_at,
-            t.is_abandoned,
-            t.recovered_at,
-            t.recovered_by,
-            t.time_to_recovery_s,
-            t.revision,
-            first_reach,
-        ).where(
-            keys_in(connection, t.caller_key, caller_keys),
-            t.started_at >= start,
-            t.started_at <= end,
-            (t.is_abandoned == true()) | t.recovered_at.is_not(None),
-        )
-    )
-    rows: list[Any] = list(result)
-    return [RecoveryTarget(*row) for row in rows]
-
-
-async def reaches(connection: AsyncConnection, session_ids: Collection[str]) -> dict[str, Reach]:
-    if not session_ids:
-        return {}
     c = call_outcomes.c
     result = await connection.execute(
-        select(c.telephony_session_id, c.started_at, c.answered_at, c.category).where(
-            keys_in(connection, c.telephony_session_id, session_ids)
+        select(
+            c.telephony_session_id,
+            c.caller_key,
+            c.started_at,
+            c.ended_at,
+            c.answered_at,
+            c.category,
+            c.is_abandoned,
+            c.recovered_at,
+            c.recovered_by,
+            c.time_to_recovery_s,
+            c.revision,
+        ).where(
+            keys_in(connection, c.caller_key, caller_keys),
+            c.started_at >= start,
+            c.started_at <= end,
         )
     )
-    return {row[0]: Reach(*row) for row in result}
+    return [RecoveryRow(*row) for row in result]
 
 
 async def set_recoveries(connection: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:

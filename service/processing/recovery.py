@@ -2,12 +2,10 @@
 classifiers/recovery.py).
 
 Whenever the processor stores a call, the recoveries of its caller number are recomputed around
-it: a call that started at `t` can recover the abandoned calls of `[t - window, t]`, and is
-itself one of them if it is abandoned. For each of those calls the database finds the first
-later call of the number that reached it (one index probe each, so a number that calls all day
-costs no more than a quiet one); the rule then decides whether it came within the window. Runs
-in the processor's transaction; a recovery that changes takes a new change number, so the
-abandoned poll and the callback list see it.
+it: a call that started at `t` can recover the abandoned calls of `[t - window, t]`, and an
+abandoned call at `t` is recovered by a call of `[t, t + window]`, so reading that number's calls
+of `[t - window, t + window]` is enough. Runs in the processor's transaction; a recovery that
+changes takes a new change number, so the abandoned poll and the callback list see it.
 """
 
 from __future__ import annotations
@@ -21,7 +19,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from classifiers.outcome import Category, Outcome
-from classifiers.recovery import Recovery, RecoveryCall, caller_key, reached_at, recovery_by
+from classifiers.recovery import Recovery, RecoveryCall, caller_key, reached_at, recoveries
 from classifiers.timing import shifted
 from service.processing import queries
 
@@ -56,21 +54,28 @@ async def refresh_recoveries(
 ) -> int:
     """Recompute the recoveries around these calls and store those that changed; how many.
     Outcomes `written` in this transaction keep the change number they were just given."""
-    starts: dict[str, list[datetime]] = defaultdict(list)
+    spans: dict[str, tuple[datetime, datetime]] = {}
     for call in calls:
-        starts[call.caller_key].append(call.started_at)
-    if not starts:
+        low, high = spans.get(call.caller_key, (call.started_at, call.started_at))
+        spans[call.caller_key] = (min(low, call.started_at), max(high, call.started_at))
+    if not spans:
         return 0
-    # a call that started at t can recover the abandoned calls of [t - window, t]
-    earliest = shifted(min(min(times) for times in starts.values()), -window)
-    latest = max(max(times) for times in starts.values())
-    targets = await queries.recovery_targets(connection, starts.keys(), earliest, latest)
-    found = await queries.reaches(connection, {t.first_reach for t in targets if t.first_reach})
-    changed: list[tuple[queries.RecoveryTarget, Recovery | None]] = []
-    for target in targets:
-        recovery = _recovery(target, found.get(target.first_reach or ""), window)
-        if _stored(target) != recovery:
-            changed.append((target, recovery))
+    start = shifted(min(low for low, _ in spans.values()), -window)
+    end = shifted(max(high for _, high in spans.values()), window)
+    by_caller: dict[str, list[queries.RecoveryRow]] = defaultdict(list)
+    for row in await queries.calls_of_callers(connection, spans.keys(), start, end):
+        by_caller[row.caller_key].append(row)
+    changed: list[tuple[queries.RecoveryRow, Recovery | None]] = []
+    for caller, rows in by_caller.items():
+        found = recoveries(map(_recovery_call, rows), window)
+        latest = spans[caller][1]
+        for row in rows:
+            # later abandoned calls may have recovering calls beyond what was read
+            if row.started_at > latest:
+                continue
+            recovery = found.get(row.session_id)
+            if _stored(row) != recovery:
+                changed.append((row, recovery))
     revised = [(row, recovery) for row, recovery in changed if row.session_id not in written]
     first_seq = await queries.take_change_seqs(connection, len(revised)) if revised else 0
     await queries.set_recoveries(
@@ -87,27 +92,25 @@ async def refresh_recoveries(
     return len(changed)
 
 
-def _recovery(
-    target: queries.RecoveryTarget, reach: queries.Reach | None, window: timedelta
-) -> Recovery | None:
-    if not target.is_abandoned or reach is None:
-        return None
-    category = CATEGORIES.get(reach.category, Category.UNKNOWN)
-    reached = reached_at(category, reach.answered_at, reach.started_at)
-    if reached is None:
-        return None
-    abandoned = RecoveryCall(target.session_id, target.started_at, target.ended_at, True, None)
-    return recovery_by(abandoned, reach.session_id, reach.started_at, reached, window)
+def _recovery_call(row: queries.RecoveryRow) -> RecoveryCall:
+    category = CATEGORIES.get(row.category, Category.UNKNOWN)
+    return RecoveryCall(
+        session_id=row.session_id,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+        abandoned=row.is_abandoned,
+        reached_at=reached_at(category, row.answered_at, row.started_at),
+    )
 
 
-def _stored(row: queries.RecoveryTarget) -> Recovery | None:
+def _stored(row: queries.RecoveryRow) -> Recovery | None:
     if row.recovered_at is None or row.recovered_by is None or row.time_to_recovery_s is None:
         return None
     return Recovery(row.recovered_at, row.recovered_by, row.time_to_recovery_s)
 
 
 def _update(
-    row: queries.RecoveryTarget,
+    row: queries.RecoveryRow,
     recovery: Recovery | None,
     change_seq: int | None = None,
     now: datetime | None = None,

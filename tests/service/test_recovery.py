@@ -11,14 +11,13 @@ from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import select
 from typer.testing import CliRunner
 
 from classifiers.outcome import Category
 from classifiers.recovery import RecoveryCall, reached_at, recoveries
 from service.cli import app
 from service.db.engine import create_engine
-from service.db.tables import call_outcomes
+from service.processing.queries import RecoveryRow, calls_of_callers
 from service.settings import Settings
 from tests.api.support import Notification, drain, placed, session_of, store_raw
 
@@ -63,18 +62,16 @@ async def process(settings: Settings, labels: list[str], *, window: timedelta) -
     await drain(settings, now=NOW, recovery_window=window)
 
 
-async def stored(settings: Settings) -> dict[str, Any]:
-    """Every stored call: what the rule reads and what recovery wrote."""
+async def stored(settings: Settings) -> dict[str, RecoveryRow]:
+    """Every stored call, as the recovery pass reads it."""
     engine = create_engine(settings)
-    c = call_outcomes.c
-    columns = (c.telephony_session_id, c.caller_key, c.started_at, c.ended_at, c.answered_at)
-    recovery = (c.category, c.is_abandoned, c.recovered_at, c.recovered_by, c.time_to_recovery_s)
+    keys = ["14155550123", "15105550111", "15105550222", "16505550101"]
     try:
         async with engine.connect() as connection:
-            rows = await connection.execute(select(*columns, *recovery))
-            return {row.telephony_session_id: row for row in rows}
+            rows = await calls_of_callers(connection, keys, DAY, NOW)
     finally:
         await engine.dispose()
+    return {row.session_id: row for row in rows}
 
 
 def recovered_by(rows: dict[str, Any]) -> dict[str, str | None]:
