@@ -20,6 +20,8 @@ from sqlalchemy import (
     text,
 )
 
+from classifiers.outcome import Category
+from classifiers.recovery import REACHING_CATEGORIES
 from service.db.types import UtcDateTime
 
 NAMING_CONVENTION = {
@@ -74,6 +76,14 @@ quarantined_events = Table(
 
 # the callback list: abandoned calls with a number to call that nothing has recovered yet
 UNRECOVERED = "is_abandoned AND recovered_at IS NULL AND caller_key IS NOT NULL"
+# abandoned calls that a later call recovered (migration 0007)
+RECOVERED = "is_abandoned AND recovered_at IS NOT NULL AND caller_key IS NOT NULL"
+# calls that reached their caller, as classifiers.recovery.reached_at says (migration 0007)
+REACHING = (
+    "caller_key IS NOT NULL AND NOT is_abandoned AND (category IN ("
+    + ", ".join(f"'{category.value}'" for category in sorted(REACHING_CATEGORIES))
+    + f") OR (category = '{Category.IN_PROGRESS.value}' AND answered_at IS NOT NULL))"
+)
 
 call_outcomes = Table(
     "call_outcomes",
@@ -123,12 +133,39 @@ call_outcomes = Table(
         sqlite_where=text("reconciliation = 'awaiting_call_log'"),
     ),
     Index("ix_call_outcomes_abandoned_updated", "is_abandoned", "updated_at"),
-    Index("ix_call_outcomes_caller", "caller_key", "started_at"),
     Index(
         "ix_call_outcomes_unrecovered",
         "started_at",
         postgresql_where=text(UNRECOVERED),
         sqlite_where=text(UNRECOVERED),
+    ),
+    # what keeps recoveries current (service/processing/recovery.py)
+    Index(
+        "ix_call_outcomes_reaching",
+        "caller_key",
+        "started_at",
+        postgresql_where=text(REACHING),
+        sqlite_where=text(REACHING),
+    ),
+    Index(
+        "ix_call_outcomes_caller_unrecovered",
+        "caller_key",
+        "started_at",
+        postgresql_where=text(UNRECOVERED),
+        sqlite_where=text(UNRECOVERED),
+    ),
+    Index(
+        "ix_call_outcomes_caller_recovered",
+        "caller_key",
+        "recovered_at",
+        postgresql_where=text(RECOVERED),
+        sqlite_where=text(RECOVERED),
+    ),
+    Index(
+        "ix_call_outcomes_recovered_by",
+        "recovered_by",
+        postgresql_where=text("recovered_by IS NOT NULL"),
+        sqlite_where=text("recovered_by IS NOT NULL"),
     ),
     Index(
         "ix_call_outcomes_open",

@@ -52,7 +52,7 @@ from service.calllog import queries as calllog_queries
 from service.calllog.expectation import NO_CALL_LOG, CallLogExpectation
 from service.db.errors import is_refused_value
 from service.processing import queries
-from service.processing.recovery import caller_key_of, refresh_recoveries, touched
+from service.processing.recovery import caller_key_of, refresh_recoveries
 from service.ringcentral import queries as ringcentral_queries
 
 log = structlog.get_logger(__name__)
@@ -228,30 +228,10 @@ async def recompute(
         await queries.delete_outcomes(connection, merged)
     if changes:
         await _write_changes(connection, changes, context.now)
-    around = [
-        call
-        for change in changes
-        for call in touched(caller_key_of(change.outcome), change.outcome.started_at)
-    ]
-    refreshed = [*merged, *session_ids] if context.refresh_recoveries else merged
-    around.extend(
-        call
-        for session_id in refreshed
-        if (previous := stored.get(session_id)) is not None
-        for call in touched(previous.caller_key, previous.started_at)
-    )
-    around.extend(
-        call
-        for change in changes
-        if change.previous is not None
-        for call in touched(change.previous.caller_key, change.previous.started_at)
-    )
+    written = {change.outcome.telephony_session_id for change in changes}
+    refreshed = {*merged, *written, *(session_ids if context.refresh_recoveries else ())}
     await refresh_recoveries(
-        connection,
-        around,
-        window=context.recovery_window,
-        now=context.now,
-        written={change.outcome.telephony_session_id for change in changes},
+        connection, refreshed, window=context.recovery_window, now=context.now, written=written
     )
     corrections = sum(
         change.outcome.reconciliation is Reconciliation.CALL_LOG_CORRECTED

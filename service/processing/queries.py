@@ -4,15 +4,37 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Insert, bindparam, delete, func, insert, select, text, union, update
+from sqlalchemy import (
+    Insert,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    null,
+    or_,
+    select,
+    text,
+    union,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from classifiers.outcome import Category, Reconciliation, Source, Stage
+from classifiers.timing import shifted
 from service.db.sql import claiming, ids_in, insert_on_conflict, is_postgres, keys_in
-from service.db.tables import call_legs, call_outcomes, outcome_changes, raw_events
+from service.db.tables import (
+    REACHING,
+    RECOVERED,
+    UNRECOVERED,
+    call_legs,
+    call_outcomes,
+    outcome_changes,
+    raw_events,
+)
 
 VOICEMAIL_RELATED = tuple(
     category.value
@@ -202,6 +224,8 @@ def _updatable(excluded: Any) -> dict[str, Any]:
 # Rows per statement when writing outcomes and legs: a statement's rows are encoded in one go,
 # holding up the webhook in the same event loop; in slices it runs between them.
 WRITE_CHUNK = 100
+# Numbers per statement when looking for the abandoned calls that reaching calls may recover.
+SPANS_PER_STATEMENT = 50
 
 
 async def upsert_outcomes(connection: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
@@ -315,11 +339,12 @@ async def has_outcomes_of_other_rules(connection: AsyncConnection, rules_version
 
 @dataclass(frozen=True, slots=True)
 class RecoveryRow:
-    """One call of a caller number with what recovery reads and what it last wrote."""
+    """One call with what recovery reads and what it last wrote; `first_reach` is the start of
+    the earliest call of its number that reached the caller and started no earlier than it."""
 
     session_id: str
-    caller_key: str
-    started_at: datetime
+    caller_key: str | None
+    started_at: datetime | None
     ended_at: datetime | None
     answered_at: datetime | None
     category: str
@@ -328,35 +353,132 @@ class RecoveryRow:
     recovered_by: str | None
     time_to_recovery_s: float | None
     revision: int
+    first_reach: datetime | None
 
 
-async def calls_of_callers(
-    connection: AsyncConnection, caller_keys: Collection[str], start: datetime, end: datetime
+@dataclass(frozen=True, slots=True)
+class CallerSpan:
+    """Calls of one number that reached the caller, from `first` to `last` (their starts)."""
+
+    caller_key: str
+    first: datetime
+    last: datetime
+
+
+def _first_reach() -> Any:
+    """The start of the number's earliest reaching call at or after the row's own start: the
+    first entry of `ix_call_outcomes_reaching` from there, whatever else the number did."""
+    reaching = call_outcomes.alias("reaching")
+    return (
+        select(func.min(reaching.c.started_at))
+        .where(
+            reaching.c.caller_key == call_outcomes.c.caller_key,
+            reaching.c.started_at >= call_outcomes.c.started_at,
+            text(REACHING),
+        )
+        .scalar_subquery()
+    )
+
+
+_RECOVERY_COLUMNS = (
+    call_outcomes.c.telephony_session_id,
+    call_outcomes.c.caller_key,
+    call_outcomes.c.started_at,
+    call_outcomes.c.ended_at,
+    call_outcomes.c.answered_at,
+    call_outcomes.c.category,
+    call_outcomes.c.is_abandoned,
+    call_outcomes.c.recovered_at,
+    call_outcomes.c.recovered_by,
+    call_outcomes.c.time_to_recovery_s,
+    call_outcomes.c.revision,
+)
+
+
+async def recovery_rows(
+    connection: AsyncConnection, session_ids: Collection[str]
 ) -> list[RecoveryRow]:
-    """The calls of these numbers that started in `[start, end]` (ix_call_outcomes_caller)."""
-    if not caller_keys:
+    """These calls as recovery reads them, each with its number's first reaching call."""
+    if not session_ids:
         return []
     c = call_outcomes.c
     result = await connection.execute(
-        select(
-            c.telephony_session_id,
-            c.caller_key,
-            c.started_at,
-            c.ended_at,
-            c.answered_at,
-            c.category,
-            c.is_abandoned,
-            c.recovered_at,
-            c.recovered_by,
-            c.time_to_recovery_s,
-            c.revision,
-        ).where(
-            keys_in(connection, c.caller_key, caller_keys),
-            c.started_at >= start,
-            c.started_at <= end,
+        select(*_RECOVERY_COLUMNS, _first_reach()).where(
+            keys_in(connection, c.telephony_session_id, session_ids)
         )
     )
-    return [RecoveryRow(*row) for row in result]
+    return [RecoveryRow(*tuple(row)) for row in result]
+
+
+async def abandons_reachable_by(
+    connection: AsyncConnection, spans: Collection[CallerSpan], window: timedelta
+) -> set[str]:
+    """Abandoned calls that reaching calls of these spans may now recover: those of the number
+    that started within `window` before one of them and are not recovered, or recovered at or
+    after the span's first start (by a call no earlier than it)."""
+    found: set[str] = set()
+    c = call_outcomes.c
+    for start in range(0, len(spans), SPANS_PER_STATEMENT):
+        chunk = list(spans)[start : start + SPANS_PER_STATEMENT]
+        unrecovered = or_(
+            *(
+                and_(
+                    c.caller_key == span.caller_key,
+                    c.started_at >= shifted(span.first, -window),
+                    c.started_at <= span.last,
+                )
+                for span in chunk
+            )
+        )
+        recovered_later = or_(
+            *(
+                and_(
+                    c.caller_key == span.caller_key,
+                    c.recovered_at >= span.first,
+                    c.started_at >= shifted(span.first, -window),
+                    c.started_at <= span.last,
+                )
+                for span in chunk
+            )
+        )
+        statement = union(
+            select(c.telephony_session_id).where(text(UNRECOVERED), unrecovered),
+            select(c.telephony_session_id).where(text(RECOVERED), recovered_later),
+        )
+        found.update((await connection.execute(statement)).scalars())
+    return found
+
+
+async def recovered_by_any(connection: AsyncConnection, session_ids: Collection[str]) -> set[str]:
+    """Abandoned calls that one of these calls is stored as having recovered."""
+    if not session_ids:
+        return set()
+    c = call_outcomes.c
+    result = await connection.execute(
+        select(c.telephony_session_id).where(
+            c.recovered_by.is_not(None), keys_in(connection, c.recovered_by, session_ids)
+        )
+    )
+    return set(result.scalars())
+
+
+async def reaching_calls_at(
+    connection: AsyncConnection, starts: Collection[tuple[str, datetime]]
+) -> list[RecoveryRow]:
+    """The reaching calls of each (number, start) pair (usually one per pair)."""
+    if not starts:
+        return []
+    c = call_outcomes.c
+    wanted = set(starts)
+    result = await connection.execute(
+        select(*_RECOVERY_COLUMNS, null()).where(
+            text(REACHING),
+            keys_in(connection, c.caller_key, {key for key, _ in wanted}),
+            c.started_at.in_(sorted({start for _, start in wanted})),
+        )
+    )
+    rows = [RecoveryRow(*tuple(row)) for row in result]
+    return [row for row in rows if (row.caller_key, row.started_at) in wanted]
 
 
 async def set_recoveries(connection: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:

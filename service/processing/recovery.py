@@ -1,18 +1,24 @@
 """Keeping abandoned calls' recoveries current as calls are stored (the rule itself is
 classifiers/recovery.py).
 
-Whenever the processor stores a call, the recoveries of its caller number are recomputed around
-it: a call that started at `t` can recover the abandoned calls of `[t - window, t]`, and an
-abandoned call at `t` is recovered by a call of `[t, t + window]`, so reading that number's calls
-of `[t - window, t + window]` is enough. Runs in the processor's transaction; a recovery that
-changes takes a new change number, so the abandoned poll and the callback list see it.
+An abandoned call's recovery depends on its own fields and on the earliest call of its number
+that reached the caller and started at or after it (within the window). So when a claim stores,
+changes or removes calls, the recoveries that can change are those of:
+1. the calls themselves (abandoned now, or holding a recovery they may no longer deserve);
+2. the abandoned calls that a call reaching now may recover first: those of its number that
+   started within the window before it and are not recovered, or are recovered at or after its
+   start (a recovery by a later call is at or after that call's start);
+3. the abandoned calls that one of them recovered until now (it may have stopped reaching,
+   moved, or gone).
+Each is then recomputed from its number's first reaching call at or after it, one entry of a
+partial index, whatever else the number did: a number that called ten thousand times costs no
+more than one that called twice. Runs in the processor's transaction; a recovery that changes
+takes a new change number, so the abandoned poll and the callback list see it.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,19 +26,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from classifiers.outcome import Category, Outcome
 from classifiers.recovery import Recovery, RecoveryCall, caller_key, reached_at, recoveries
-from classifiers.timing import shifted
 from service.processing import queries
 
 KEY_LENGTH = 64  # call_outcomes.caller_key
 CATEGORIES = {category.value: category for category in Category}
-
-
-@dataclass(frozen=True, slots=True)
-class TouchedCall:
-    """A stored call whose number's recoveries may have changed."""
-
-    caller_key: str
-    started_at: datetime
 
 
 def caller_key_of(outcome: Outcome) -> str | None:
@@ -40,42 +37,38 @@ def caller_key_of(outcome: Outcome) -> str | None:
     return key[:KEY_LENGTH] if key else None
 
 
-def touched(caller: str | None, started_at: datetime | None) -> list[TouchedCall]:
-    return [TouchedCall(caller, started_at)] if caller and started_at else []
-
-
 async def refresh_recoveries(
     connection: AsyncConnection,
-    calls: Iterable[TouchedCall],
+    session_ids: Collection[str],
     *,
     window: timedelta,
     now: datetime,
     written: Collection[str] = (),
 ) -> int:
-    """Recompute the recoveries around these calls and store those that changed; how many.
-    Outcomes `written` in this transaction keep the change number they were just given."""
-    spans: dict[str, tuple[datetime, datetime]] = {}
-    for call in calls:
-        low, high = spans.get(call.caller_key, (call.started_at, call.started_at))
-        spans[call.caller_key] = (min(low, call.started_at), max(high, call.started_at))
-    if not spans:
+    """Recompute the recoveries that changes to these calls (stored, rewritten or removed in
+    this transaction) can affect, and store those that changed; how many. Outcomes `written` in
+    this transaction keep the change number they were just given."""
+    if not session_ids:
         return 0
-    start = shifted(min(low for low, _ in spans.values()), -window)
-    end = shifted(max(high for _, high in spans.values()), window)
-    by_caller: dict[str, list[queries.RecoveryRow]] = defaultdict(list)
-    for row in await queries.calls_of_callers(connection, spans.keys(), start, end):
-        by_caller[row.caller_key].append(row)
+    own = await queries.recovery_rows(connection, session_ids)
+    others = await queries.abandons_reachable_by(connection, _reaching_spans(own), window)
+    others |= await queries.recovered_by_any(connection, session_ids)
+    others -= {row.session_id for row in own}
+    subjects = [row for row in own if row.is_abandoned or row.recovered_by is not None]
+    subjects += await queries.recovery_rows(connection, others)
+    firsts = {
+        (row.caller_key, row.first_reach)
+        for row in subjects
+        if row.is_abandoned and row.caller_key is not None and row.first_reach is not None
+    }
+    reaching: dict[tuple[str | None, datetime | None], list[queries.RecoveryRow]] = {}
+    for call in await queries.reaching_calls_at(connection, firsts):
+        reaching.setdefault((call.caller_key, call.started_at), []).append(call)
     changed: list[tuple[queries.RecoveryRow, Recovery | None]] = []
-    for caller, rows in by_caller.items():
-        found = recoveries(map(_recovery_call, rows), window)
-        latest = spans[caller][1]
-        for row in rows:
-            # later abandoned calls may have recovering calls beyond what was read
-            if row.started_at > latest:
-                continue
-            recovery = found.get(row.session_id)
-            if _stored(row) != recovery:
-                changed.append((row, recovery))
+    for row in subjects:
+        recovery = _recovery(row, reaching.get((row.caller_key, row.first_reach), []), window)
+        if _stored(row) != recovery:
+            changed.append((row, recovery))
     revised = [(row, recovery) for row, recovery in changed if row.session_id not in written]
     first_seq = await queries.take_change_seqs(connection, len(revised)) if revised else 0
     await queries.set_recoveries(
@@ -92,7 +85,32 @@ async def refresh_recoveries(
     return len(changed)
 
 
-def _recovery_call(row: queries.RecoveryRow) -> RecoveryCall:
+def _reaching_spans(rows: Iterable[queries.RecoveryRow]) -> list[queries.CallerSpan]:
+    spans: dict[str, tuple[datetime, datetime]] = {}
+    for row in rows:
+        call = _recovery_call(row)
+        if row.caller_key is None or call is None or call.reached_at is None or call.abandoned:
+            continue
+        first, last = spans.get(row.caller_key, (call.started_at, call.started_at))
+        spans[row.caller_key] = (min(first, call.started_at), max(last, call.started_at))
+    return [queries.CallerSpan(key, first, last) for key, (first, last) in spans.items()]
+
+
+def _recovery(
+    row: queries.RecoveryRow, first_reaching: list[queries.RecoveryRow], window: timedelta
+) -> Recovery | None:
+    """The rule applied to the call and the number's first reaching calls after it (the rule
+    needs no other call of the number to decide)."""
+    call = _recovery_call(row)
+    if call is None or not call.abandoned or row.caller_key is None:
+        return None
+    candidates = [found for found in map(_recovery_call, first_reaching) if found is not None]
+    return recoveries([call, *candidates], window).get(call.session_id)
+
+
+def _recovery_call(row: queries.RecoveryRow) -> RecoveryCall | None:
+    if row.started_at is None:
+        return None
     category = CATEGORIES.get(row.category, Category.UNKNOWN)
     return RecoveryCall(
         session_id=row.session_id,

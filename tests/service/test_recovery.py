@@ -17,7 +17,7 @@ from classifiers.outcome import Category
 from classifiers.recovery import RecoveryCall, reached_at, recoveries
 from service.cli import app
 from service.db.engine import create_engine
-from service.processing.queries import RecoveryRow, calls_of_callers
+from service.processing.queries import RecoveryRow, recovery_rows
 from service.settings import Settings
 from tests.api.support import Notification, drain, placed, session_of, store_raw
 
@@ -65,10 +65,9 @@ async def process(settings: Settings, labels: list[str], *, window: timedelta) -
 async def stored(settings: Settings) -> dict[str, RecoveryRow]:
     """Every stored call, as the recovery pass reads it."""
     engine = create_engine(settings)
-    keys = ["14155550123", "15105550111", "15105550222", "16505550101"]
     try:
         async with engine.connect() as connection:
-            rows = await calls_of_callers(connection, keys, DAY, NOW)
+            rows = await recovery_rows(connection, SESSION.values())
     finally:
         await engine.dispose()
     return {row.session_id: row for row in rows}
@@ -116,6 +115,7 @@ async def test_calls_arriving_together_give_the_same_recoveries(settings: Settin
     assert call_back.caller_key == first.caller_key == "15105550111"
     assert first.recovered_at == (call_back.answered_at or call_back.started_at)
     assert first.ended_at is not None
+    assert first.recovered_at is not None
     assert first.time_to_recovery_s == (first.recovered_at - first.ended_at).total_seconds()
 
 
