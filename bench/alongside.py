@@ -21,8 +21,8 @@ from typing import Any
 from bench.harness import fetchval, percentile
 from bench.processing import LagPoller
 
-UNPROCESSED = "SELECT count(*) FROM raw_events WHERE processed_at IS NULL"
-SKIP = "UPDATE raw_events SET processed_at = now() WHERE processed_at IS NULL"
+UNPROCESSED = "SELECT count(*) FROM event_queue"
+SKIP = "DELETE FROM event_queue"
 DRAIN_LIMIT_S = 60.0
 
 

@@ -112,7 +112,7 @@ async def reset_processing(url: str) -> None:
     """Make the backlog unprocessed again and forget its outcomes (history stays)."""
     await execute(
         url,
-        "UPDATE raw_events SET processed_at = NULL",
+        "INSERT INTO event_queue (id) SELECT id FROM raw_events ON CONFLICT DO NOTHING",
         "DELETE FROM call_legs WHERE telephony_session_id NOT LIKE '%-h%'",
         "DELETE FROM call_outcomes WHERE telephony_session_id NOT LIKE '%-h%'",
         "UPDATE outcome_changes SET last_seq = coalesce((SELECT max(change_seq) "
@@ -282,8 +282,8 @@ class LagPoller:
         try:
             while not self._stop.is_set():
                 rows = await connection.fetch(
-                    "SELECT id, received_at FROM raw_events "
-                    "WHERE id > $1 AND processed_at IS NOT NULL ORDER BY id",
+                    "SELECT id, received_at FROM raw_events AS r WHERE id > $1 AND NOT EXISTS "
+                    "(SELECT FROM event_queue AS q WHERE q.id = r.id) ORDER BY id",
                     low,
                 )
                 now = time.time()
@@ -331,9 +331,7 @@ def run_lag(
             stopped = time.time()
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
-                backlog = asyncio.run(
-                    _count(url, "SELECT count(*) FROM raw_events WHERE processed_at IS NULL")
-                )
+                backlog = asyncio.run(_count(url, "SELECT count(*) FROM event_queue"))
                 if backlog == 0:
                     break
                 time.sleep(0.2)

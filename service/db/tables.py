@@ -53,14 +53,16 @@ raw_events = Table(
     Column("party_id", String(128)),
     Column("event_time", UtcDateTime()),
     Column("payload", Text(), nullable=False),
-    Column("processed_at", UtcDateTime()),
     Index("ix_raw_events_session", "telephony_session_id", "sequence"),
-    Index(
-        "ix_raw_events_unprocessed",
-        "id",
-        postgresql_where=text("processed_at IS NULL"),
-        sqlite_where=text("processed_at IS NULL"),
-    ),
+)
+
+# The stored events the processor has not taken in yet, by raw_events id: written in the
+# webhook's insert, deleted in the processor's transaction (migration 0010). A queue of its own
+# because marking the wide raw_events rows rewrote each of them and its index entries.
+event_queue = Table(
+    "event_queue",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=False),
 )
 
 quarantined_events = Table(

@@ -25,7 +25,13 @@ from classifiers.outcome import Reconciliation
 from emulator.scenarios.model import SessionTruth
 from service.app import create_app
 from service.db.migrate import upgrade_database
-from service.db.tables import call_log_pending, call_log_records, call_outcomes, raw_events
+from service.db.tables import (
+    call_log_pending,
+    call_log_records,
+    call_outcomes,
+    event_queue,
+    raw_events,
+)
 from service.demo.company import register_company
 from service.demo.platform import DemoPlatform
 from service.services import Services
@@ -222,9 +228,7 @@ async def _wait_for_outcomes(
             )
             waiting.pending = await _count(
                 connection,
-                select(func.count())
-                .select_from(raw_events)
-                .where(raw_events.c.processed_at.is_(None)),
+                select(func.count()).select_from(event_queue),
             ) + await _count(
                 connection,
                 select(func.count()).select_from(call_log_pending),

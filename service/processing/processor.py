@@ -141,7 +141,7 @@ async def process_new_events(
     sessions.update(await _sessions_of_records(connection, records))
     recomputed = await recompute(connection, sessions, context=context)
     await _note_subscription_activity(connection, claimed, context.now)
-    await queries.mark_processed(connection, [event.id for event in claimed], context.now)
+    await queries.mark_processed(connection, [event.id for event in claimed])
     await calllog_queries.mark_processed(connection, records)
     return ClaimStats(
         events=len(claimed),
@@ -405,7 +405,7 @@ async def set_aside_oldest(
     `classification_failed` with the error (`callsift reclassify` tries it again)."""
     events = await queries.claim_unprocessed(connection, 1) if take_event else []
     records = [] if take_event else await calllog_queries.claim_unprocessed(connection, 1)
-    await queries.mark_processed(connection, [event.id for event in events], context.now)
+    await queries.mark_processed(connection, [event.id for event in events])
     await calllog_queries.mark_processed(connection, records)
     event = events[0] if events else None
     record = records[0] if records else None

@@ -32,6 +32,7 @@ from service.db.tables import (
     UNRECOVERED,
     call_legs,
     call_outcomes,
+    event_queue,
     outcome_changes,
     raw_events,
 )
@@ -74,28 +75,31 @@ _CLAIMED_COLUMNS = (
 
 
 async def claim_unprocessed(connection: AsyncConnection, limit: int) -> list[ClaimedEvent]:
-    """The oldest unprocessed events, locked for this transaction on PostgreSQL (skipping ones
-    other processors hold). A read: on SQLite the claim takes the database's write lock only
-    when it writes its results, not while it classifies."""
-    statement = (
-        select(*_CLAIMED_COLUMNS)
-        .where(raw_events.c.processed_at.is_(None))
-        .order_by(raw_events.c.id)
-        .limit(limit)
-    )
+    """The oldest queued events, their queue entries locked for this transaction on PostgreSQL
+    (skipping ones other processors hold). Reads: on SQLite the claim takes the database's write
+    lock only when it writes its results, not while it classifies. The ids first, then their
+    rows by id: joined in one statement, PostgreSQL may merge-join from the first raw event ever
+    stored instead of looking up the few claimed."""
+    claim = select(event_queue.c.id).order_by(event_queue.c.id).limit(limit)
     if is_postgres(connection):
-        statement = statement.with_for_update(skip_locked=True)
-    result = await connection.execute(statement)
+        claim = claim.with_for_update(skip_locked=True)
+    ids = list((await connection.execute(claim)).scalars())
+    if not ids:
+        return []
+    result = await connection.execute(
+        select(*_CLAIMED_COLUMNS)
+        .where(ids_in(connection, raw_events.c.id, ids))
+        .order_by(raw_events.c.id)
+    )
     return [ClaimedEvent(*row) for row in result]
 
 
-async def mark_processed(connection: AsyncConnection, ids: Sequence[int], now: datetime) -> None:
-    """Final when the caller commits, together with the outcomes computed from the events."""
+async def mark_processed(connection: AsyncConnection, ids: Sequence[int]) -> None:
+    """Take the events off the queue: final when the caller commits, together with the outcomes
+    computed from them."""
     if ids:
         await connection.execute(
-            update(raw_events)
-            .where(ids_in(connection, raw_events.c.id, ids))
-            .values(processed_at=now)
+            delete(event_queue).where(ids_in(connection, event_queue.c.id, ids))
         )
 
 
@@ -380,6 +384,7 @@ def _first_reach() -> Any:
     )
 
 
+_FIRST_REACH = _first_reach()  # built once: an alias's columns are costly to set up per claim
 _RECOVERY_COLUMNS = (
     call_outcomes.c.telephony_session_id,
     call_outcomes.c.caller_key,
@@ -403,7 +408,7 @@ async def recovery_rows(
         return []
     c = call_outcomes.c
     result = await connection.execute(
-        select(*_RECOVERY_COLUMNS, _first_reach()).where(
+        select(*_RECOVERY_COLUMNS, _FIRST_REACH).where(
             keys_in(connection, c.telephony_session_id, session_ids)
         )
     )

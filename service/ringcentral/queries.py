@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.db.sql import claiming, insert_ignoring, is_postgres, keys_in
@@ -153,16 +153,23 @@ async def all_credentials(connection: AsyncConnection) -> list[tuple[str, bytes]
     return [(row[0], row[1]) for row in result]
 
 
+_TOUCH_LAST_EVENT = (
+    update(extensions)
+    .where(
+        extensions.c.extension_id == bindparam("extension"),
+        or_(extensions.c.last_event_at.is_(None), extensions.c.last_event_at < bindparam("at")),
+    )
+    .values(last_event_at=bindparam("at"))
+)
+
+
 async def touch_last_event(connection: AsyncConnection, seen: dict[str, datetime]) -> None:
-    """Move each extension's last_event_at forward to the given times."""
-    for extension_id, at in seen.items():
+    """Move each extension's last_event_at forward to the given times: one statement for all,
+    in extension order (so concurrent processors lock the rows in the same order)."""
+    if seen:
         await connection.execute(
-            update(extensions)
-            .where(
-                extensions.c.extension_id == extension_id,
-                or_(extensions.c.last_event_at.is_(None), extensions.c.last_event_at < at),
-            )
-            .values(last_event_at=at)
+            _TOUCH_LAST_EVENT,
+            [{"extension": key, "at": seen[key]} for key in sorted(seen)],
         )
 
 

@@ -64,7 +64,6 @@ class IngestEnvelope:
             "party_id": self.party_id,
             "event_time": self.event_time,
             "payload": payload,
-            "processed_at": None,
         }
 
 

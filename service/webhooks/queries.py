@@ -1,4 +1,5 @@
-"""SQL of the ingest area: idempotent inserts of raw events and quarantined bodies.
+"""SQL of the ingest area: idempotent inserts of raw events and quarantined bodies. Every event
+inserted is queued for the processor (`event_queue`) by the same statement or transaction.
 
 `insert_raw_events` works on any SQLAlchemy connection (both dialects). The group commit on
 PostgreSQL uses `postgres_insert_raw_events`, which talks to asyncpg directly: the whole batch goes
@@ -18,7 +19,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.db.sql import insert_ignoring
-from service.db.tables import quarantined_events, raw_events
+from service.db.tables import event_queue, quarantined_events, raw_events
 
 
 async def insert_raw_events(
@@ -27,9 +28,13 @@ async def insert_raw_events(
     """Insert rows whose uuid is new; returns the uuids actually inserted."""
     if not rows:
         return set()
-    statement = insert_ignoring(connection, raw_events, ["uuid"]).returning(raw_events.c.uuid)
-    result = await connection.execute(statement, list(rows))
-    return set(result.scalars().all())
+    statement = insert_ignoring(connection, raw_events, ["uuid"]).returning(
+        raw_events.c.id, raw_events.c.uuid
+    )
+    inserted = list(await connection.execute(statement, list(rows)))
+    if inserted:
+        await connection.execute(insert(event_queue), [{"id": row.id} for row in inserted])
+    return {row.uuid for row in inserted}
 
 
 # (column, PostgreSQL type) in the order of the arrays sent to POSTGRES_INSERT_RAW_EVENTS
@@ -49,13 +54,18 @@ RAW_EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 POSTGRES_INSERT_RAW_EVENTS = """
-INSERT INTO raw_events (uuid, received_at, subscription_id, owner_id, extension_id, event, kind,
-                        telephony_session_id, sequence, party_id, event_time, payload)
-SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[],
-                     $6::text[], $7::text[], $8::text[], $9::int8[], $10::text[],
-                     $11::timestamptz[], $12::text[])
-ON CONFLICT (uuid) DO NOTHING
-RETURNING uuid
+WITH stored AS (
+    INSERT INTO raw_events (uuid, received_at, subscription_id, owner_id, extension_id, event,
+                            kind, telephony_session_id, sequence, party_id, event_time, payload)
+    SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[],
+                         $6::text[], $7::text[], $8::text[], $9::int8[], $10::text[],
+                         $11::timestamptz[], $12::text[])
+    ON CONFLICT (uuid) DO NOTHING
+    RETURNING id, uuid
+), queued AS (
+    INSERT INTO event_queue (id) SELECT id FROM stored
+)
+SELECT uuid FROM stored
 """
 
 POSTGRES_INSERT_QUARANTINED = """

@@ -33,6 +33,7 @@ from service.db.tables import (
     call_log_records,
     call_log_sync,
     call_outcomes,
+    event_queue,
     raw_events,
     webhook_subscriptions,
 )
@@ -404,18 +405,19 @@ class StoredEvent:
 
 
 async def stored_events(engine: AsyncEngine) -> list[StoredEvent]:
-    statement = select(
-        raw_events.c.uuid, raw_events.c.kind, raw_events.c.payload, raw_events.c.processed_at
-    ).order_by(raw_events.c.id)
+    queued = event_queue.c.id.is_not(None)
+    statement = (
+        select(raw_events.c.uuid, raw_events.c.kind, raw_events.c.payload, queued)
+        .outerjoin_from(raw_events, event_queue, event_queue.c.id == raw_events.c.id)
+        .order_by(raw_events.c.id)
+    )
     async with engine.connect() as connection:
         rows = (await connection.execute(statement)).all()
-    return [StoredEvent(row[0], row[1], row[2], row[3] is not None) for row in rows]
+    return [StoredEvent(row[0], row[1], row[2], not row[3]) for row in rows]
 
 
 async def unprocessed_events(engine: AsyncEngine) -> int:
-    statement = (
-        select(func.count()).select_from(raw_events).where(raw_events.c.processed_at.is_(None))
-    )
+    statement = select(func.count()).select_from(event_queue)
     async with engine.connect() as connection:
         return int(await connection.scalar(statement) or 0)
 

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.classifier import SECONDS_BETWEEN_CALLS, build_sessions
 from service.db.engine import create_engine
-from service.db.tables import call_legs, call_outcomes, raw_events
+from service.db.tables import call_legs, call_outcomes, event_queue, raw_events
 from service.serving import bind_loopback
 from service.settings import Settings
 from tests.conftest import WEBHOOK_TOKEN
@@ -291,7 +291,7 @@ async def stored_uuid_counts(engine: AsyncEngine) -> Counter[str]:
 
 async def unprocessed_events(engine: AsyncEngine) -> int:
     async with engine.connect() as connection:
-        query = select(func.count()).where(raw_events.c.processed_at.is_(None))
+        query = select(func.count()).select_from(event_queue)
         return int((await connection.execute(query)).scalar_one())
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.processing import store_notifications
 from classifiers import Outcome, classify_lines
-from service.db.tables import call_legs, call_outcomes, raw_events
+from service.db.tables import call_legs, call_outcomes, event_queue, raw_events
 from service.processing.processor import outcome_document
 from service.settings import Settings
 from tests.faults.support import (
@@ -129,8 +129,8 @@ async def test_a_backlog_processed_across_a_kill_ends_as_if_processed_in_one_go(
 
 async def classified_with_events_unprocessed(engine: AsyncEngine) -> int:
     """Sessions that have an outcome and events not yet processed."""
-    unprocessed = select(raw_events.c.telephony_session_id).where(
-        raw_events.c.processed_at.is_(None)
+    unprocessed = select(raw_events.c.telephony_session_id).join_from(
+        event_queue, raw_events, raw_events.c.id == event_queue.c.id
     )
     query = select(func.count()).where(call_outcomes.c.telephony_session_id.in_(unprocessed))
     async with engine.connect() as connection:

@@ -74,3 +74,33 @@ async def test_the_recovery_migration_gives_stored_outcomes_their_caller_keys(
     finally:
         await engine.dispose()
     assert keys == {"in": "14155550123", "out": "14155550123", "anonymous": None}
+
+
+async def test_the_queue_migration_queues_the_events_not_yet_processed(tmp_path: Path) -> None:
+    """Events unprocessed before migration 0010 wait in `event_queue`; processed ones do not."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    engine = create_engine(Settings(_env_file=None, database_url=url))
+    now = datetime(2026, 3, 10, 9, tzinfo=UTC)
+    try:
+        await upgrade(engine, "0009")
+        async with engine.begin() as connection:
+            for number, processed_at in enumerate((now, None, now, None)):
+                await connection.execute(
+                    text(
+                        "INSERT INTO raw_events (uuid, received_at, event, kind, payload, "
+                        "processed_at) VALUES (:u, :t, '/e', 'telephony', '{}', :p)"
+                    ),
+                    {"u": f"u{number}", "t": now, "p": processed_at},
+                )
+        await upgrade(engine)
+        async with engine.connect() as connection:
+            queued = await connection.execute(
+                text(
+                    "SELECT r.uuid FROM event_queue AS q JOIN raw_events AS r ON r.id = q.id "
+                    "ORDER BY r.uuid"
+                )
+            )
+            uuids = list(queued.scalars())
+    finally:
+        await engine.dispose()
+    assert uuids == ["u1", "u3"]

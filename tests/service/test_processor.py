@@ -16,7 +16,7 @@ from sqlalchemy import select
 from classifiers import Thresholds, classify_lines
 from service.app import create_app
 from service.db.engine import create_engine
-from service.db.tables import call_legs, call_outcomes, raw_events
+from service.db.tables import call_legs, call_outcomes, event_queue
 from service.processing.processor import (
     ProcessingContext,
     close_stale_sessions,
@@ -112,9 +112,7 @@ class TestConvergence:
         try:
             async with engine.connect() as connection:
                 legs = (await connection.execute(select(call_legs))).all()
-                pending = await connection.scalar(
-                    select(raw_events.c.id).where(raw_events.c.processed_at.is_(None))
-                )
+                pending = await connection.scalar(select(event_queue.c.id))
         finally:
             await engine.dispose()
         assert {(leg.extension_id, leg.outcome) for leg in legs} == {

@@ -22,7 +22,7 @@ from service.calllog.expectation import CallLogExpectation
 from service.calllog.store import DatabaseCallLogStore
 from service.cli import app
 from service.db.engine import create_engine
-from service.db.tables import call_log_pending, call_outcomes, raw_events
+from service.db.tables import call_log_pending, call_outcomes, event_queue
 from service.metrics import Metrics
 from service.processing import processor
 from service.processing.processor import ProcessingContext, process_new_events
@@ -90,9 +90,7 @@ async def _outcomes(engine: AsyncEngine) -> dict[str, dict[str, Any]]:
 
 async def _unprocessed(engine: AsyncEngine) -> int:
     async with engine.connect() as connection:
-        count = await connection.scalar(
-            select(func.count()).select_from(raw_events).where(raw_events.c.processed_at.is_(None))
-        )
+        count = await connection.scalar(select(func.count()).select_from(event_queue))
     return int(count or 0)
 
 

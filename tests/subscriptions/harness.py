@@ -25,7 +25,7 @@ from emulator.config import EmulatorConfig
 from emulator.directory import ExtensionSpec
 from emulator.state import Emulator
 from service.app import create_app
-from service.db.tables import raw_events
+from service.db.tables import event_queue
 from service.ringcentral.registry import Registered, add_extension
 from service.ringcentral.runtime import RingCentralRuntime
 from service.services import Services
@@ -115,11 +115,7 @@ class Harness:
 
     async def _unprocessed_events(self) -> int:
         async with self.services.engine.connect() as connection:
-            pending = await connection.scalar(
-                select(func.count())
-                .select_from(raw_events)
-                .where(raw_events.c.processed_at.is_(None))
-            )
+            pending = await connection.scalar(select(func.count()).select_from(event_queue))
         return int(pending or 0)
 
     def live_subscriptions(self) -> dict[str, Any]:
