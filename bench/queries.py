@@ -47,6 +47,7 @@ from bench.harness import (
     create_database,
     drop_database,
     log,
+    loop_lag,
     percentile,
     running,
     wait_for_quiet,
@@ -360,12 +361,14 @@ def run(
         with running(server):
             wait_for_quiet()
             results = measure(server.port, key, loaded, now)
+            lag = loop_lag(server)
+        log(f"  event loops: {lag}")
     finally:
         if keep:
             log(f"kept {url}")
         else:
             asyncio.run(drop_database(admin_url, url))
-    return {"data": loaded, "results": results}
+    return {"data": loaded, "results": results, "loop_lag": lag}
 
 
 def main() -> None:
