@@ -425,6 +425,8 @@ def _classifier(classifier: dict[str, Any]) -> list[str]:
 QUERY_LABELS = {
     "abandoned_unchanged_304": "GET /v1/abandoned, caught up, If-None-Match (304)",
     "abandoned_changed_200": "GET /v1/abandoned, 50 changes behind (200)",
+    "abandoned_after_change_200": "GET /v1/abandoned, caught up after a change (200: the summary "
+    "and its live block computed again)",
     "calls_day_abandoned": "GET /v1/calls: a day, is_abandoned=true, limit 100",
     "calls_extension_week": "GET /v1/calls: an extension's week, limit 100",
     "calls_month_category": "GET /v1/calls: a category over the month, limit 100",
@@ -466,6 +468,8 @@ def _queries(queries: dict[str, Any]) -> list[str]:
     ]
     for name, figure in queries["results"].items():
         extra = f" ({figure['changes']} changes)" if "changes" in figure else ""
+        if "live_calls" in figure:
+            extra = f" ({figure['live_calls']} calls in progress)"
         lines.append(
             f"| {QUERY_LABELS.get(name, name)}{extra} | {_n(figure['p50_ms'], 2)} ms | "
             f"{_n(figure['p95_ms'], 2)} ms | {_n(figure['p99_ms'], 2)} ms | "
