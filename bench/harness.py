@@ -22,6 +22,7 @@ from typing import Any
 import asyncpg
 import httpx
 import orjson
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 
 from bench.payloads import TOKEN, WEBHOOK_PATH
@@ -282,6 +283,40 @@ def running(
             except subprocess.TimeoutExpired:
                 server.process.kill()
                 server.process.wait()
+
+
+def loop_lag(server: Server) -> dict[str, dict[str, float]]:
+    """Per event loop of a callsift server (`service`, and `processor` for its own process): the
+    largest lag since it started (ms) and the stalls over 50 ms so far, from its /metrics
+    (service/looplag.py). Empty for a server without them."""
+    text = httpx.get(server.base_url + "/metrics", timeout=10).text
+    found: dict[str, dict[str, float]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            figure = LOOP_LAG_SAMPLES.get(sample.name)
+            if figure is not None:
+                scale = 1000 if figure == "largest_ms" else 1
+                found.setdefault(sample.labels["process"], {})[figure] = sample.value * scale
+    return found
+
+
+LOOP_LAG_SAMPLES = {
+    "callsift_event_loop_lag_max_seconds": "largest_ms",
+    "callsift_event_loop_stalls_total": "stalls",
+}
+
+
+def stalls_between(
+    before: dict[str, dict[str, float]], after: dict[str, dict[str, float]]
+) -> dict[str, dict[str, float]]:
+    """`after` with each loop's stalls counted since `before`."""
+    return {
+        process: {
+            **figures,
+            "stalls": figures.get("stalls", 0) - before.get(process, {}).get("stalls", 0),
+        }
+        for process, figures in after.items()
+    }
 
 
 def _healthy(url: str) -> bool:

@@ -40,11 +40,13 @@ from bench.harness import (
     drop_database,
     fetchval,
     log,
+    loop_lag,
     measured_quietly,
     run_paced,
     run_wrk,
     running,
     spread,
+    stalls_between,
     uvicorn_command,
 )
 from bench.payloads import ingest_templates, session_templates
@@ -195,6 +197,8 @@ def measure_target(
         run_wrk(server.webhook_url, templates, seconds=warmup)
         if processing:
             skip_backlog(url)
+        callsift = key in SERVER_NAMES
+        lag_before = loop_lag(server) if callsift else {}
         saturation, paced, foreign = [], [], []
         for _ in range(runs):
             figures, cores = measured_quietly(saturate, server.pid)
@@ -202,6 +206,8 @@ def measure_target(
             foreign.append(cores)
             errors = figures["errors"]
             log(f"  saturation {figures['rps']:,.0f} rps (errors {errors}){_left(figures)}")
+        lag = stalls_between(lag_before, loop_lag(server)) if callsift else {}
+        log(f"  event loops after saturation: {lag}")
         rps = spread([s["rps"] for s in saturation])
         rate = rps["median"] * LATENCY_LOAD
         for _ in range(runs):
@@ -231,6 +237,7 @@ def measure_target(
         "stored_rows": stored,
         "foreign_cpu_cores": foreign,
         "acknowledged_in_measured_runs": completed,
+        "loop_lag_saturation": lag,
         **(_processor_figures(saturation, paced) if processing else {}),
     }
 

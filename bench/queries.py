@@ -9,9 +9,16 @@ new session ids, new random start times in the same month (every timestamp colum
 same amount) and fresh change numbers, until there are `--outcomes` outcomes. Copies keep each
 call's category, durations, queue and legs; their `document` JSON keeps the original times.
 
+A real month has a few calls in progress at any moment: `LIVE_CALLS` copies of queue and IVR
+abandons are turned into calls waiting now (category `in_progress`, not final, started in the
+last ten minutes), so the poll summary's live block has something to find.
+
 Then `callsift run` serves the database and one keep-alive connection (http.client, so the
 client adds little) measures, sequentially:
 - `GET /v1/abandoned` caught up, with `If-None-Match` (304), and 50 changes behind (200);
+- `GET /v1/abandoned` caught up after a change (200): before each request the change counter is
+  moved on, as the processor does, so the summary (its windows and what is live) is computed
+  again each time;
 - `GET /v1/calls` with filters (a day of abandoned calls; an extension's week; a category over
   the month);
 - `GET /v1/stats/outcomes` for a day (by hour) and for the month (by day);
@@ -30,6 +37,7 @@ import asyncio
 import http.client
 import random
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -47,6 +55,7 @@ from bench.harness import (
     create_database,
     drop_database,
     log,
+    loop_lag,
     percentile,
     running,
     wait_for_quiet,
@@ -67,6 +76,7 @@ DAYS = 30
 CALLERS = 300_000
 CHUNK_CALLS = 5000
 SAMPLES = {"poll": 1000, "calls": 100, "stats_day": 50, "stats_month": 10}
+LIVE_CALLS = 40
 
 # Copies of the processor's rows: a new session id per copy, every time moved by `shift`.
 COPY_OUTCOMES = """
@@ -93,6 +103,32 @@ SELECT l.telephony_session_id || '-c' || c.n, party_id, extension_id, outcome, s
 FROM call_legs AS l
 JOIN copies AS c ON c.base_id = l.telephony_session_id
 WHERE c.n BETWEEN $1 AND $1 + 9
+"""
+
+
+# Copies of queue and IVR abandons made calls waiting now: started in the last ten minutes, not
+# final, not abandoned (yet); their legs move with them.
+LIVE = """
+CREATE TEMP TABLE live AS
+SELECT telephony_session_id AS id,
+       $1::timestamptz - random() * interval '10 minutes' - started_at AS shift
+FROM call_outcomes
+WHERE stage IN ('queue', 'ivr') AND telephony_session_id LIKE '%-c%'
+ORDER BY change_seq DESC
+LIMIT $2
+"""
+LIVE_OUTCOMES = """
+UPDATE call_outcomes AS o
+SET category = 'in_progress', reason = NULL, final = false, is_abandoned = false,
+    ever_abandoned = false, started_at = started_at + l.shift, answered_at = NULL,
+    ended_at = NULL, time_to_abandon_s = NULL, last_event_at = started_at + l.shift
+FROM live AS l
+WHERE o.telephony_session_id = l.id
+"""
+LIVE_LEGS = """
+UPDATE call_legs AS g SET started_at = g.started_at + l.shift
+FROM live AS l
+WHERE g.telephony_session_id = l.id
 """
 
 
@@ -172,12 +208,16 @@ async def load_month(url: str, *, outcomes: int, base_calls: int, now: datetime)
             "LIMIT greatest(0, (SELECT count(*) FROM call_outcomes) - $1))",
             outcomes,
         )
+        await connection.execute(LIVE, now, LIVE_CALLS)
+        await connection.execute(LIVE_OUTCOMES)
+        await connection.execute(LIVE_LEGS)
         await connection.execute(
             "UPDATE outcome_changes SET last_seq = (SELECT max(change_seq) FROM call_outcomes)"
         )
         await connection.execute("VACUUM ANALYZE")
         total = int(await connection.fetchval("SELECT count(*) FROM call_outcomes"))
         legs = int(await connection.fetchval("SELECT count(*) FROM call_legs"))
+        live = int(await connection.fetchval("SELECT count(*) FROM call_outcomes WHERE NOT final"))
         last_seq = int(await connection.fetchval("SELECT last_seq FROM outcome_changes"))
         extension = await connection.fetchval(
             "SELECT extension_id FROM call_legs WHERE extension_id IS NOT NULL "
@@ -188,6 +228,7 @@ async def load_month(url: str, *, outcomes: int, base_calls: int, now: datetime)
     return {
         "outcomes": total,
         "legs": legs,
+        "in_progress": live,
         "base_calls": base_calls,
         "base_outcomes": base,
         "base_events": events,
@@ -228,11 +269,21 @@ class Client:
         return response.status, dict(response.getheaders()), body, elapsed
 
     def timed(
-        self, count: int, expect: int, path: str, params: dict[str, Any] | None = None, **kw: Any
+        self,
+        count: int,
+        expect: int,
+        path: str,
+        params: dict[str, Any] | None = None,
+        *,
+        before: Callable[[], None] | None = None,
+        **kw: Any,
     ) -> dict[str, Any]:
+        """`count` requests; `before` (not timed) runs before each."""
         samples = []
         size = 0
         for _ in range(count):
+            if before is not None:
+                before()
             status, _headers, body, elapsed = self.get(path, params, **kw)
             if status != expect:
                 msg = f"GET {path} {params}: {status} {body[:300]!r}"
@@ -253,7 +304,10 @@ class Client:
         self._connection.close()
 
 
-def measure(port: int, key: str, loaded: dict[str, Any], now: datetime) -> dict[str, Any]:
+def measure(
+    port: int, key: str, loaded: dict[str, Any], now: datetime, change: Callable[[], None]
+) -> dict[str, Any]:
+    """The requests, in order; `change` moves the change counter on (a change was written)."""
     client = Client(port, key)
     results: dict[str, Any] = {}
     try:
@@ -282,6 +336,11 @@ def measure(port: int, key: str, loaded: dict[str, Any], now: datetime) -> dict[
             SAMPLES["poll"], 200, "/v1/abandoned", behind
         )
         results["abandoned_changed_200"]["changes"] = len(orjson.loads(body)["changes"])
+        latest = {"since": encode_changes_cursor(loaded["last_seq"])}
+        results["abandoned_after_change_200"] = client.timed(
+            SAMPLES["calls"], 200, "/v1/abandoned", latest, before=change
+        )
+        results["abandoned_after_change_200"]["live_calls"] = loaded["in_progress"]
         day_end = now.replace(hour=0, minute=0, second=0, microsecond=0)
         day = {"from": (day_end - timedelta(days=1)).isoformat(), "to": day_end.isoformat()}
         week = {"from": (day_end - timedelta(days=7)).isoformat(), "to": day_end.isoformat()}
@@ -357,15 +416,23 @@ def run(
             callsift_env(url, processor=True),
             database_url=url,
         )
-        with running(server):
+        with running(server), asyncio.Runner() as runner:
+            changes = runner.run(asyncpg.connect(asyncpg_dsn(url)))
+
+            def change() -> None:
+                runner.run(changes.execute("UPDATE outcome_changes SET last_seq = last_seq + 1"))
+
             wait_for_quiet()
-            results = measure(server.port, key, loaded, now)
+            results = measure(server.port, key, loaded, now, change)
+            runner.run(changes.close())
+            lag = loop_lag(server)
+        log(f"  event loops: {lag}")
     finally:
         if keep:
             log(f"kept {url}")
         else:
             asyncio.run(drop_database(admin_url, url))
-    return {"data": loaded, "results": results}
+    return {"data": loaded, "results": results, "loop_lag": lag}
 
 
 def main() -> None:

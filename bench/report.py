@@ -115,6 +115,20 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         None if day is None else day < 100,
         " ms",
     )
+    stalls = [
+        (f"({key}) saturation", _loop(ingest.get(key, {}).get("loop_lag_saturation")))
+        for key in ("d", "f")
+    ]
+    stalls.append(("the query section", _loop(results.get("queries", {}).get("loop_lag"))))
+    for section, figures in stalls:
+        largest = figures.get("largest_ms")
+        add(
+            f"largest event-loop stall, {section}",
+            largest,
+            "< 50 ms",
+            None if largest is None else largest < 50,
+            " ms",
+        )
     rss = memory.get("peak_rss_mib")
     add("peak RSS, 60 s saturation", rss, "< 300 MiB", None if rss is None else rss < 300, " MiB")
     calllog = results.get("calllog", {})
@@ -143,6 +157,25 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         None if ratio is None else ratio <= 1.2,
     )
     return found
+
+
+def _loop(lags: dict[str, Any] | None, process: str = "service") -> dict[str, Any]:
+    """One event loop's figures from a section's `loop_lag` (bench.harness.loop_lag)."""
+    found: dict[str, Any] = (lags or {}).get(process, {})
+    return found
+
+
+def _stall_text(lags: dict[str, Any] | None) -> str:
+    """`largest (stalls)` for the service's loop and, when it has one, the processor's."""
+    parts = []
+    for process in ("service", "processor"):
+        figures = _loop(lags, process)
+        if figures:
+            parts.append(
+                f"{process} {_n(figures.get('largest_ms'), 1)} ms "
+                f"({_n(figures.get('stalls'))} over 50 ms)"
+            )
+    return ", ".join(parts) or "n/a"
 
 
 def _machine(machine: dict[str, Any]) -> list[str]:
@@ -205,6 +238,16 @@ def _ingest(ingest: dict[str, Any]) -> list[str]:
             f"{_spread(row['p999_ms'], 2, ' ms')} | {row['errors']} | {check} |"
         )
     lines += _processor_alongside(rows)
+    lines += [
+        "",
+        "Largest event-loop stall (service/looplag.py: how late a probe due every 10 ms woke), "
+        "since the server started, so its warm-up included; in brackets the stalls over 50 ms "
+        "during the saturation runs:",
+        "",
+    ]
+    for key, row in rows.items():
+        if row.get("loop_lag_saturation"):
+            lines.append(f"- ({key}): {_stall_text(row['loop_lag_saturation'])}")
     lines += ["", "Ratios (medians of this run):", ""]
     for name, value in ingest.get("ratios", {}).items():
         lines.append(f"- {name} = {value:.2f}")
@@ -382,6 +425,8 @@ def _classifier(classifier: dict[str, Any]) -> list[str]:
 QUERY_LABELS = {
     "abandoned_unchanged_304": "GET /v1/abandoned, caught up, If-None-Match (304)",
     "abandoned_changed_200": "GET /v1/abandoned, 50 changes behind (200)",
+    "abandoned_after_change_200": "GET /v1/abandoned, caught up after a change (200: the summary "
+    "and its live block computed again)",
     "calls_day_abandoned": "GET /v1/calls: a day, is_abandoned=true, limit 100",
     "calls_extension_week": "GET /v1/calls: an extension's week, limit 100",
     "calls_month_category": "GET /v1/calls: a category over the month, limit 100",
@@ -423,11 +468,18 @@ def _queries(queries: dict[str, Any]) -> list[str]:
     ]
     for name, figure in queries["results"].items():
         extra = f" ({figure['changes']} changes)" if "changes" in figure else ""
+        if "live_calls" in figure:
+            extra = f" ({figure['live_calls']} calls in progress)"
         lines.append(
             f"| {QUERY_LABELS.get(name, name)}{extra} | {_n(figure['p50_ms'], 2)} ms | "
             f"{_n(figure['p95_ms'], 2)} ms | {_n(figure['p99_ms'], 2)} ms | "
             f"{_n(figure['max_ms'], 2)} ms | {figure['n']} | {_n(figure['body_bytes'])} B |"
         )
+    lines += [
+        "",
+        "Largest event-loop stall over the whole section, since the server started (in "
+        f"brackets the stalls over 50 ms): {_stall_text(queries.get('loop_lag'))}.",
+    ]
     return [*lines, ""]
 
 

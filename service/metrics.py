@@ -21,6 +21,10 @@ from subscriptions.calllog import SaveCounts
 
 BATCH_SIZE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 LAG_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+LOOP_LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 1, 5)
+LOOP_STALL_S = 0.05  # the most any request may hold the event loop: a longer lag is a stall
+SERVICE_LOOP = "service"  # the `process` label of the loop that serves requests
+PROCESSOR_LOOP = "processor"  # and of the processor's own process (CALLSIFT_PROCESSOR_MODE)
 
 log = structlog.get_logger(__name__)
 
@@ -70,6 +74,8 @@ class ProcessorReport:
     failed_batches: int = 0
     set_aside: int = 0
     lag_s: float | None = None  # the claim's oldest event: stored -> processed
+    # the processor's own process only: its event loop's lags since its last report
+    loop_lags_s: Sequence[float] = ()
 
     @classmethod
     def of_claim(cls, stats: ProcessedClaim, now: datetime) -> ProcessorReport:
@@ -293,6 +299,31 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.loop_lag = Histogram(
+            "callsift_event_loop_lag_seconds",
+            "How late the event loop woke the loop-lag probe (due every 10 ms), by process: "
+            "`service` (the loop serving requests) or `processor` (the processor's own process).",
+            ["process"],
+            buckets=LOOP_LAG_BUCKETS,
+            registry=self.registry,
+        )
+        self.loop_lag_max = Gauge(
+            "callsift_event_loop_lag_max_seconds",
+            "The largest event-loop lag since the process started, by process.",
+            ["process"],
+            registry=self.registry,
+        )
+        self.loop_stalls = Counter(
+            "callsift_event_loop_stalls",
+            "Event-loop lags over 50 ms (stalls, each logged as looplag.stalled at most once "
+            "a second), by process.",
+            ["process"],
+            registry=self.registry,
+        )
+        self._loop_lag_max: dict[str, float] = {}
+        for series in (self.loop_lag, self.loop_lag_max, self.loop_stalls):
+            series.labels(SERVICE_LOOP)  # on /metrics from the start
+
         self.outcome_counts = OutcomeCounts()
         self.registry.register(self.outcome_counts)
         self.abandoned_polls = Counter(
@@ -342,6 +373,17 @@ class Metrics:
         self.processor_set_aside.inc(report.set_aside)
         if report.lag_s is not None:
             self.processor_lag.observe(report.lag_s)
+        for lag_s in report.loop_lags_s:
+            self.record_loop_lag(lag_s, PROCESSOR_LOOP)
+
+    def record_loop_lag(self, lag_s: float, process: str = SERVICE_LOOP) -> None:
+        """One wake-up of a loop-lag probe (service.looplag) `lag_s` late."""
+        self.loop_lag.labels(process).observe(lag_s)
+        if lag_s > LOOP_STALL_S:
+            self.loop_stalls.labels(process).inc()
+        if lag_s >= self._loop_lag_max.get(process, 0.0):
+            self._loop_lag_max[process] = lag_s
+            self.loop_lag_max.labels(process).set(lag_s)
 
     def record_extension_health(self, rows: Sequence[ExtensionState], now: datetime) -> None:
         """Set the extension and subscription gauges from the subscription loop's last pass."""

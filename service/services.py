@@ -1,9 +1,9 @@
 """The objects one running service shares across requests and workers, and their lifecycle.
 
 `build_services` creates everything without connecting; `start`/`stop` run the workers (the
-group-commit writer, the processor (in this event loop, or in a process of its own with
-CALLSIFT_PROCESSOR_MODE=process) and, when RingCentral is configured and their settings allow,
-the subscription loop and the call-log loop).
+event loop's lag probe, the group-commit writer, the processor (in this event loop, or in a
+process of its own with CALLSIFT_PROCESSOR_MODE=process) and, when RingCentral is configured and
+their settings allow, the subscription loop and the call-log loop).
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from service.api import queries as api_queries
 from service.api.running_service import ApiCaches
 from service.calllog.loop import CallLogLoop, ExpectationCache
 from service.db.engine import create_engine
-from service.metrics import Metrics
+from service.looplag import LoopLagProbe
+from service.metrics import SERVICE_LOOP, Metrics
 from service.processing.supervisor import ProcessorProcess
 from service.processing.worker import ProcessorWorker, processor_of, utc_now
 from service.ringcentral.directory import DirectoryCache
@@ -60,6 +61,7 @@ class Services:
     directory: DirectoryCache
     clock: Callable[[], datetime]
     api: ApiCaches
+    loop_lag: LoopLagProbe
     ringcentral: RingCentralRuntime | None = None
     subscriptions: SubscriptionLoop | None = None
     call_log: CallLogLoop | None = None
@@ -67,6 +69,7 @@ class Services:
     processor_process: ProcessorProcess | None = None  # CALLSIFT_PROCESSOR_MODE=process
 
     async def start(self) -> None:
+        await self.loop_lag.start()
         await self.writer.start()
         if self.settings.processor_enabled and self.processor_process is not None:
             await self.processor_process.start()
@@ -93,6 +96,7 @@ class Services:
         if self.ringcentral is not None:
             await self.ringcentral.aclose()
         await self.engine.dispose()
+        await self.loop_lag.stop()
 
     def processor_status(self) -> dict[str, Any]:
         """Where the processor runs and whether it is alive (for /readyz)."""
@@ -140,8 +144,9 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
         engine, api_queries.outcome_counts_if_changed, max_age_s=settings.metrics_outcomes_max_age_s
     )
     api = ApiCaches(settings)
+    loop_lag = LoopLagProbe(metrics.record_loop_lag, process=SERVICE_LOOP)
     services = Services(
-        settings, engine, metrics, writer, verifier, processor, directory, clock, api
+        settings, engine, metrics, writer, verifier, processor, directory, clock, api, loop_lag
     )
     services.processor_process = process
     if settings.rc_client_id and settings.rc_client_secret is not None:

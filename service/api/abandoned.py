@@ -29,7 +29,7 @@ from service.api.queries import SHORT_ABANDON, ChangeRow
 from service.api.running_service import ApiServices, services_of
 from service.api.schemas import AbandonedPoll, CallbackList
 from service.api.summary import summary_as_of
-from service.responses import OrjsonResponse
+from service.responses import OrjsonResponse, UtcOrjsonResponse
 
 router = APIRouter(tags=["abandoned"])
 
@@ -233,4 +233,4 @@ async def _callbacks(
         limit=_effective_limit(services, limit),
     )
     services.metrics.abandoned_polls.labels(result="callbacks").inc()
-    return OrjsonResponse(body, headers={"ETag": etag, **NO_CACHE})
+    return UtcOrjsonResponse(body, headers={"ETag": etag, **NO_CACHE})

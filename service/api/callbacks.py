@@ -1,10 +1,11 @@
 """`GET /v1/abandoned?unrecovered=true`: the callback list.
 
 One row per caller number whose abandoned calls of the recovery window (ending at the summary's
-`as_of`) no later call has reached, oldest first, with every such attempt; and how the window's
-abandoned calls were recovered. Its ETag is the change counter and `as_of`: a row leaves the
-list when a call recovers it (a change) or when its window has passed (`as_of` moves on), so a
-304 needs no read of `call_outcomes`.
+`as_of`) no later call has reached, oldest first (by each number's first such call, then by
+number), with every such attempt; and how the window's abandoned calls were recovered. Only the
+numbers of one answer are read and rendered: the others are counted in the database. Its ETag
+is the change counter and `as_of`: a row leaves the list when a call recovers it (a change) or
+when its window has passed (`as_of` moves on), so a 304 needs no read of `call_outcomes`.
 """
 
 from __future__ import annotations
@@ -28,22 +29,25 @@ def callbacks_etag(last_seq: int, as_of: datetime, include_short: bool) -> str:
 
 
 def callback_rows(abandons: Iterable[UnrecoveredRow], window: timedelta) -> list[dict[str, Any]]:
-    """The abandons grouped by caller number, in order of each number's first attempt."""
+    """The abandons grouped by caller number, in order of each number's first attempt (then
+    of the number)."""
     numbers: dict[str, list[UnrecoveredRow]] = {}
     for abandon in sorted(abandons, key=lambda a: (a.started_at, a.telephony_session_id)):
         numbers.setdefault(abandon.caller_key, []).append(abandon)
-    return [_row(attempts, window) for attempts in numbers.values()]
+    ordered = sorted(numbers.values(), key=lambda calls: (calls[0].started_at, calls[0].caller_key))
+    return [_row(attempts, window) for attempts in ordered]
 
 
 def _row(attempts: list[UnrecoveredRow], window: timedelta) -> dict[str, Any]:
+    """One number's row; its times are UTC datetimes, for `UtcOrjsonResponse` to write."""
     first, last = attempts[0], attempts[-1]
     return {
         "number": last.from_number,
         "caller_key": first.caller_key,
         "attempts": len(attempts),
-        "first_abandoned_at": iso(first.started_at),
-        "last_abandoned_at": iso(last.started_at),
-        "call_back_before": iso(last.started_at + window),
+        "first_abandoned_at": first.started_at,
+        "last_abandoned_at": last.started_at,
+        "call_back_before": last.started_at + window,
         "calls": [_attempt(attempt) for attempt in attempts],
     }
 
@@ -52,8 +56,8 @@ def _attempt(abandon: UnrecoveredRow) -> dict[str, Any]:
     category = CATEGORIES.get(abandon.category)
     return {
         "telephony_session_id": abandon.telephony_session_id,
-        "started_at": iso(abandon.started_at),
-        "ended_at": iso(abandon.ended_at),
+        "started_at": abandon.started_at,
+        "ended_at": abandon.ended_at,
         "category": abandon.category,
         "category_label": CATEGORY_LABELS[category] if category else None,
         "queue": abandon.queue,
@@ -70,17 +74,16 @@ async def callback_list(
     limit: int,
 ) -> dict[str, Any]:
     start = as_of - window
-    abandons = await queries.unrecovered_abandons(
-        connection, since=start, include_short=include_short
+    unrecovered = await queries.unrecovered_abandons(
+        connection, since=start, include_short=include_short, numbers=limit
     )
-    rows = callback_rows(abandons, window)
     counts = await queries.recovery_counts(
         connection, start=start, end=as_of, include_short=include_short
     )
     return {
-        "callbacks": rows[:limit],
-        "has_more": len(rows) > limit,
-        "numbers": len(rows),
+        "callbacks": callback_rows(unrecovered.abandons, window),
+        "has_more": unrecovered.numbers > limit,
+        "numbers": unrecovered.numbers,
         "as_of": iso(as_of),
         "window_s": window.total_seconds(),
         "recovery": recovery_block(counts),

@@ -328,33 +328,58 @@ class UnrecoveredRow:
     time_to_abandon_s: float | None
 
 
+@dataclass(frozen=True, slots=True)
+class UnrecoveredNumbers:
+    numbers: int  # caller numbers with an unrecovered abandon in the window
+    abandons: list[UnrecoveredRow]  # every such abandon of the first numbers asked for
+
+
 async def unrecovered_abandons(
-    connection: AsyncConnection, *, since: datetime, include_short: bool
-) -> list[UnrecoveredRow]:
+    connection: AsyncConnection, *, since: datetime, include_short: bool, numbers: int
+) -> UnrecoveredNumbers:
     """Abandoned calls with a number to call back, started at or after `since`, that no later
-    call has reached; oldest first (partial index `ix_call_outcomes_unrecovered`)."""
+    call has reached: how many numbers have one, and every such call of the first `numbers`
+    numbers (by their first such call, then number), oldest first. The numbers are counted and
+    chosen from the partial index `ix_call_outcomes_abandoned_callers` alone (it carries the
+    key, category and recovery), so only the calls listed are read from the table."""
     outcome = call_outcomes.c
-    statement = select(
-        outcome.telephony_session_id,
-        outcome.caller_key,
-        outcome.from_number,
-        outcome.started_at,
-        outcome.ended_at,
-        outcome.category,
-        outcome.queue,
-        outcome.time_to_abandon_s,
-    ).where(
+    unrecovered = [
         outcome.is_abandoned == true(),
-        outcome.recovered_at.is_(None),
         outcome.caller_key.is_not(None),
+        outcome.recovered_at.is_(None),
         outcome.started_at >= since,
-    )
+    ]
     if not include_short:
-        statement = statement.where(outcome.category != SHORT_ABANDON)
-    result = await connection.execute(
-        statement.order_by(outcome.started_at, outcome.telephony_session_id)
+        unrecovered.append(outcome.category != SHORT_ABANDON)
+    first_at = func.min(outcome.started_at)
+    firsts = (
+        select(outcome.caller_key, func.count().over().label("numbers"))
+        .where(*unrecovered)
+        .group_by(outcome.caller_key)
+        .order_by(first_at, outcome.caller_key)
+        .limit(numbers)
+        .subquery("firsts")
     )
-    return [UnrecoveredRow(*row) for row in result]
+    result = await connection.execute(
+        select(
+            outcome.telephony_session_id,
+            outcome.caller_key,
+            outcome.from_number,
+            outcome.started_at,
+            outcome.ended_at,
+            outcome.category,
+            outcome.queue,
+            outcome.time_to_abandon_s,
+            firsts.c.numbers,
+        )
+        .join(firsts, firsts.c.caller_key == outcome.caller_key)
+        .where(*unrecovered)
+        .order_by(outcome.started_at, outcome.telephony_session_id)
+    )
+    rows = result.all()
+    return UnrecoveredNumbers(
+        int(rows[0].numbers) if rows else 0, [UnrecoveredRow(*row[:-1]) for row in rows]
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,7 +394,8 @@ async def recovery_counts(
 ) -> RecoveryCounts:
     """How many abandoned calls that started in `[start, end)` had a number to call back, how
     many of them a later call reached, and the median time to that call (interpolated between
-    the two middle values, as PostgreSQL's `percentile_cont(0.5)`)."""
+    the two middle values, as PostgreSQL's `percentile_cont(0.5)`). Both statements read the
+    partial index `ix_call_outcomes_abandoned_callers` alone."""
     outcome = call_outcomes.c
     conditions = [
         outcome.is_abandoned == true(),

@@ -23,7 +23,8 @@ import uvloop
 from service.calllog.loop import ExpectationCache
 from service.db.engine import create_engine
 from service.logging import configure_logging
-from service.metrics import ProcessorReport
+from service.looplag import LoopLagProbe
+from service.metrics import LOOP_STALL_S, PROCESSOR_LOOP, ProcessorReport
 from service.processing.channel import (
     CALL_LOG_READ,
     DIRECTORY_SYNCED,
@@ -39,17 +40,26 @@ log = structlog.get_logger(__name__)
 # The webhook first: where the cores are short, the kernel gives them to the service's process
 # (a notification not acknowledged may be lost) and the processor catches up when load falls.
 NICENESS = 10
+LAGS_PER_REPORT = 100
 
 
 class ChannelMetrics:
-    """The processor's metrics, sent to the service (which owns /metrics)."""
+    """The processor's metrics, sent to the service (which owns /metrics). The loop-lag probe's
+    wake-ups go in batches of LAGS_PER_REPORT (about a second's), a stall at once."""
 
     def __init__(self, writer: asyncio.StreamWriter) -> None:
         self._writer = writer
+        self._lags: list[float] = []
 
     def record_processor(self, report: ProcessorReport) -> None:
         if not self._writer.is_closing():
             self._writer.write(report_line(report))
+
+    def record_loop_lag(self, lag_s: float) -> None:
+        self._lags.append(lag_s)
+        if len(self._lags) >= LAGS_PER_REPORT or lag_s > LOOP_STALL_S:
+            self.record_processor(ProcessorReport(loop_lags_s=self._lags))
+            self._lags = []
 
 
 async def run_processor(channel: socket.socket) -> None:
@@ -60,10 +70,12 @@ async def run_processor(channel: socket.socket) -> None:
     engine = create_engine(settings, application_name="callsift-processor")
     directory = DirectoryCache(engine)
     expectation = ExpectationCache(engine, clock=utc_now)
+    metrics = ChannelMetrics(writer)
+    loop_lag = LoopLagProbe(metrics.record_loop_lag, process=PROCESSOR_LOOP)
     worker = processor_of(
         settings,
         engine,
-        ChannelMetrics(writer),
+        metrics,
         directory=directory.current,
         call_log=expectation.current,
     )
@@ -71,6 +83,7 @@ async def run_processor(channel: socket.socket) -> None:
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, terminated.set)
     await worker.start()
     writer.write(report_line(ProcessorReport()))  # running: the service's /readyz says so
+    await loop_lag.start()
     log.info("processor.process_ready", pid=os.getpid())
     following = asyncio.create_task(_follow(reader, worker, directory, expectation))
     waiting = asyncio.create_task(terminated.wait())
@@ -80,6 +93,7 @@ async def run_processor(channel: socket.socket) -> None:
         following.cancel()
         waiting.cancel()
         await worker.stop()
+        await loop_lag.stop()
         writer.close()
         await engine.dispose()
     log.info("processor.process_stopped", pid=os.getpid())

@@ -133,6 +133,23 @@ async def test_limit_cuts_the_list_and_says_so(day_api: Api) -> None:
     assert (body["has_more"], body["numbers"]) == (True, 2)
 
 
+async def test_a_cut_list_shows_every_attempt_of_the_numbers_it_keeps(day_api: Api) -> None:
+    """The numbers are chosen by their first attempt; a chosen number's later attempts (after
+    another number's first) come with it."""
+    await day_api.load(
+        [
+            *from_repeat("abandoned-ringing-account", 12, 20, "d"),
+            *from_repeat("abandoned-ringing-account", 12, 50, "e"),
+        ],
+        now=PROCESSED_AT + timedelta(minutes=15),
+    )
+    body = (await callbacks(day_api, limit=1)).json()
+    assert [(row["number"], row["attempts"]) for row in body["callbacks"]] == [(REPEAT, 2)]
+    assert (body["has_more"], body["numbers"]) == (True, 2)
+    whole = (await callbacks(day_api)).json()
+    assert [row["number"] for row in whole["callbacks"]] == [REPEAT, ALICE_NUMBER]
+
+
 async def test_the_list_is_whole_each_time_and_bad_words_are_refused(day_api: Api) -> None:
     whole = await callbacks(day_api)
     with_since = await callbacks(day_api, since="2026-03-10T12:45:00Z")

@@ -14,6 +14,9 @@ KEPT_METRICS = (
     "callsift_events_duplicate",
     "callsift_events_quarantined",
     "callsift_processor_lag_seconds",
+    "callsift_event_loop_lag_seconds",
+    "callsift_event_loop_lag_max_seconds",
+    "callsift_event_loop_stalls",
 )
 
 

@@ -112,6 +112,12 @@ async def test_events_posted_to_the_webhook_become_outcomes_in_the_processor_pro
 
         await wait_until(all_counted, timeout_s=30, what="every event counted at /metrics")
         assert await metric(service.base_url, "callsift_processor_lag_seconds_count") > 0
+
+        async def child_loop_probed() -> bool:  # its loop-lag probe reports about once a second
+            probed = 'callsift_event_loop_lag_seconds_count{process="processor"}'
+            return await metric(service.base_url, probed) > 0
+
+        await wait_until(child_loop_probed, timeout_s=30, what="the processor's loop lag")
     assert outcomes.keys() == {session_of(n) for n in notifications}
     assert set(outcomes.values()) == {1}
 
