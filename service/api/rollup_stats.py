@@ -55,7 +55,7 @@ from service.api.stats_queries import (
 )
 from service.ringcentral.queries import directory
 from service.rollups import queries as rollup_queries
-from service.rollups.fold import TallyKey, fold_calls, fold_legs, settled
+from service.rollups.fold import TallyKey, fold_calls, fold_legs, fold_recoverable, settled
 from service.rollups.slices import (
     QUARTER_S,
     Cover,
@@ -198,6 +198,7 @@ async def _read(
         else:
             raw.add_raw(low, high)
     calls = await rollup_queries.raw_calls(connection, raw.raw)
+    recoverable = await rollup_queries.raw_recoverable(connection, raw.raw)
     legs_needed = any(plan.dim == "extension" for plan in plans)
     legs = await rollup_queries.raw_legs(connection, raw.raw) if legs_needed else []
     found: list[dict[TallyKey[Any], list[Tally]]] = []
@@ -210,6 +211,8 @@ async def _read(
         folded: dict[TallyKey[Any], Tally] = {}
         group_of = plan.group_of()
         fold_calls(calls, group_of, {plan.dim}, folded)
+        if plan.dim == "all":
+            fold_recoverable(recoverable, group_of, folded)
         if plan.dim == "extension":
             fold_legs(legs, group_of, folded)
         for key, tally in settled(folded).items():

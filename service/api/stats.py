@@ -184,7 +184,9 @@ async def outcome_stats(
         Query(
             ge=0,
             le=86400,
-            description="Service-level threshold in seconds (default: the service's `sla_s`).",
+            description="Service-level threshold in seconds (default: the service's `sla_s`). "
+            "A whole number of seconds is answered from the stats rollups; one with a fraction "
+            "from the calls themselves (the same exact figures, slower over long ranges).",
             examples=[20],
         ),
     ] = None,
@@ -193,7 +195,8 @@ async def outcome_stats(
     gross abandon rates, service level, average speed of answer, time to abandon p50/p90/max and
     its histogram; extension, agent and queue groups carry their directory name and number, and
     agent groups their leg outcomes and miss rate. `from` defaults to 24 h before `to`, `to` to
-    now."""
+    now. Every figure is exact, the time-to-abandon percentiles included (docs/api.md, "Rollups:
+    what is exact")."""
     services = services_of(request)
     zone = parse_zone(tz)
     start, end = _window(started_from, started_to, group_by, services.clock())

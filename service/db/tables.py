@@ -74,6 +74,8 @@ quarantined_events = Table(
 
 # the callback list: abandoned calls with a number to call that nothing has recovered yet
 UNRECOVERED = "is_abandoned AND recovered_at IS NULL AND caller_key IS NOT NULL"
+# the stats' recovery block: abandoned calls with a number to call, recovered or not (0007)
+RECOVERABLE = "is_abandoned AND caller_key IS NOT NULL"
 
 call_outcomes = Table(
     "call_outcomes",
@@ -129,6 +131,15 @@ call_outcomes = Table(
         "started_at",
         postgresql_where=text(UNRECOVERED),
         sqlite_where=text(UNRECOVERED),
+    ),
+    # read alone (no visit of the wide rows) when the stats rollups are computed
+    Index(
+        "ix_call_outcomes_recoverable",
+        "started_at",
+        "recovered_at",
+        "time_to_recovery_s",
+        postgresql_where=text(RECOVERABLE),
+        sqlite_where=text(RECOVERABLE),
     ),
     Index(
         "ix_call_outcomes_open",

@@ -13,7 +13,7 @@ from collections.abc import Callable, Collection, Hashable, Iterable
 from datetime import datetime
 from typing import TypeVar
 
-from service.rollups.queries import CallRow, LegRow
+from service.rollups.queries import CallRow, LegRow, RecoverableRow
 from service.rollups.tally import Tally
 
 G = TypeVar("G", bound=Hashable)
@@ -32,16 +32,25 @@ def fold_calls(
         group = group_of(call.started_at)
         if group is None:
             continue
-        if call.recoverable and "all" in dims:
-            tally = into.setdefault((group, "all", None), Tally())
-            tally.add_recoverable(call.recovered, call.time_to_recovery_s)
-        if not call.offered:
-            continue
         for dim, key in (("all", None), ("queue", call.queue)):
             if dim in dims:
-                into.setdefault((group, dim, key), Tally()).add_call(
+                _tally(into, (group, dim, key)).add_call(
                     call.category, call.reconciliation, call.wait_s, call.time_to_abandon_s
                 )
+
+
+def fold_recoverable(
+    calls: Iterable[RecoverableRow],
+    group_of: Callable[[datetime], G | None],
+    into: dict[TallyKey[G], Tally],
+) -> None:
+    """Add the recovery counts to the `all` tallies."""
+    for call in calls:
+        group = group_of(call.started_at)
+        if group is not None:
+            _tally(into, (group, "all", None)).add_recoverable(
+                call.recovered, call.time_to_recovery_s
+            )
 
 
 def fold_legs(
@@ -55,12 +64,19 @@ def fold_legs(
         group = group_of(leg.started_at)
         if group is None:
             continue
-        tally = into.setdefault((group, "extension", leg.extension_id), Tally())
+        tally = _tally(into, (group, "extension", leg.extension_id))
         tally.legs[leg.outcome] += 1
         if (leg.session, leg.extension_id) in seen:
             continue
         seen.add((leg.session, leg.extension_id))
         tally.add_call(leg.category, leg.reconciliation, leg.wait_s, leg.time_to_abandon_s)
+
+
+def _tally(tallies: dict[TallyKey[G], Tally], key: TallyKey[G]) -> Tally:
+    found = tallies.get(key)
+    if found is None:
+        found = tallies[key] = Tally()
+    return found
 
 
 def settled(tallies: dict[TallyKey[G], Tally]) -> dict[TallyKey[G], Tally]:

@@ -149,8 +149,11 @@ class CallRow:
     reconciliation: str
     wait_s: float | None
     time_to_abandon_s: float | None
-    offered: bool
-    recoverable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RecoverableRow:
+    started_at: datetime
     recovered: bool
     time_to_recovery_s: float | None
 
@@ -168,13 +171,10 @@ class LegRow:
 
 
 async def raw_calls(connection: AsyncConnection, ranges: Sequence[Range]) -> list[CallRow]:
-    """The calls that started in `ranges` that the population or the recovery block count."""
+    """The population's calls that started in `ranges` (from `ix_call_outcomes_stats` alone)."""
     if not ranges:
         return []
     outcome = call_outcomes.c
-    first, last = ranges[0][0], ranges[-1][1]
-    population = and_(*offered(first, last))
-    recoverable = and_(*_recoverable())
     statement = select(
         outcome.started_at,
         outcome.queue,
@@ -182,16 +182,29 @@ async def raw_calls(connection: AsyncConnection, ranges: Sequence[Range]) -> lis
         outcome.reconciliation,
         outcome.wait_s,
         outcome.time_to_abandon_s,
-        population,
-        recoverable,
-        outcome.recovered_at.is_not(None),
-        outcome.time_to_recovery_s,
-    ).where(_in_ranges(outcome.started_at, ranges), or_(population, recoverable))
+    ).where(_in_ranges(outcome.started_at, ranges), *offered(ranges[0][0], ranges[-1][1]))
+    return [CallRow(*row) for row in await connection.execute(statement)]
+
+
+async def raw_recoverable(
+    connection: AsyncConnection, ranges: Sequence[Range]
+) -> list[RecoverableRow]:
+    """The abandoned calls with a number to call back that started in `ranges`, and their
+    recoveries (from `ix_call_outcomes_recoverable` alone)."""
+    if not ranges:
+        return []
+    outcome = call_outcomes.c
+    statement = select(
+        outcome.started_at, outcome.recovered_at.is_not(None), outcome.time_to_recovery_s
+    ).where(
+        _in_ranges(outcome.started_at, ranges),
+        outcome.started_at >= ranges[0][0],
+        outcome.started_at < ranges[-1][1],
+        *_recoverable(),
+    )
     return [
-        CallRow(started, queue, category, state, wait, tta, bool(a), bool(b), bool(c), ttr)
-        for started, queue, category, state, wait, tta, a, b, c, ttr in await connection.execute(
-            statement
-        )
+        RecoverableRow(started, bool(recovered), ttr)
+        for started, recovered, ttr in await connection.execute(statement)
     ]
 
 

@@ -22,7 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.background import BackgroundTask, Backoff
 from service.rollups import queries
-from service.rollups.fold import DIMENSIONS, TallyKey, fold_calls, fold_legs, settled
+from service.rollups.fold import (
+    DIMENSIONS,
+    TallyKey,
+    fold_calls,
+    fold_legs,
+    fold_recoverable,
+    settled,
+)
 from service.rollups.slices import (
     QUARTER_S,
     Cover,
@@ -89,6 +96,7 @@ async def _recompute_quarters(connection: AsyncConnection, quarters: list[int]) 
 
     tallies: dict[TallyKey[Slice], Tally] = {}
     fold_calls(await queries.raw_calls(connection, ranges.raw), _quarter, DIMENSIONS, tallies)
+    fold_recoverable(await queries.raw_recoverable(connection, ranges.raw), _quarter, tallies)
     fold_legs(await queries.raw_legs(connection, ranges.raw), _quarter, tallies)
     by_slice: SliceTallies = {(QUARTER_S, quarter): {} for quarter in quarters}
     for (piece, dim, key), tally in settled(tallies).items():

@@ -1,7 +1,8 @@
 """Stats rollups: per-slice summaries of the outcomes for `/v1/stats/outcomes` and the trend,
 and the dirty marks that tell the refresher what to recompute. Every quarter hour that holds a
 stored outcome is marked here, so the service's refresher builds the rollups of existing data
-(until then the reports read those quarters from the outcomes, as before).
+(until then the reports read those quarters from the outcomes, as before). A partial index on
+the abandoned calls with a number lets the refresher read the recovery counts from the index.
 
 Revision ID: 0007
 Revises: 0006
@@ -18,6 +19,7 @@ down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+RECOVERABLE = "is_abandoned AND caller_key IS NOT NULL"
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 QUARTER_OF = {
     "postgresql": "(floor(extract(epoch FROM started_at) / 900) * 900)::bigint",
@@ -43,6 +45,13 @@ def upgrade() -> None:
         sa.Column("slice_start", sa.BigInteger(), nullable=False),
     )
     op.create_index("ix_stats_rollup_marks_slice", "stats_rollup_marks", ["slice_start"])
+    op.create_index(
+        "ix_call_outcomes_recoverable",
+        "call_outcomes",
+        ["started_at", "recovered_at", "time_to_recovery_s"],
+        postgresql_where=sa.text(RECOVERABLE),
+        sqlite_where=sa.text(RECOVERABLE),
+    )
     quarter = QUARTER_OF[op.get_bind().dialect.name]
     op.execute(
         f"INSERT INTO stats_rollup_marks (slice_start) SELECT DISTINCT {quarter} "  # noqa: S608
@@ -51,6 +60,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_call_outcomes_recoverable", table_name="call_outcomes")
     op.drop_index("ix_stats_rollup_marks_slice", table_name="stats_rollup_marks")
     op.drop_table("stats_rollup_marks")
     op.drop_index("ix_stats_rollups_slice", table_name="stats_rollups")
