@@ -15,7 +15,7 @@ client adds little) measures, sequentially:
 - `GET /v1/calls` with filters (a day of abandoned calls; an extension's week; a category over
   the month);
 - `GET /v1/stats/outcomes` for a day (by hour) and for the month (by day);
-- the month by hour and by queue;
+- the month by hour (in UTC and in Asia/Kathmandu, +05:45) and by queue;
 - the supervisor's queries: the callback list (`/v1/abandoned?unrecovered=true`), a day and
   the month by agent, and today's trend against a normal day (`/v1/stats/trend`).
 Copies call from `CALLERS` random numbers, so the callback list is a day of unrecovered abandons
@@ -366,6 +366,11 @@ def measure(port: int, key: str, loaded: dict[str, Any], now: datetime) -> dict[
             ("stats_month_by_day", {**month, "group_by": "day"}, SAMPLES["stats_month"]),
             ("stats_month_by_hour", {**month, "group_by": "hour"}, SAMPLES["stats_month"]),
             ("stats_month_by_queue", {**month, "group_by": "queue"}, SAMPLES["stats_month"]),
+            (  # +05:45: each local hour is four quarter slices, the most a zone reads
+                "stats_month_by_hour_kathmandu",
+                {**month, "group_by": "hour", "tz": "Asia/Kathmandu"},
+                SAMPLES["stats_month"],
+            ),
             (
                 "stats_month_by_extension",
                 {**month, "group_by": "extension"},

@@ -392,6 +392,7 @@ QUERY_LABELS = {
     "stats_month_by_extension": "GET /v1/stats/outcomes: the month by extension",
     "stats_month_by_hour": "GET /v1/stats/outcomes: the month by hour",
     "stats_month_by_queue": "GET /v1/stats/outcomes: the month by queue",
+    "stats_month_by_hour_kathmandu": "GET /v1/stats/outcomes: the month by hour, tz=Asia/Kathmandu",
     "callbacks": "GET /v1/abandoned?unrecovered=true: the callback list",
     "stats_day_by_agent": "GET /v1/stats/outcomes: a day by agent",
     "stats_month_by_agent": "GET /v1/stats/outcomes: the month by agent",

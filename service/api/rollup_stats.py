@@ -259,7 +259,7 @@ async def _combine(
 def to_aggregate(key: Any, tally: Tally, sla: int, *, percentiles: bool) -> GroupAggregate:
     """A group's aggregates from its merged tally (the same figures the raw statements give)."""
     group = GroupAggregate(key=key)
-    for (category, state), calls in tally.counts.items():
+    for category, state, calls in tally.by_category():
         group.offered += calls
         group.categories[category] = group.categories.get(category, 0) + calls
         group.reconciliation[state] = group.reconciliation.get(state, 0) + calls

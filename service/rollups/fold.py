@@ -65,7 +65,7 @@ def fold_legs(
         if group is None:
             continue
         tally = _tally(into, (group, "extension", leg.extension_id))
-        tally.legs[leg.outcome] += 1
+        tally.add_leg(leg.outcome)
         if (leg.session, leg.extension_id) in seen:
             continue
         seen.add((leg.session, leg.extension_id))

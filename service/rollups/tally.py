@@ -2,7 +2,7 @@
 (pure functions; the same code folds raw rows for the refresher and for a report's edges).
 
 A `Tally` keeps exactly what the report needs, nothing rounded:
-- `counts`: calls per (category, reconciliation);
+- `counts`: calls per (category, reconciliation), keyed `category|reconciliation`;
 - `waits`: answered calls with a wait, per `ceil(wait_s)`: for a whole-second `sla_s` S,
   `wait_s <= S` exactly when `ceil(wait_s) <= S`, so answers within any whole-second SLA are a
   sum; `wait_sum_us`: their waits summed in whole microseconds (an integer: exact, whatever the
@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,15 +30,17 @@ from classifiers.outcome import ABANDONED_CATEGORIES, Category
 ANSWERED = Category.ANSWERED.value
 ABANDONED = frozenset(category.value for category in ABANDONED_CATEGORIES)
 MICROSECONDS = 1_000_000
+SEPARATOR = "|"  # between category and reconciliation in a count's key (neither holds one)
 
 
 @dataclass(slots=True)
 class Tally:
-    counts: Counter[tuple[str, str]] = field(default_factory=Counter)
-    waits: Counter[int] = field(default_factory=Counter)
+    # plain dicts, as orjson reads them: a report merges thousands of rows
+    counts: dict[str, int] = field(default_factory=dict)  # "category|reconciliation" -> calls
+    waits: dict[int, int] = field(default_factory=dict)
     wait_sum_us: int = 0
     ttas: list[float] = field(default_factory=list)
-    legs: Counter[str] = field(default_factory=Counter)
+    legs: dict[str, int] = field(default_factory=dict)
     recoverable: int = 0
     recovered: int = 0
     recovery_times: list[float] = field(default_factory=list)
@@ -48,12 +49,15 @@ class Tally:
         self, category: str, reconciliation: str, wait_s: float | None, tta_s: float | None
     ) -> None:
         """One call of the population (unsorted `ttas` until `settle`)."""
-        self.counts[category, reconciliation] += 1
+        _add(self.counts, f"{category}{SEPARATOR}{reconciliation}", 1)
         if category == ANSWERED and wait_s is not None:
-            self.waits[math.ceil(wait_s)] += 1
+            _add(self.waits, math.ceil(wait_s), 1)
             self.wait_sum_us += round(wait_s * MICROSECONDS)
         if category in ABANDONED and tta_s is not None:
             self.ttas.append(tta_s)
+
+    def add_leg(self, outcome: str) -> None:
+        _add(self.legs, outcome, 1)
 
     def add_recoverable(self, recovered: bool, time_to_recovery_s: float | None) -> None:
         self.recoverable += 1
@@ -71,16 +75,33 @@ class Tally:
     def empty(self) -> bool:
         return not (self.counts or self.legs or self.recoverable)
 
+    def by_category(self) -> Iterator[tuple[str, str, int]]:
+        """(category, reconciliation, calls) of every count."""
+        for key, calls in self.counts.items():
+            category, _, reconciliation = key.partition(SEPARATOR)
+            yield category, reconciliation, calls
+
+
+def _add(counts: dict[Any, int], key: Any, calls: int) -> None:
+    counts[key] = counts.get(key, 0) + calls
+
+
+def _add_all(total: dict[Any, int], part: dict[Any, int]) -> None:
+    for key, calls in part.items():
+        total[key] = total.get(key, 0) + calls
+
 
 def merged(tallies: Iterable[Tally]) -> Tally:
     """The sum of settled tallies (their sorted lists merged, still sorted)."""
     parts = list(tallies)
+    if len(parts) == 1:
+        return parts[0]
     total = Tally()
     for part in parts:
-        total.counts.update(part.counts)
-        total.waits.update(part.waits)
+        _add_all(total.counts, part.counts)
+        _add_all(total.waits, part.waits)
         total.wait_sum_us += part.wait_sum_us
-        total.legs.update(part.legs)
+        _add_all(total.legs, part.legs)
         total.recoverable += part.recoverable
         total.recovered += part.recovered
     # sorting the concatenated sorted runs: timsort merges runs in C
@@ -93,13 +114,13 @@ def merged(tallies: Iterable[Tally]) -> Tally:
 
 def encode(tally: Tally) -> str:
     document: dict[str, Any] = {
-        "c": [[category, state, calls] for (category, state), calls in tally.counts.items()],
-        "w": [[ceiling, calls] for ceiling, calls in tally.waits.items()],
+        "c": tally.counts,
+        "w": list(tally.waits.items()),
         "s": tally.wait_sum_us,
         "t": tally.ttas,
     }
     if tally.legs:
-        document["l"] = dict(tally.legs)
+        document["l"] = tally.legs
     if tally.recoverable:
         document["r"] = [tally.recoverable, tally.recovered, tally.recovery_times]
     return orjson.dumps(document).decode()
@@ -109,11 +130,11 @@ def decode(content: str | bytes) -> Tally:
     document = orjson.loads(content)
     recovery = document.get("r", (0, 0, []))
     return Tally(
-        counts=Counter({(category, state): calls for category, state, calls in document["c"]}),
-        waits=Counter(dict(document["w"])),
+        counts=document["c"],
+        waits=dict(document["w"]),
         wait_sum_us=document["s"],
         ttas=document["t"],
-        legs=Counter(document.get("l", {})),
+        legs=document.get("l", {}),
         recoverable=recovery[0],
         recovered=recovery[1],
         recovery_times=recovery[2],
