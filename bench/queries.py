@@ -22,12 +22,21 @@ client adds little) measures, sequentially:
 - `GET /v1/calls` with filters (a day of abandoned calls; an extension's week; a category over
   the month);
 - `GET /v1/stats/outcomes` for a day (by hour) and for the month (by day);
+- the month by hour (in UTC and in Asia/Kathmandu, +05:45) and by queue;
 - the supervisor's queries: the callback list (`/v1/abandoned?unrecovered=true`), a day and
   the month by agent, and today's trend against a normal day (`/v1/stats/trend`).
 Copies call from `CALLERS` random numbers, so the callback list is a day of unrecovered abandons
 (copies keep no recovery: the processor computes those as calls arrive).
 
-    python -m bench.queries [--outcomes 1000000] [--base-calls 40000] [--keep]
+The copies are written behind the processor's back, so their quarter hours are marked for the
+stats rollups as the migration marks existing data (`mark_everything`); the service's own
+refresher then builds the rollups, and the requests are measured once no mark is left. How long
+that took is reported on its own (`rollups`). `--reuse URL` measures a database kept by an earlier
+`--keep` run instead of building one; with `BENCH_CALLSIFT_SOURCE` naming an older checkout, the
+same database measures the service before the rollups (a service with them migrates it on start:
+that is the upgrade of existing data, and `rollups` times its refresh).
+
+    python -m bench.queries [--outcomes 1000000] [--base-calls 40000] [--keep] [--reuse URL]
 """
 
 from __future__ import annotations
@@ -66,6 +75,7 @@ from service.cli.apikeys import create_key
 from service.db.engine import create_engine
 from service.db.migrate import upgrade
 from service.processing.processor import ProcessingContext, process_new_events
+from service.rollups.queries import mark_everything
 from service.settings import Settings
 from service.webhooks.envelope import read_envelope
 from service.webhooks.queries import postgres_insert_raw_events
@@ -77,6 +87,7 @@ CALLERS = 300_000
 CHUNK_CALLS = 5000
 SAMPLES = {"poll": 1000, "calls": 100, "stats_day": 50, "stats_month": 10}
 LIVE_CALLS = 40
+ROLLUPS_LIMIT_S = 3600.0
 
 # Copies of the processor's rows: a new session id per copy, every time moved by `shift`.
 COPY_OUTCOMES = """
@@ -214,6 +225,34 @@ async def load_month(url: str, *, outcomes: int, base_calls: int, now: datetime)
         await connection.execute(
             "UPDATE outcome_changes SET last_seq = (SELECT max(change_seq) FROM call_outcomes)"
         )
+    finally:
+        await connection.close()
+    await mark_copies(url)
+    return await describe_month(url, now) | {
+        "base_calls": base_calls,
+        "base_outcomes": base,
+        "base_events": events,
+        "copies": copies,
+        "processor_load_s": processed_s,
+        "load_s": time.perf_counter() - started,
+    }
+
+
+async def mark_copies(url: str) -> None:
+    """The SQL copies bypassed the processor: mark every quarter for the rollup refresher."""
+    engine = create_engine(Settings(_env_file=None, database_url=url))
+    try:
+        async with engine.begin() as connection:
+            quarters = await mark_everything(connection)
+    finally:
+        await engine.dispose()
+    log(f"  {quarters:,} quarter hours marked for the stats rollups")
+
+
+async def describe_month(url: str, now: datetime) -> dict[str, Any]:
+    """What the measurements need to know of the stored month."""
+    connection = await asyncpg.connect(asyncpg_dsn(url))
+    try:
         await connection.execute("VACUUM ANALYZE")
         total = int(await connection.fetchval("SELECT count(*) FROM call_outcomes"))
         legs = int(await connection.fetchval("SELECT count(*) FROM call_legs"))
@@ -229,16 +268,32 @@ async def load_month(url: str, *, outcomes: int, base_calls: int, now: datetime)
         "outcomes": total,
         "legs": legs,
         "in_progress": live,
-        "base_calls": base_calls,
-        "base_outcomes": base,
-        "base_events": events,
-        "copies": copies,
-        "processor_load_s": processed_s,
-        "load_s": time.perf_counter() - started,
         "last_seq": last_seq,
         "busiest_extension": extension,
-        "month_start": start.isoformat(),
+        "month_start": month_start(now).isoformat(),
     }
+
+
+async def wait_for_rollups(url: str) -> dict[str, Any] | None:
+    """Wait until the service's refresher has left no mark; None for a service without rollups
+    (the service is up: it migrated the database before it answered its health check)."""
+    connection = await asyncpg.connect(asyncpg_dsn(url))
+    started = time.perf_counter()
+    try:
+        if await connection.fetchval("SELECT to_regclass('stats_rollup_marks')") is None:
+            return None
+        marked = int(await connection.fetchval("SELECT count(*) FROM stats_rollup_marks"))
+        while time.perf_counter() - started < ROLLUPS_LIMIT_S:
+            left = int(await connection.fetchval("SELECT count(*) FROM stats_rollup_marks"))
+            if not left:
+                break
+            await asyncio.sleep(0.5)
+        rows = int(await connection.fetchval("SELECT count(*) FROM stats_rollups"))
+    finally:
+        await connection.close()
+    seconds = time.perf_counter() - started
+    log(f"  rollups up to date after {seconds:.1f} s ({marked:,} marks, {rows:,} rollup rows)")
+    return {"refresh_s": seconds, "marks": marked, "rollup_rows": rows}
 
 
 async def make_key(url: str) -> str:
@@ -368,6 +423,13 @@ def measure(
             ("stats_day_by_hour", {**day, "group_by": "hour"}, SAMPLES["stats_day"]),
             ("stats_day_by_queue", {**day, "group_by": "queue"}, SAMPLES["stats_day"]),
             ("stats_month_by_day", {**month, "group_by": "day"}, SAMPLES["stats_month"]),
+            ("stats_month_by_hour", {**month, "group_by": "hour"}, SAMPLES["stats_month"]),
+            ("stats_month_by_queue", {**month, "group_by": "queue"}, SAMPLES["stats_month"]),
+            (  # +05:45: each local hour is four quarter slices, the most a zone reads
+                "stats_month_by_hour_kathmandu",
+                {**month, "group_by": "hour", "tz": "Asia/Kathmandu"},
+                SAMPLES["stats_month"],
+            ),
             (
                 "stats_month_by_extension",
                 {**month, "group_by": "extension"},
@@ -403,12 +465,17 @@ def run(
     outcomes: int = 1_000_000,
     base_calls: int = 40_000,
     keep: bool = False,
+    reuse: str | None = None,
 ) -> dict[str, Any]:
-    url = asyncio.run(create_database(admin_url, "queries"))
+    url = reuse or asyncio.run(create_database(admin_url, "queries"))
     now = datetime.now(UTC)
     try:
-        log(f"queries: building a month of {outcomes:,} outcomes")
-        loaded = asyncio.run(load_month(url, outcomes=outcomes, base_calls=base_calls, now=now))
+        if reuse:
+            log(f"queries: measuring the month kept in {reuse}")
+            loaded = asyncio.run(describe_month(url, now))
+        else:
+            log(f"queries: building a month of {outcomes:,} outcomes")
+            loaded = asyncio.run(load_month(url, outcomes=outcomes, base_calls=base_calls, now=now))
         key = asyncio.run(make_key(url))
         server = Server(
             "callsift-queries",
@@ -417,6 +484,7 @@ def run(
             database_url=url,
         )
         with running(server), asyncio.Runner() as runner:
+            rollups = runner.run(wait_for_rollups(url))
             changes = runner.run(asyncpg.connect(asyncpg_dsn(url)))
 
             def change() -> None:
@@ -428,11 +496,11 @@ def run(
             lag = loop_lag(server)
         log(f"  event loops: {lag}")
     finally:
-        if keep:
+        if keep or reuse:
             log(f"kept {url}")
         else:
             asyncio.run(drop_database(admin_url, url))
-    return {"data": loaded, "results": results, "loop_lag": lag}
+    return {"data": loaded, "rollups": rollups, "results": results, "loop_lag": lag}
 
 
 def main() -> None:
@@ -440,8 +508,11 @@ def main() -> None:
     parser.add_argument("--outcomes", type=int, default=1_000_000)
     parser.add_argument("--base-calls", type=int, default=40_000)
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--reuse", metavar="URL", help="measure a database kept by --keep")
     args = parser.parse_args()
-    result = run(outcomes=args.outcomes, base_calls=args.base_calls, keep=args.keep)
+    result = run(
+        outcomes=args.outcomes, base_calls=args.base_calls, keep=args.keep, reuse=args.reuse
+    )
     print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
 
 

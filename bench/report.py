@@ -435,6 +435,9 @@ QUERY_LABELS = {
     "stats_day_by_queue": "GET /v1/stats/outcomes: a day by queue",
     "stats_month_by_day": "GET /v1/stats/outcomes: the month by day",
     "stats_month_by_extension": "GET /v1/stats/outcomes: the month by extension",
+    "stats_month_by_hour": "GET /v1/stats/outcomes: the month by hour",
+    "stats_month_by_queue": "GET /v1/stats/outcomes: the month by queue",
+    "stats_month_by_hour_kathmandu": "GET /v1/stats/outcomes: the month by hour, tz=Asia/Kathmandu",
     "callbacks": "GET /v1/abandoned?unrecovered=true: the callback list",
     "stats_day_by_agent": "GET /v1/stats/outcomes: a day by agent",
     "stats_month_by_agent": "GET /v1/stats/outcomes: the month by agent",
@@ -463,6 +466,7 @@ def _queries(queries: dict[str, Any]) -> list[str]:
         "the month, fresh change numbers). `callsift run` serves it; one keep-alive connection "
         "(http.client) sends the requests one after another; percentiles over n requests.",
         "",
+        *_rollups(queries.get("rollups")),
         "| request | p50 | p95 | p99 | max | n | body |",
         "|---|---|---|---|---|---|---|",
     ]
@@ -481,6 +485,18 @@ def _queries(queries: dict[str, Any]) -> list[str]:
         f"brackets the stalls over 50 ms): {_stall_text(queries.get('loop_lag'))}.",
     ]
     return [*lines, ""]
+
+
+def _rollups(rollups: dict[str, Any] | None) -> list[str]:
+    if not rollups:
+        return []
+    return [
+        f"The copies were marked for the stats rollups ({_n(rollups['marks'])} quarter hours); "
+        f"the service's refresher brought the rollups up to date in "
+        f"{_n(rollups['refresh_s'], 1)} s ({_n(rollups['rollup_rows'])} rows), before the "
+        "requests below.",
+        "",
+    ]
 
 
 def _memory(memory: dict[str, Any]) -> list[str]:

@@ -112,6 +112,13 @@ class Settings(BaseSettings):
     processor_poll_interval_s: float = Field(
         default=0.5, gt=0, description="How often the processor looks for events from others."
     )
+    stats_rollup_interval_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="How often the processor's rollup refresher recomputes the stats rollups of "
+        "the quarter hours whose calls changed (reports read those quarters from the calls "
+        "until then).",
+    )
 
     rc_server: str = Field(
         default="https://platform.ringcentral.com", description="RingCentral API base URL."

@@ -22,6 +22,7 @@ from service.apikeys import queries
 from service.apikeys.keys import digest_of, looks_like_key
 from service.apikeys.verifier import use_is_due
 from service.db.deadline import statement_time_limit
+from service.db.sql import begin_snapshot
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -43,6 +44,16 @@ async def read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
         statement_time_limit(connection, services.settings.api_statement_timeout_s),
     ):
         yield connection
+
+
+async def snapshot_connection(request: Request) -> AsyncIterator[AsyncConnection]:
+    """A read connection whose statements all see one snapshot of the database (the stats
+    reports read rollups, dirty marks and calls in several statements that must agree)."""
+    services = services_of(request)
+    async with services.engine.connect() as connection:
+        await begin_snapshot(connection)
+        async with statement_time_limit(connection, services.settings.api_statement_timeout_s):
+            yield connection
 
 
 def _unauthorized(message: str) -> HTTPException:

@@ -41,9 +41,9 @@ def rates(group: GroupAggregate) -> dict[str, Any]:
 
 
 def _average_speed_of_answer(group: GroupAggregate) -> float | None:
-    if group.wait_sum is None or not group.wait_count:
+    if not group.wait_count:
         return None
-    return group.wait_sum / group.wait_count
+    return group.wait_sum_us / group.wait_count / 1_000_000
 
 
 def describe(

@@ -29,15 +29,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.api import buckets
 from service.api.callbacks import recovery_block
-from service.api.deps import ERROR_RESPONSES, read_connection
+from service.api.deps import ERROR_RESPONSES, snapshot_connection
 from service.api.documents import iso
 from service.api.groups import Directory, agent_legs, all_agents_legs
 from service.api.params import TimeFrom, TimeTo, api_time, check_order, parse_zone
-from service.api.queries import recovery_counts
 from service.api.report import describe
+from service.api.rollup_stats import aggregate
 from service.api.running_service import services_of
 from service.api.schemas import StatsReport
-from service.api.stats_queries import GroupAggregate, StatsQuery, agent_leg_outcomes, aggregate
+from service.api.stats_queries import GroupAggregate, StatsQuery
 from service.errors import ApiError
 from service.responses import OrjsonResponse
 from service.ringcentral.queries import directory
@@ -88,14 +88,12 @@ def _describe_groups(
 
 
 async def _labels(
-    connection: AsyncConnection, query: StatsQuery, group_by: GroupBy
+    connection: AsyncConnection, group_by: GroupBy, legs: dict[str, dict[str, int]]
 ) -> GroupLabels | None:
     if group_by in (GroupBy.HOUR, GroupBy.DAY):
         return None
     names = Directory.of(await directory(connection))
-    if group_by is GroupBy.AGENT:
-        return GroupLabels(names, await agent_leg_outcomes(connection, query))
-    return GroupLabels(names)
+    return GroupLabels(names, legs if group_by is GroupBy.AGENT else None)
 
 
 async def build_report(
@@ -106,17 +104,27 @@ async def build_report(
     group_by: GroupBy,
     zone: ZoneInfo,
     sla_s: float,
+    rollups: bool = True,
 ) -> dict[str, Any]:
-    """The whole /v1/stats/outcomes answer (schema `StatsReport`)."""
+    """The whole /v1/stats/outcomes answer (schema `StatsReport`); `rollups=False` computes it
+    from the calls alone (the reference the rollups are tested against)."""
     by_time = group_by in (GroupBy.HOUR, GroupBy.DAY)
     # only time buckets need the zone's offsets; the range of the others is not capped
     spans = buckets.offset_spans(zone, start, end) if by_time else ()
-    query = StatsQuery(start=start, end=end, group_by=group_by.value, sla_s=sla_s, spans=spans)
-    groups, total = await aggregate(connection, query)
-    labels = await _labels(connection, query, group_by)
+    query = StatsQuery(
+        start=start,
+        end=end,
+        group_by=group_by.value,
+        sla_s=sla_s,
+        spans=spans,
+        rollups=rollups,
+    )
+    found = await aggregate(connection, query, recovery=True)
+    labels = await _labels(connection, group_by, found.legs)
     # up to 10,000 buckets take ~0.3 s to describe: in a thread, so the event loop goes on
-    described = await asyncio.to_thread(_describe_groups, groups, query, zone, labels)
-    totals = describe(total, None, None)
+    described = await asyncio.to_thread(_describe_groups, found.groups, query, zone, labels)
+    totals = describe(found.total, None, None)
+    assert found.recovery is not None  # asked for
     if labels is not None and labels.legs is not None:
         totals["legs"] = all_agents_legs(labels.legs.values())
     return {
@@ -127,9 +135,7 @@ async def build_report(
         "sla_s": sla_s,
         "groups": described,
         "totals": totals,
-        "recovery": recovery_block(
-            await recovery_counts(connection, start=start, end=end, include_short=True)
-        ),
+        "recovery": recovery_block(found.recovery),
     }
 
 
@@ -155,7 +161,7 @@ def _window(
 )
 async def outcome_stats(
     request: Request,
-    connection: Annotated[AsyncConnection, Depends(read_connection)],
+    connection: Annotated[AsyncConnection, Depends(snapshot_connection)],
     started_from: TimeFrom = None,
     started_to: TimeTo = None,
     group_by: Annotated[
@@ -178,7 +184,9 @@ async def outcome_stats(
         Query(
             ge=0,
             le=86400,
-            description="Service-level threshold in seconds (default: the service's `sla_s`).",
+            description="Service-level threshold in seconds (default: the service's `sla_s`). "
+            "A whole number of seconds is answered from the stats rollups; one with a fraction "
+            "from the calls themselves (the same exact figures, slower over long ranges).",
             examples=[20],
         ),
     ] = None,
@@ -187,7 +195,8 @@ async def outcome_stats(
     gross abandon rates, service level, average speed of answer, time to abandon p50/p90/max and
     its histogram; extension, agent and queue groups carry their directory name and number, and
     agent groups their leg outcomes and miss rate. `from` defaults to 24 h before `to`, `to` to
-    now."""
+    now. Every figure is exact, the time-to-abandon percentiles included (docs/api.md, "Rollups:
+    what is exact")."""
     services = services_of(request)
     zone = parse_zone(tz)
     start, end = _window(started_from, started_to, group_by, services.clock())

@@ -1,12 +1,14 @@
 """SQL of the outcome statistics: aggregation passes over the calls that started in a range.
+Reports read the rollups first (service/api/rollup_stats.py); these statements are the raw path
+they fall back to, and the reference they are tested against.
 
 The population is every final inbound or internal call whose `started_at` is in `[start, end)`,
 service sessions (category `service_call`: greeting recordings, test calls, conference bridges;
 docs/outcomes.md section 5) left out: they were never offered.
 Two statements read it, on both databases:
 
-1. counts: `GROUP BY key, category, reconciliation, histogram bucket` with count, sum and count
-   of `wait_s`,
+1. counts: `GROUP BY key, category, reconciliation, histogram bucket` with count, sum (in whole
+   microseconds: an exact integer, as the rollups keep it) and count of `wait_s`,
    answers within the SLA and the largest time to abandon. The category decides answered, short
    and long abandons, so a group's metrics are sums of these few rows (folded here in Python).
    A day of 100,000 calls gives a few hundred rows.
@@ -43,7 +45,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
@@ -62,7 +64,6 @@ from sqlalchemy import (
     null,
     or_,
     select,
-    true,
     tuple_,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -77,10 +78,10 @@ from classifiers.outcome import (
 )
 from service.db.sql import is_postgres
 from service.db.tables import call_legs, call_outcomes, directory_entries
+from service.rollups.queries import NOT_OFFERED, offered
 
 GroupBy = Literal["quarter", "hour", "day", "extension", "agent", "queue", "all"]
 
-OFFERED_DIRECTIONS = ("inbound", "internal")
 OUTBOUND_CATEGORIES = frozenset(
     {
         Category.OUTBOUND_CONNECTED,
@@ -89,7 +90,6 @@ OUTBOUND_CATEGORIES = frozenset(
         Category.IN_PROGRESS,
     }
 )
-NOT_OFFERED = Category.SERVICE_CALL.value
 # The categories an offered (final, inbound or internal) call can have, in taxonomy order.
 REPORTED_CATEGORIES = tuple(
     c.value for c in Category if c not in OUTBOUND_CATEGORIES and c.value != NOT_OFFERED
@@ -125,6 +125,7 @@ class StatsQuery:
     sla_s: float
     spans: Sequence[OffsetSpan] = ()
     percentiles: bool = True
+    rollups: bool = True  # service.api.rollup_stats may read the rollups (False: these statements)
 
 
 @dataclass(slots=True)
@@ -138,7 +139,7 @@ class GroupAggregate:
     short_abandons: int = 0
     long_abandons: int = 0
     answered_within_sla: int = 0
-    wait_sum: float | None = None
+    wait_sum_us: int = 0  # answered waits summed in whole microseconds: exact in any order
     wait_count: int = 0
     tta_max: float | None = None
     answered_wait_unknown: int = 0  # answered calls known only from the call log: no wait
@@ -164,8 +165,7 @@ class GroupAggregate:
             self.answered_within_sla += row.within_sla
             self.answered_wait_unknown += row.calls - row.wait_count
             self.wait_count += row.wait_count
-            if row.wait_sum is not None:
-                self.wait_sum = (self.wait_sum or 0.0) + row.wait_sum
+            self.wait_sum_us += row.wait_sum_us
         if row.category not in ABANDONED:
             return
         if row.category == SHORT_ABANDON:
@@ -185,13 +185,15 @@ class CountRow:
     reconciliation: str
     bucket: int | None
     calls: int
-    wait_sum: float | None
+    wait_sum_us: int
     wait_count: int
     within_sla: int
     tta_max: float | None
 
 
-def percentile_cont(values: dict[int, float], count: int, p: float) -> float | None:
+def percentile_cont(
+    values: Mapping[int, float] | Sequence[float], count: int, p: float
+) -> float | None:
     """PostgreSQL's percentile_cont from the ranked values at the two positions it reads."""
     if count == 0:
         return None
@@ -235,14 +237,7 @@ def _histogram_bucket(tta: ColumnElement[Any]) -> ColumnElement[Any]:
 
 def _offered(query: StatsQuery) -> tuple[ColumnElement[bool], ...]:
     """The population: final inbound or internal calls, not service sessions, started in range."""
-    outcome = call_outcomes.c
-    return (
-        outcome.started_at >= query.start,
-        outcome.started_at < query.end,
-        outcome.final == true(),
-        outcome.direction.in_(OFFERED_DIRECTIONS),
-        outcome.category != NOT_OFFERED,
-    )
+    return offered(query.start, query.end)
 
 
 def _is_agent(extension_id: ColumnElement[Any]) -> ColumnElement[bool]:
@@ -332,7 +327,7 @@ def _counts(population: Subquery, sla_s: float) -> Select[Any]:
         c.reconciliation,
         c.bucket,
         func.count(),
-        func.sum(c.wait_s),
+        func.sum(func.round(c.wait_s * 1_000_000)),  # whole microseconds (rollups: the same)
         func.count(c.wait_s),
         func.sum(case((c.wait_s <= sla_s, 1), else_=0)),
         func.max(c.time_to_abandon_s),
@@ -347,7 +342,7 @@ def _count_rows(rows: Iterable[Any]) -> list[CountRow]:
             reconciliation=reconciliation,
             bucket=None if bucket is None else int(bucket),
             calls=int(calls),
-            wait_sum=None if wait_sum is None else float(wait_sum),
+            wait_sum_us=round(wait_sum_us or 0),
             wait_count=int(wait_count),
             within_sla=int(within_sla or 0),
             tta_max=None if tta_max is None else float(tta_max),
@@ -358,7 +353,7 @@ def _count_rows(rows: Iterable[Any]) -> list[CountRow]:
             reconciliation,
             bucket,
             calls,
-            wait_sum,
+            wait_sum_us,
             wait_count,
             within_sla,
             tta_max,
@@ -366,10 +361,10 @@ def _count_rows(rows: Iterable[Any]) -> list[CountRow]:
     ]
 
 
-async def aggregate(
+async def aggregate_raw(
     connection: AsyncConnection, query: StatsQuery
 ) -> tuple[list[GroupAggregate], GroupAggregate]:
-    """The aggregates of each group and of the whole range.
+    """The aggregates of each group and of the whole range, from the calls themselves.
 
     By extension or agent a call counts once per extension it reached, so its total is computed
     over the calls themselves (each once, those that reached no agent too); for the other
@@ -385,7 +380,7 @@ async def aggregate(
     keyed = query.group_by != "all"
     separate_total = query.group_by in ("extension", "agent")
     if separate_total:
-        _, total = await aggregate(connection, replace(query, group_by="all"))
+        _, total = await aggregate_raw(connection, replace(query, group_by="all"))
     if query.percentiles:
         await _percentiles(
             connection,

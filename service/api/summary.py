@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from service.api.buckets import local_day_start
 from service.api.live import live_now
 from service.api.report import rates
-from service.api.stats_queries import StatsQuery, aggregate
+from service.api.stats_queries import StatsQuery, aggregate_raw
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(hours=24)
@@ -47,7 +47,7 @@ async def _window(
     connection: AsyncConnection, start: datetime, end: datetime, sla_s: float
 ) -> dict[str, Any]:
     query = StatsQuery(start=start, end=end, group_by="all", sla_s=sla_s, percentiles=False)
-    _, total = await aggregate(connection, query)
+    _, total = await aggregate_raw(connection, query)
     return {"start": _iso(start), "end": _iso(end), **rates(total)}
 
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from service.api.deps import ERROR_RESPONSES, read_connection
+from service.api.deps import ERROR_RESPONSES, snapshot_connection
 from service.api.params import IsoDate, invalid, parse_zone
 from service.api.running_service import services_of
 from service.api.schemas import AbandonFigures
@@ -95,7 +95,7 @@ def _checked(day: date, weeks: int) -> date:
 )
 async def outcome_trend(
     request: Request,
-    connection: Annotated[AsyncConnection, Depends(read_connection)],
+    connection: Annotated[AsyncConnection, Depends(snapshot_connection)],
     day: Annotated[
         IsoDate | None,
         Query(

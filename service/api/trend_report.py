@@ -28,7 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from service.api import buckets
 from service.api.documents import iso
 from service.api.report import rates
-from service.api.stats_queries import QUARTER_S, GroupAggregate, StatsQuery, aggregate
+from service.api.rollup_stats import aggregate
+from service.api.stats_queries import QUARTER_S, GroupAggregate, StatsQuery
 
 Slot = tuple[int, int, int]  # local hour, minute, fold (1: the second of a repeated hour)
 COUNTS = ("offered", "answered", "abandoned", "long_abandons", "short_abandons")
@@ -58,8 +59,9 @@ async def day_buckets(
     query = StatsQuery(
         start=start, end=end, group_by="quarter", sla_s=sla_s, spans=spans, percentiles=False
     )
-    groups, total = await aggregate(connection, query)
-    found = {group.key: group for group in groups}
+    aggregated = await aggregate(connection, query)
+    total = aggregated.total
+    found = {group.key: group for group in aggregated.groups}
     # a day skipped whole (Apia, 30 December 2011) has no bucket
     keys = buckets.bucket_keys("quarter", zone, start, end, spans) if start < end else []
     by_slot = {slot_of(key, zone): found.get(key) or GroupAggregate(key=key) for key in keys}

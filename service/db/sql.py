@@ -23,6 +23,19 @@ def is_postgres(connection: AsyncConnection) -> bool:
     return connection.dialect.name == "postgresql"
 
 
+async def begin_snapshot(connection: AsyncConnection) -> None:
+    """Make every later statement of the connection's transaction read one snapshot; the first
+    statement sent on it. PostgreSQL: a REPEATABLE READ, READ ONLY transaction. SQLite (WAL):
+    an explicit BEGIN, since the driver leaves reads outside a transaction, each with its own
+    snapshot; the snapshot is taken at the first read and kept until the rollback."""
+    if is_postgres(connection):
+        await connection.exec_driver_sql(
+            "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"
+        )
+    else:
+        await connection.exec_driver_sql("BEGIN")
+
+
 def insert_on_conflict(
     connection: AsyncConnection, table: Table
 ) -> postgresql.Insert | sqlite.Insert:

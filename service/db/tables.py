@@ -345,6 +345,33 @@ call_log_sync = Table(
     Index("ix_call_log_sync_due", "next_due_at"),
 )
 
+# Stats rollups (migration 0007, service/rollups/): one row per UTC slice (`slice_s` 900, 3600
+# or 86400 seconds from `slice_start`, seconds since the epoch), dimension (`all`, `queue`,
+# `extension`) and key (a queue name or extension id; NULL for `all` and calls with no queue),
+# its summary as JSON (`service.rollups.tally`). Written only by the refresher, which replaces a
+# slice's rows whole.
+stats_rollups = Table(
+    "stats_rollups",
+    metadata,
+    Column("slice_s", Integer(), nullable=False),
+    Column("slice_start", BigInteger(), nullable=False),
+    Column("dim", String(16), nullable=False),
+    Column("key", String(255)),
+    Column("content", Text(), nullable=False),
+    Index("ix_stats_rollups_slice", "slice_s", "slice_start", "dim"),
+)
+
+# Quarter slices whose calls changed since their rollups were computed: the processor adds a row
+# in the transaction that writes the calls; the refresher deletes the rows it read (by id) in the
+# transaction that writes the new rollups, so a mark added meanwhile stays.
+stats_rollup_marks = Table(
+    "stats_rollup_marks",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("slice_start", BigInteger(), nullable=False),
+    Index("ix_stats_rollup_marks_slice", "slice_start"),
+)
+
 # Bearer keys of the query API. Only the SHA-256 of a key is stored; `prefix` (the first
 # characters of the key) lets people tell their keys apart in `callsift api-keys list`.
 api_keys = Table(

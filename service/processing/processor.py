@@ -54,6 +54,7 @@ from service.db.errors import is_refused_value
 from service.processing import queries
 from service.processing.recovery import caller_key_of, refresh_recoveries
 from service.ringcentral import queries as ringcentral_queries
+from service.rollups import queries as rollup_queries
 
 log = structlog.get_logger(__name__)
 
@@ -226,6 +227,7 @@ async def recompute(
     if merged:
         log.info("processor.merged_call_log_only_sessions", sessions=merged)
         await queries.delete_outcomes(connection, merged)
+        await rollup_queries.mark_dirty(connection, [stored[key].started_at for key in merged])
     if changes:
         await _write_changes(connection, changes, context.now)
     written = {change.outcome.telephony_session_id for change in changes}
@@ -549,6 +551,12 @@ async def _write_changes(
     await queries.upsert_outcomes(connection, rows)
     await queries.replace_legs(
         connection, [change.outcome.telephony_session_id for change in changes], legs
+    )
+    # the stats rollups of the quarters the calls were and are in are stale from this commit on
+    await rollup_queries.mark_dirty(
+        connection,
+        [change.outcome.started_at for change in changes]
+        + [change.previous.started_at for change in changes if change.previous is not None],
     )
 
 

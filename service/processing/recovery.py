@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from classifiers.outcome import Category, Outcome
 from classifiers.recovery import Recovery, RecoveryCall, caller_key, reached_at, recoveries
 from service.processing import queries
+from service.rollups import queries as rollup_queries
 
 KEY_LENGTH = 64  # call_outcomes.caller_key
 CATEGORIES = {category.value: category for category in Category}
@@ -69,6 +70,8 @@ async def refresh_recoveries(
         recovery = _recovery(row, reaching.get((row.caller_key, row.first_reach), []), window)
         if _stored(row) != recovery:
             changed.append((row, recovery))
+    # the recovery block of the stats rollups counts these calls
+    await rollup_queries.mark_dirty(connection, [row.started_at for row, _ in changed])
     revised = [(row, recovery) for row, recovery in changed if row.session_id not in written]
     first_seq = await queries.take_change_seqs(connection, len(revised)) if revised else 0
     await queries.set_recoveries(

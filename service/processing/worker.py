@@ -1,5 +1,7 @@
 """The processor loop of every `callsift run` replica: in the webhook's event loop
 (CALLSIFT_PROCESSOR_MODE=inline) or in a process of its own (`process`, service.processing.child).
+The stats rollup refresher (service.rollups.refresher) starts and stops with it, so it runs
+wherever the processor runs.
 
 It wakes when its service stores events (lag stays low) and polls otherwise (events stored by
 other replicas). Each iteration is one transaction: claim events and records, recompute, commit.
@@ -31,6 +33,7 @@ from service.processing.processor import (
     set_aside_oldest,
     settle_awaiting_sessions,
 )
+from service.rollups.refresher import RollupRefresher
 from service.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -77,8 +80,10 @@ class ProcessorWorker:
         call_log: Callable[[], Awaitable[CallLogExpectation]] | None = None,
         clock: Callable[[], datetime] = utc_now,
         recovery_window: timedelta = DEFAULT_RECOVERY_WINDOW,
+        rollups: RollupRefresher | None = None,
     ) -> None:
         self._engine = engine
+        self._rollups = rollups
         self._thresholds = thresholds
         self._recovery_window = recovery_window
         self._metrics = metrics
@@ -99,9 +104,13 @@ class ProcessorWorker:
 
     async def start(self) -> None:
         self._background.start(self._run)
+        if self._rollups is not None:
+            await self._rollups.start()
 
     async def stop(self) -> None:
         await self._background.stop()
+        if self._rollups is not None:
+            await self._rollups.stop()
 
     async def context(self) -> ProcessingContext:
         directory = await self._directory() if self._directory else {}
@@ -242,4 +251,5 @@ def processor_of(
         call_log=call_log,
         clock=clock,
         recovery_window=timedelta(seconds=settings.recovery_window_s),
+        rollups=RollupRefresher(engine, interval_s=settings.stats_rollup_interval_s),
     )

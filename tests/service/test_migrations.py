@@ -6,15 +6,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from service.db.engine import create_engine
-from service.db.migrate import upgrade
+from service.db.migrate import alembic_config, upgrade
 from service.db.tables import metadata
+from service.rollups import queries as rollup_queries
+from service.rollups.slices import quarter_of
 from service.settings import Settings
+from tests.api.rollup_support import SPAN, START, outcome_rows, refresh_all, report, store_rows
 
 
 def _differences(connection: Connection) -> list[Any]:
@@ -104,3 +108,35 @@ async def test_the_queue_migration_queues_the_events_not_yet_processed(tmp_path:
     finally:
         await engine.dispose()
     assert uuids == ["u1", "u3"]
+
+
+def _downgrade(connection: Connection, revision: str) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.downgrade(config, revision)
+
+
+async def test_the_rollups_migration_marks_existing_outcomes_for_the_refresher(
+    settings: Settings,
+) -> None:
+    """Outcomes stored before migration 0007 get their rollups: every quarter that holds one is
+    marked, the refresher builds them, and reports read from them equal reports from the calls."""
+    engine = create_engine(settings)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(_downgrade, "0006")
+        outcomes, legs = outcome_rows(seed=5, count=400)
+        await store_rows(settings, outcomes, legs, mark=False)
+        await upgrade(engine)
+        async with engine.connect() as connection:
+            marked = await rollup_queries.count_marks(connection)
+        quarters = {quarter_of(row["started_at"]) for row in outcomes if row["started_at"]}
+        assert marked == len(quarters)
+        assert await refresh_all(settings) == len(quarters)
+        for group_by in ("day", "extension"):
+            case = {"start": START, "end": START + SPAN, "group_by": group_by, "sla_s": 20.0}
+            from_calls = await report(engine, rollups=False, **case)
+            assert from_calls["totals"]["offered"] > 100
+            assert await report(engine, rollups=True, **case) == from_calls
+    finally:
+        await engine.dispose()

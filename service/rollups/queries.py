@@ -1,0 +1,287 @@
+"""SQL of the stats rollups: the population, the dirty marks, the raw rows a slice is computed
+from and the rollup rows themselves. Functions take an open connection and never commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Integer,
+    and_,
+    cast,
+    delete,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    true,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from classifiers.outcome import Category
+from service.db.sql import ids_in, is_postgres
+from service.db.tables import call_legs, call_outcomes, stats_rollup_marks, stats_rollups
+from service.rollups.slices import QUARTER_S, Range, Slice, quarter_of
+
+OFFERED_DIRECTIONS = ("inbound", "internal")
+NOT_OFFERED = Category.SERVICE_CALL.value
+# pg_try_advisory_xact_lock key of the refresher: one refresher at a time across replicas
+REFRESH_LOCK = 0x5_7A75_0007
+WRITE_CHUNK = 500
+
+
+def offered(start: datetime, end: datetime) -> tuple[ColumnElement[bool], ...]:
+    """The population: final inbound or internal calls, not service sessions, started in range."""
+    outcome = call_outcomes.c
+    return (
+        outcome.started_at >= start,
+        outcome.started_at < end,
+        outcome.final == true(),
+        outcome.direction.in_(OFFERED_DIRECTIONS),
+        outcome.category != NOT_OFFERED,
+    )
+
+
+def _recoverable() -> tuple[ColumnElement[bool], ...]:
+    """Abandoned calls with a number to call back (the report's recovery block)."""
+    return (call_outcomes.c.is_abandoned == true(), call_outcomes.c.caller_key.is_not(None))
+
+
+def _in_ranges(column: Any, ranges: Sequence[Range]) -> ColumnElement[bool]:
+    if not ranges:
+        return false()
+    return or_(*(and_(column >= start, column < end) for start, end in ranges))
+
+
+# -- dirty marks
+
+
+async def mark_dirty(connection: AsyncConnection, moments: Iterable[datetime | None]) -> None:
+    """Mark the quarters of these start times: their calls change in this transaction."""
+    quarters = sorted({quarter_of(moment) for moment in moments if moment is not None})
+    if quarters:
+        await connection.execute(
+            insert(stats_rollup_marks), [{"slice_start": quarter} for quarter in quarters]
+        )
+
+
+async def mark_everything(connection: AsyncConnection) -> int:
+    """Mark every quarter that holds an outcome (after rows were written behind the processor's
+    back, as the bench's SQL copies are); how many quarters."""
+    outcome = call_outcomes.c
+    if is_postgres(connection):
+        quarter: Any = func.floor(func.date_part("epoch", outcome.started_at) / QUARTER_S)
+    else:  # integer division
+        quarter = cast(func.strftime("%s", outcome.started_at), Integer).op("/")(QUARTER_S)
+    quarters = select(cast(quarter * QUARTER_S, BigInteger)).where(outcome.started_at.is_not(None))
+    result = await connection.execute(
+        insert(stats_rollup_marks).from_select(["slice_start"], quarters.distinct())
+    )
+    return int(result.rowcount or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    id: int
+    quarter: int
+
+
+async def oldest_marks(connection: AsyncConnection, limit: int) -> list[Mark]:
+    statement = (
+        select(stats_rollup_marks.c.id, stats_rollup_marks.c.slice_start)
+        .order_by(stats_rollup_marks.c.id)
+        .limit(limit)
+    )
+    return [Mark(int(row[0]), int(row[1])) for row in await connection.execute(statement)]
+
+
+async def delete_marks(connection: AsyncConnection, ids: Collection[int]) -> None:
+    """Remove the marks that were read: a mark added since (another id) stays."""
+    if ids:
+        await connection.execute(
+            delete(stats_rollup_marks).where(ids_in(connection, stats_rollup_marks.c.id, ids))
+        )
+
+
+async def dirty_quarters(connection: AsyncConnection, start: int, end: int) -> list[int]:
+    """The marked quarters in `[start, end)` (seconds since the epoch)."""
+    marks = stats_rollup_marks.c
+    statement = (
+        select(marks.slice_start)
+        .where(marks.slice_start >= start, marks.slice_start < end)
+        .distinct()
+    )
+    return [int(quarter) for quarter in (await connection.execute(statement)).scalars()]
+
+
+async def count_marks(connection: AsyncConnection) -> int:
+    result = await connection.execute(select(func.count()).select_from(stats_rollup_marks))
+    return int(result.scalar_one())
+
+
+async def take_refresh_lock(connection: AsyncConnection) -> bool:
+    """PostgreSQL: whether this transaction is the one refresher (replicas share the work, one
+    at a time). SQLite runs one writer: always."""
+    if not is_postgres(connection):
+        return True
+    result = await connection.execute(
+        text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": REFRESH_LOCK}
+    )
+    return bool(result.scalar_one())
+
+
+# -- raw rows
+
+
+@dataclass(frozen=True, slots=True)
+class CallRow:
+    started_at: datetime
+    queue: str | None
+    category: str
+    reconciliation: str
+    wait_s: float | None
+    time_to_abandon_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class RecoverableRow:
+    started_at: datetime
+    recovered: bool
+    time_to_recovery_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class LegRow:
+    started_at: datetime
+    session: str
+    extension_id: str
+    outcome: str
+    category: str
+    reconciliation: str
+    wait_s: float | None
+    time_to_abandon_s: float | None
+
+
+async def raw_calls(connection: AsyncConnection, ranges: Sequence[Range]) -> list[CallRow]:
+    """The population's calls that started in `ranges` (from `ix_call_outcomes_stats` alone)."""
+    if not ranges:
+        return []
+    outcome = call_outcomes.c
+    statement = select(
+        outcome.started_at,
+        outcome.queue,
+        outcome.category,
+        outcome.reconciliation,
+        outcome.wait_s,
+        outcome.time_to_abandon_s,
+    ).where(_in_ranges(outcome.started_at, ranges), *offered(ranges[0][0], ranges[-1][1]))
+    return [CallRow(*row) for row in await connection.execute(statement)]
+
+
+async def raw_recoverable(
+    connection: AsyncConnection, ranges: Sequence[Range]
+) -> list[RecoverableRow]:
+    """The abandoned calls with a number to call back that started in `ranges`, and their
+    recoveries (from `ix_call_outcomes_abandoned_callers` alone on PostgreSQL)."""
+    if not ranges:
+        return []
+    outcome = call_outcomes.c
+    statement = select(
+        outcome.started_at, outcome.recovered_at.is_not(None), outcome.time_to_recovery_s
+    ).where(
+        _in_ranges(outcome.started_at, ranges),
+        outcome.started_at >= ranges[0][0],
+        outcome.started_at < ranges[-1][1],
+        *_recoverable(),
+    )
+    return [
+        RecoverableRow(started, bool(recovered), ttr)
+        for started, recovered, ttr in await connection.execute(statement)
+    ]
+
+
+async def raw_legs(connection: AsyncConnection, ranges: Sequence[Range]) -> list[LegRow]:
+    """The legs with an extension of the population's calls that started in `ranges`. A leg
+    carries its call's `started_at`, so both are read by the same range (a merge join)."""
+    if not ranges:
+        return []
+    legs, outcome = call_legs.c, call_outcomes.c
+    statement = (
+        select(
+            legs.started_at,
+            legs.telephony_session_id,
+            legs.extension_id,
+            legs.outcome,
+            outcome.category,
+            outcome.reconciliation,
+            outcome.wait_s,
+            outcome.time_to_abandon_s,
+        )
+        .join_from(
+            call_legs,
+            call_outcomes,
+            (legs.started_at == outcome.started_at)
+            & (legs.telephony_session_id == outcome.telephony_session_id),
+        )
+        .where(
+            _in_ranges(legs.started_at, ranges),
+            legs.extension_id.is_not(None),
+            *offered(ranges[0][0], ranges[-1][1]),
+        )
+    )
+    return [LegRow(*row) for row in await connection.execute(statement)]
+
+
+# -- rollup rows
+
+
+@dataclass(frozen=True, slots=True)
+class RollupRow:
+    size: int
+    start: int
+    dim: str
+    key: str | None
+    content: str
+
+
+def _slices_in(connection: AsyncConnection, slices: Collection[Slice]) -> ColumnElement[bool]:
+    rollup = stats_rollups.c
+    by_size: dict[int, list[int]] = {}
+    for size, start in slices:
+        by_size.setdefault(size, []).append(start)
+    return or_(
+        *(
+            and_(rollup.slice_s == size, ids_in(connection, rollup.slice_start, starts))
+            for size, starts in sorted(by_size.items())
+        )
+    )
+
+
+async def read_rollups(
+    connection: AsyncConnection, dims: Collection[str], slices: Collection[Slice]
+) -> list[RollupRow]:
+    if not slices or not dims:
+        return []
+    rollup = stats_rollups.c
+    statement = select(
+        rollup.slice_s, rollup.slice_start, rollup.dim, rollup.key, rollup.content
+    ).where(_slices_in(connection, slices), rollup.dim.in_(sorted(dims)))
+    return [RollupRow(*row) for row in await connection.execute(statement)]
+
+
+async def replace_rollups(
+    connection: AsyncConnection, slices: Collection[Slice], rows: Sequence[dict[str, Any]]
+) -> None:
+    """Replace every row of these slices by `rows` (slice_s, slice_start, dim, key, content)."""
+    if slices:
+        await connection.execute(delete(stats_rollups).where(_slices_in(connection, slices)))
+    for start in range(0, len(rows), WRITE_CHUNK):
+        await connection.execute(insert(stats_rollups), list(rows[start : start + WRITE_CHUNK]))

@@ -1,0 +1,174 @@
+"""The rollup refresher: recomputes the marked quarter slices and the hours and days that hold
+them, in the background wherever the processor runs (inline, or in its own process).
+
+One batch is one transaction: read the oldest marks, recompute their quarters from the raw
+calls and legs, rebuild each touched hour from its four quarters and each touched day from its
+24 hours (the untouched ones as stored), replace those slices' rows and delete the marks that
+were read, by id. A call written meanwhile added a mark with another id, which stays: its slice
+is recomputed by a later batch, and until then reports read it raw. On PostgreSQL one refresher
+works at a time (a transaction-level advisory lock), so two never write the same slice from
+different snapshots.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from service.background import BackgroundTask, Backoff
+from service.rollups import queries
+from service.rollups.fold import (
+    DIMENSIONS,
+    TallyKey,
+    fold_calls,
+    fold_legs,
+    fold_recoverable,
+    settled,
+)
+from service.rollups.slices import (
+    QUARTER_S,
+    Cover,
+    Slice,
+    children_of,
+    instant,
+    parent_of,
+    quarter_of,
+)
+from service.rollups.tally import Tally, decode, encode, merged
+
+log = structlog.get_logger(__name__)
+
+MARKS_PER_BATCH = 2000
+# Quarters recomputed per transaction: a backfill goes eight hours at a time, so each pause of
+# the event loop (SQLite runs the refresher next to the webhook) stays short.
+QUARTERS_PER_BATCH = 32
+BACKOFF = Backoff(first_s=1.0, most_s=30.0)
+
+SliceTallies = dict[Slice, dict[tuple[str, str | None], Tally]]
+
+
+@dataclass(frozen=True, slots=True)
+class Refreshed:
+    quarters: int = 0
+    more: bool = False  # marks were left for another batch
+
+
+async def refresh_rollups(connection: AsyncConnection) -> Refreshed:
+    """One batch (see the module docstring); the caller owns the transaction."""
+    if not await queries.take_refresh_lock(connection):
+        return Refreshed()
+    marks = await queries.oldest_marks(connection, MARKS_PER_BATCH)
+    quarters = sorted({mark.quarter for mark in marks})[:QUARTERS_PER_BATCH]
+    if not quarters:
+        return Refreshed()
+    chosen = set(quarters)
+    by_slice = await _recompute_quarters(connection, quarters)
+    for level in (1, 2):  # hours from quarters, then days from hours
+        parents = sorted({parent for piece in by_slice if (parent := _parent(piece, level))})
+        await _rebuild(connection, parents, by_slice)
+    rows = [
+        {"slice_s": size, "slice_start": start, "dim": dim, "key": key, "content": encode(tally)}
+        for (size, start), tallies in by_slice.items()
+        for (dim, key), tally in tallies.items()
+        if not tally.empty
+    ]
+    await queries.replace_rollups(connection, list(by_slice), rows)
+    await queries.delete_marks(connection, [mark.id for mark in marks if mark.quarter in chosen])
+    more = len(marks) == MARKS_PER_BATCH or len(chosen) < len({mark.quarter for mark in marks})
+    return Refreshed(quarters=len(quarters), more=more)
+
+
+def _parent(piece: Slice, level: int) -> Slice | None:
+    """The hour (level 1) of a quarter, or the day (level 2) of an hour."""
+    wanted = QUARTER_S if level == 1 else 3600
+    return parent_of(piece) if piece[0] == wanted else None
+
+
+async def _recompute_quarters(connection: AsyncConnection, quarters: list[int]) -> SliceTallies:
+    ranges = Cover()
+    for quarter in quarters:
+        ranges.add_raw(instant(quarter), instant(quarter + QUARTER_S))
+
+    tallies: dict[TallyKey[Slice], Tally] = {}
+    fold_calls(await queries.raw_calls(connection, ranges.raw), _quarter, DIMENSIONS, tallies)
+    fold_recoverable(await queries.raw_recoverable(connection, ranges.raw), _quarter, tallies)
+    fold_legs(await queries.raw_legs(connection, ranges.raw), _quarter, tallies)
+    by_slice: SliceTallies = {(QUARTER_S, quarter): {} for quarter in quarters}
+    for (piece, dim, key), tally in settled(tallies).items():
+        by_slice[piece][dim, key] = tally
+    return by_slice
+
+
+def _quarter(moment: datetime) -> Slice:
+    return QUARTER_S, quarter_of(moment)
+
+
+async def _rebuild(
+    connection: AsyncConnection, parents: list[Slice], by_slice: SliceTallies
+) -> None:
+    """Each parent slice as the merge of its children: the ones just computed, the others as
+    stored (clean, or marked and so rebuilt again by a later batch)."""
+    wanted = [child for parent in parents for child in children_of(parent)]
+    missing = [child for child in wanted if child not in by_slice]
+    stored: SliceTallies = defaultdict(dict)
+    for row in await queries.read_rollups(connection, DIMENSIONS, missing):
+        stored[row.size, row.start][row.dim, row.key] = decode(row.content)
+    for parent in parents:
+        children = [
+            by_slice[child] if child in by_slice else stored.get(child, {})
+            for child in children_of(parent)
+        ]
+        by_slice[parent] = _merge_children(children)
+
+
+def _merge_children(
+    children: Iterable[dict[tuple[str, str | None], Tally]],
+) -> dict[tuple[str, str | None], Tally]:
+    parts: dict[tuple[str, str | None], list[Tally]] = defaultdict(list)
+    for child in children:
+        for key, tally in child.items():
+            parts[key].append(tally)
+    return {key: merged(tallies) for key, tallies in parts.items()}
+
+
+class RollupRefresher:
+    """Runs `refresh_rollups` until no mark is left, then waits `interval_s`; started and
+    stopped with the processor (`ProcessorWorker`)."""
+
+    def __init__(self, engine: AsyncEngine, *, interval_s: float) -> None:
+        self._engine = engine
+        self._interval_s = interval_s
+        self._background = BackgroundTask("callsift-rollups")
+
+    async def start(self) -> None:
+        self._background.start(self._run)
+
+    async def stop(self) -> None:
+        await self._background.stop()
+
+    async def refresh(self) -> int:
+        """Batches until none is left over; how many quarters were recomputed."""
+        total = 0
+        while not self._background.stopping:
+            async with self._engine.begin() as connection:
+                done = await refresh_rollups(connection)
+            total += done.quarters
+            if not done.more:
+                break
+        return total
+
+    def _failed(self, exc: Exception, retry_in_s: float) -> None:
+        log.warning("rollups.refresh_failed", error=repr(exc), retry_in_s=retry_in_s)
+
+    async def _run(self) -> None:
+        await self._background.repeat(
+            self.refresh,
+            interval_s=lambda: self._interval_s,
+            on_failure=self._failed,
+            backoff=BACKOFF,
+        )

@@ -1,0 +1,217 @@
+"""Stats rollups on both databases: a report read from the rollups equals the report computed
+from the calls alone (random calls, zones with DST and half- and quarter-hour offsets, ranges not
+on slice edges, random SLAs); a call rewritten after its rollup was built counts at once; a call
+written while the refresher works is not lost."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from classifiers import Thresholds
+from service.api.rollup_stats import from_rollups
+from service.api.stats_queries import StatsQuery
+from service.db.engine import create_engine
+from service.db.sql import begin_snapshot
+from service.db.tables import call_outcomes, stats_rollups
+from service.processing.processor import ProcessingContext, recompute
+from service.rollups import queries as rollup_queries
+from service.rollups.refresher import refresh_rollups
+from service.rollups.slices import DirtyQuarters, cover, quarter_of
+from service.settings import Settings
+from tests.api.conftest import Api
+from tests.api.rollup_support import SPAN, START, outcome_rows, refresh_all, report, store_rows
+from tests.api.support import placed, session_of, utc
+
+ZONES = ("UTC", "America/New_York", "Asia/Kolkata", "Asia/Kathmandu")
+GROUPS = ("hour", "day", "extension", "agent", "queue")
+
+
+def _random_case(rng: random.Random) -> dict[str, Any]:
+    start = START - timedelta(hours=8) + timedelta(seconds=rng.uniform(0, SPAN.total_seconds()))
+    if rng.random() < 0.5:
+        length = timedelta(seconds=rng.uniform(60, 6 * 3600))
+    else:
+        length = timedelta(seconds=rng.uniform(86400, SPAN.total_seconds()))
+    sla_s = float(rng.randrange(0, 60)) if rng.random() < 0.85 else round(rng.uniform(0, 60), 2)
+    return {
+        "start": start,
+        "end": start + length,
+        "group_by": rng.choice(GROUPS),
+        "tz": rng.choice(ZONES),
+        "sla_s": sla_s,
+    }
+
+
+async def test_reports_from_rollups_equal_reports_from_the_calls(settings: Settings) -> None:
+    outcomes, legs = outcome_rows(seed=7, count=1500)
+    await store_rows(settings, outcomes, legs)
+    assert await refresh_all(settings) > 300
+    rng = random.Random(2026)
+    cases = [_random_case(rng) for _ in range(40)]
+    cases += [  # whole days and hours, where the rollups answer everything
+        {"start": START, "end": START + SPAN, "group_by": group_by, "tz": zone, "sla_s": 20.0}
+        for group_by in GROUPS
+        for zone in ZONES
+    ]
+    engine = create_engine(settings)
+    try:
+        for case in cases:
+            from_calls = await report(engine, rollups=False, **case)
+            assert from_calls["totals"]["offered"] > 0 or case["end"] - case["start"] < SPAN
+            assert await report(engine, rollups=True, **case) == from_calls, case
+            if float(case["sla_s"]).is_integer():
+                assert await _answered_by_rollups(engine, case), case
+    finally:
+        await engine.dispose()
+
+
+async def _answered_by_rollups(engine: Any, case: dict[str, Any]) -> bool:
+    """Whether the rollups answered (not the raw statements' fallback)."""
+    query = StatsQuery(start=case["start"], end=case["end"], group_by="all", sla_s=case["sla_s"])
+    async with engine.connect() as connection:
+        await begin_snapshot(connection)
+        return await from_rollups(connection, query, int(case["sla_s"])) is not None
+
+
+async def test_the_rollups_are_read_as_days_hours_and_quarters(settings: Settings) -> None:
+    outcomes, legs = outcome_rows(seed=3, count=300)
+    await store_rows(settings, outcomes, legs)
+    await refresh_all(settings)
+    engine = create_engine(settings)
+    try:
+        async with engine.connect() as connection:
+            sizes = set((await connection.execute(select(stats_rollups.c.slice_s))).scalars())
+    finally:
+        await engine.dispose()
+    assert sizes == {900, 3600, 86400}
+    covered = cover(
+        START + timedelta(minutes=7), START + timedelta(days=2, hours=1), DirtyQuarters([])
+    )
+    assert covered.slices[:2] == [
+        (900, int(START.timestamp()) + 900),
+        (900, int(START.timestamp()) + 1800),
+    ]
+    assert (86400, int(START.timestamp()) + 86400) in covered.slices
+    dirty = DirtyQuarters([int(START.timestamp()) + 86400 + 3600])
+    split = cover(START, START + timedelta(days=2), dirty)
+    assert (86400, int(START.timestamp()) + 86400) not in split.slices
+    assert (3600, int(START.timestamp()) + 86400) in split.slices
+    assert split.raw == [
+        (START + timedelta(days=1, hours=1), START + timedelta(days=1, hours=1, minutes=15))
+    ]
+
+
+# ---- calls rewritten after their rollups were built ------------------------------------------
+
+DAY = {"from": "2026-03-10T00:00:00Z", "to": "2026-03-11T00:00:00Z"}
+
+
+async def _served_and_raw(api: Api, **params: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    served = await api.json("/v1/stats/outcomes", **DAY, **params)
+    engine = create_engine(api.settings)
+    try:
+        from_calls = await report(
+            engine,
+            rollups=False,
+            start=utc(DAY["from"]),
+            end=utc(DAY["to"]),
+            group_by=params.get("group_by", "hour"),
+        )
+    finally:
+        await engine.dispose()
+    return served, from_calls
+
+
+async def test_a_reclassified_call_counts_before_the_refresher_runs(day_api: Api) -> None:
+    settings = day_api.settings
+    await refresh_all(settings)
+    before, _ = await _served_and_raw(day_api, group_by="queue")
+    # a longer short-abandon threshold turns abandons into short abandons
+    engine = create_engine(settings)
+    try:
+        async with engine.begin() as connection:
+            sessions = list(
+                (await connection.execute(select(call_outcomes.c.telephony_session_id))).scalars()
+            )
+            context = ProcessingContext(
+                now=utc("2026-03-11T12:00:00Z"),
+                thresholds=Thresholds(short_abandon_s=30.0),
+                directory={},
+            )
+            changed = await recompute(connection, sessions, context=context)
+    finally:
+        await engine.dispose()
+    assert changed.changed > 0
+    for group_by in ("hour", "queue", "agent"):
+        served, from_calls = await _served_and_raw(day_api, group_by=group_by)
+        assert served == from_calls
+    assert served["totals"]["short_abandons"] > before["totals"]["short_abandons"]
+    await refresh_all(settings)
+    for group_by in ("day", "extension"):
+        served, from_calls = await _served_and_raw(day_api, group_by=group_by)
+        assert served == from_calls
+
+
+async def test_a_call_moved_to_another_slice_counts_in_its_new_slice(api: Api) -> None:
+    call = placed("abandoned-queue-account", at=utc("2026-03-10T09:10:00Z"), hex_id="a" * 32)
+    await api.load(call, now=utc("2026-03-10T12:00:00Z"))
+    await refresh_all(api.settings)
+    first, _ = await _served_and_raw(api, group_by="hour")
+    assert [g["offered"] for g in first["groups"]][9] == 1
+    # an earlier event of the call arrives late: the call now started in the hour before
+    early = dict(call[0], uuid="late-early-event")
+    early["body"] = dict(call[0]["body"], eventTime="2026-03-10T08:50:00.000Z")
+    await api.load([early], now=utc("2026-03-10T12:05:00Z"))
+    served, from_calls = await _served_and_raw(api, group_by="hour")
+    assert served == from_calls
+    assert [g["offered"] for g in served["groups"]][8:10] == [1, 0], session_of(call)
+
+
+async def test_a_call_written_while_the_refresher_works_is_not_lost(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = api.settings
+    await api.load(
+        placed("answered-queue-account", at=utc("2026-03-10T09:01:00Z"), hex_id="b" * 32),
+        now=utc("2026-03-10T12:00:00Z"),
+    )
+    read_calls = rollup_queries.raw_calls
+    written: list[bool] = []
+
+    async def read_then_write(connection: Any, ranges: Any) -> Any:
+        found = await read_calls(connection, ranges)
+        if not written:  # another processor commits a call of the same quarter meanwhile
+            written.append(True)
+            later = placed(
+                "abandoned-queue-account", at=utc("2026-03-10T09:03:00Z"), hex_id="c" * 32
+            )
+            await api.load(later, now=utc("2026-03-10T12:00:00Z"))
+        return found
+
+    monkeypatch.setattr(rollup_queries, "raw_calls", read_then_write)
+    engine = create_engine(settings)
+    try:
+        async with engine.begin() as connection:
+            await refresh_rollups(connection)
+        async with engine.connect() as connection:
+            assert await rollup_queries.count_marks(connection) == 1  # the later call's mark
+    finally:
+        await engine.dispose()
+    monkeypatch.setattr(rollup_queries, "raw_calls", read_calls)
+    served, from_calls = await _served_and_raw(api, group_by="hour")
+    assert served == from_calls
+    assert served["totals"]["offered"] == 2
+    await refresh_all(settings)
+    served, from_calls = await _served_and_raw(api, group_by="hour")
+    assert served == from_calls
+    assert served["totals"]["offered"] == 2
+
+
+def test_quarter_arithmetic_is_exact() -> None:
+    moment = datetime(2026, 3, 8, 6, 59, 59, 999999, tzinfo=UTC)
+    assert quarter_of(moment) == int(datetime(2026, 3, 8, 6, 45, tzinfo=UTC).timestamp())
