@@ -37,8 +37,8 @@ once; agents are extensions the directory knows as users or does not know at all
 A third statement (`agent_leg_outcomes`) counts the agents' legs per leg outcome on the same
 calls. Every statement reads only the calls (and legs) whose `started_at` is in `[start, end)`,
 through a range on an index. The indexes `ix_call_outcomes_stats` and `ix_call_legs_started`
-hold every column the first two read, so PostgreSQL can answer them from the indexes alone,
-without visiting the wide outcome rows; the leg outcome count also reads `call_legs.outcome`.
+hold every column these statements read (the legs' index carries their outcome since migration
+0008), so PostgreSQL can answer them from the indexes alone, without visiting the wide rows.
 """
 
 from __future__ import annotations
