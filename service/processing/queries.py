@@ -416,7 +416,7 @@ async def recovery_rows(
 
 
 async def abandons_reachable_by(
-    connection: AsyncConnection, spans: Collection[CallerSpan], window: timedelta
+    connection: AsyncConnection, spans: Sequence[CallerSpan], window: timedelta
 ) -> set[str]:
     """Abandoned calls that reaching calls of these spans may now recover: those of the number
     that started within `window` before one of them and are not recovered, or recovered at or
@@ -424,7 +424,7 @@ async def abandons_reachable_by(
     found: set[str] = set()
     c = call_outcomes.c
     for start in range(0, len(spans), SPANS_PER_STATEMENT):
-        chunk = list(spans)[start : start + SPANS_PER_STATEMENT]
+        chunk = spans[start : start + SPANS_PER_STATEMENT]
         unrecovered = or_(
             *(
                 and_(
