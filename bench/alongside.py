@@ -68,6 +68,9 @@ def paced_with_lag(url: str, run: Callable[[], dict[str, Any]], warmup_s: float)
     figures["unprocessed_after_drain_limit"] = skip_backlog(url)
     window = sorted(lag for arrived, lag in poller.samples if arrived >= started + warmup_s)
     figures["lag_samples"] = len(window)
+    figures["lag_polls"] = poller.polls
+    figures["lag_rows_read"] = poller.rows_read
+    figures["lag_poll_s"] = poller.poll_s
     figures["lag_p50_ms"] = percentile(window, 0.50) * 1000
     figures["lag_p99_ms"] = percentile(window, 0.99) * 1000
     figures["lag_max_ms"] = (window[-1] if window else float("nan")) * 1000

@@ -550,7 +550,9 @@ async def _write_changes(
         )
     await queries.upsert_outcomes(connection, rows)
     await queries.replace_legs(
-        connection, [change.outcome.telephony_session_id for change in changes], legs
+        connection,
+        [change.outcome.telephony_session_id for change in changes if change.previous is not None],
+        legs,
     )
     # the stats rollups of the quarters the calls were and are in are stale from this commit on
     await rollup_queries.mark_dirty(

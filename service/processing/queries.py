@@ -239,13 +239,15 @@ async def upsert_outcomes(connection: AsyncConnection, rows: Sequence[dict[str, 
 
 
 async def replace_legs(
-    connection: AsyncConnection, session_ids: Collection[str], rows: Sequence[dict[str, Any]]
+    connection: AsyncConnection, stored: Collection[str], rows: Sequence[dict[str, Any]]
 ) -> None:
-    if not session_ids:
-        return
-    await connection.execute(
-        delete(call_legs).where(keys_in(connection, call_legs.c.telephony_session_id, session_ids))
-    )
+    """Store the legs of outcomes being written: `stored` are the sessions that had an outcome
+    before this transaction, whose legs go first (a session without a stored outcome has no
+    legs: both are written and deleted together)."""
+    if stored:
+        await connection.execute(
+            delete(call_legs).where(keys_in(connection, call_legs.c.telephony_session_id, stored))
+        )
     for start in range(0, len(rows), WRITE_CHUNK * 2):
         await connection.execute(insert(call_legs), list(rows[start : start + WRITE_CHUNK * 2]))
 
