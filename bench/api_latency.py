@@ -47,6 +47,7 @@ from service.app import create_app
 from service.cli.apikeys import create_key
 from service.db.engine import create_engine
 from service.db.migrate import upgrade
+from service.db.sql import begin_snapshot
 from service.processing.processor import ProcessingContext, process_new_events
 from service.settings import Settings
 from service.webhooks.envelope import read_envelope
@@ -259,8 +260,10 @@ async def measure_summary(settings: Settings) -> tuple[int, list[float], int]:
     try:
         async with engine.connect() as connection:
             last_seq = await last_change_seq(connection)
+            await connection.rollback()
             for _ in range(SAMPLES["summary"]):
                 started = time.perf_counter()
+                await begin_snapshot(connection)
                 summary = await compute_summary(
                     connection,
                     as_of=DAY + timedelta(days=1),
@@ -268,6 +271,7 @@ async def measure_summary(settings: Settings) -> tuple[int, list[float], int]:
                     sla_s=settings.sla_s,
                 )
                 samples.append(time.perf_counter() - started)
+                await connection.rollback()
     finally:
         await engine.dispose()
     return last_seq, samples, summary["last_24h"]["offered"]

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from service.api import queries
 from service.api.callbacks import callback_list, callbacks_etag
 from service.api.cursors import BadCursor, decode_changes_cursor, encode_changes_cursor
-from service.api.deps import ERROR_RESPONSES, read_connection
+from service.api.deps import ERROR_RESPONSES, snapshot_connection
 from service.api.documents import iso, outcome_fragment
 from service.api.params import api_time, invalid
 from service.api.poll_request import MAX_LIMIT, MAX_SINCE_CHARS
@@ -142,7 +142,7 @@ def _effective_limit(services: ApiServices, limit: int | None) -> int:
 )
 async def poll_abandoned(
     request: Request,
-    connection: Annotated[AsyncConnection, Depends(read_connection)],
+    connection: Annotated[AsyncConnection, Depends(snapshot_connection)],
     since: Annotated[
         str | None,
         Query(

@@ -24,7 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from service.api.buckets import local_day_start
 from service.api.live import live_now
 from service.api.report import rates
-from service.api.stats_queries import StatsQuery, aggregate_raw
+from service.api.rollup_stats import aggregate
+from service.api.stats_queries import StatsQuery
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(hours=24)
@@ -44,10 +45,17 @@ def summary_as_of(now: datetime, max_age_s: float) -> datetime:
 
 
 async def _window(
-    connection: AsyncConnection, start: datetime, end: datetime, sla_s: float
+    connection: AsyncConnection, start: datetime, end: datetime, sla_s: float, *, rollups: bool
 ) -> dict[str, Any]:
-    query = StatsQuery(start=start, end=end, group_by="all", sla_s=sla_s, percentiles=False)
-    _, total = await aggregate_raw(connection, query)
+    query = StatsQuery(
+        start=start,
+        end=end,
+        group_by="all",
+        sla_s=sla_s,
+        percentiles=False,
+        rollups=rollups,
+    )
+    total = (await aggregate(connection, query)).total
     return {"start": _iso(start), "end": _iso(end), **rates(total)}
 
 
@@ -56,15 +64,23 @@ def _iso(moment: datetime) -> str:
 
 
 async def compute_summary(
-    connection: AsyncConnection, *, as_of: datetime, zone: ZoneInfo, sla_s: float
+    connection: AsyncConnection,
+    *,
+    as_of: datetime,
+    zone: ZoneInfo,
+    sla_s: float,
+    rollups: bool = True,
 ) -> dict[str, Any]:
-    """The summary block (schema `Summary`) for windows ending at `as_of`."""
+    """The summary block (schema `Summary`) for windows ending at `as_of`. The windows come from
+    the stats rollups and the calls they leave (`rollups=False`: from the calls alone), so
+    `connection` must read one snapshot (`snapshot_connection`)."""
+    today = local_day_start(as_of, zone)
     return {
         "as_of": _iso(as_of),
         "time_zone": zone.key,
-        "last_hour": await _window(connection, as_of - HOUR, as_of, sla_s),
-        "last_24h": await _window(connection, as_of - DAY, as_of, sla_s),
-        "today": await _window(connection, local_day_start(as_of, zone), as_of, sla_s),
+        "last_hour": await _window(connection, as_of - HOUR, as_of, sla_s, rollups=rollups),
+        "last_24h": await _window(connection, as_of - DAY, as_of, sla_s, rollups=rollups),
+        "today": await _window(connection, today, as_of, sla_s, rollups=rollups),
         "live": await live_now(connection),
     }
 

@@ -96,34 +96,32 @@ def outcome_rows(seed: int, count: int) -> tuple[list[dict[str, Any]], list[dict
     return outcomes, legs
 
 
+DIRECTORY: list[dict[str, Any]] = [
+    {"extension_id": "101", "name": "Ann", "kind": "User", "synced_at": START},
+    {"extension_id": "102", "name": "Bob", "kind": "User", "synced_at": START},
+    {"extension_id": "103", "name": None, "kind": None, "synced_at": START},
+    {"extension_id": "queue-1", "name": "Sales", "kind": "Department", "synced_at": START},
+]
+
+
 async def store_rows(
     settings: Settings,
     outcomes: list[dict[str, Any]],
     legs: list[dict[str, Any]],
     *,
     mark: bool = True,
+    directory: bool = True,
 ) -> None:
-    """Write rows as SQL copies would, with the directory, and mark their quarters."""
+    """Write rows as SQL copies would, with the directory (unless told not to: it is written
+    once), and mark their quarters."""
     engine = create_engine(settings)
     try:
         async with engine.begin() as connection:
             await connection.execute(insert(call_outcomes), outcomes)
             if legs:
                 await connection.execute(insert(call_legs), legs)
-            await connection.execute(
-                insert(directory_entries),
-                [
-                    {"extension_id": "101", "name": "Ann", "kind": "User", "synced_at": START},
-                    {"extension_id": "102", "name": "Bob", "kind": "User", "synced_at": START},
-                    {"extension_id": "103", "name": None, "kind": None, "synced_at": START},
-                    {
-                        "extension_id": "queue-1",
-                        "name": "Sales",
-                        "kind": "Department",
-                        "synced_at": START,
-                    },
-                ],
-            )
+            if directory:
+                await connection.execute(insert(directory_entries), DIRECTORY)
             if mark:
                 await rollup_queries.mark_everything(connection)
     finally:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from classifiers import Thresholds
 from service.api.rollup_stats import from_rollups
 from service.api.stats_queries import StatsQuery
+from service.api.summary import compute_summary
 from service.db.engine import create_engine
 from service.db.sql import begin_snapshot
 from service.db.tables import call_outcomes, stats_rollups
@@ -66,6 +68,50 @@ async def test_reports_from_rollups_equal_reports_from_the_calls(settings: Setti
             assert await report(engine, rollups=True, **case) == from_calls, case
             if float(case["sla_s"]).is_integer():
                 assert await _answered_by_rollups(engine, case), case
+    finally:
+        await engine.dispose()
+
+
+async def test_the_poll_summary_from_rollups_equals_the_summary_from_the_calls(
+    settings: Settings,
+) -> None:
+    outcomes, legs = outcome_rows(seed=11, count=1200)
+    await store_rows(settings, outcomes, legs)
+    await refresh_all(settings)
+    # calls written after the refresher ran: their quarters are marked, read from the calls
+    later, later_legs = outcome_rows(seed=12, count=12)
+    for row in later:
+        row["change_seq"] += len(outcomes)
+    await store_rows(settings, later, later_legs, mark=False, directory=False)
+    engine = create_engine(settings)
+    try:
+        async with engine.begin() as connection:
+            await rollup_queries.mark_dirty(connection, [row["started_at"] for row in later])
+    finally:
+        await engine.dispose()
+    rng = random.Random(14)
+    engine = create_engine(settings)
+    answered_by_rollups = 0
+    try:
+        for _ in range(12):
+            as_of = START + timedelta(seconds=rng.uniform(3600, SPAN.total_seconds()))
+            as_of = as_of.replace(second=0, microsecond=0)  # as `summary_as_of` rounds it
+            zone = ZoneInfo(rng.choice(ZONES))
+            sla_s = rng.choice([20.0, 0.0, 17.5])
+            summaries = []
+            for rollups in (True, False):
+                async with engine.connect() as connection:
+                    await begin_snapshot(connection)
+                    summaries.append(
+                        await compute_summary(
+                            connection, as_of=as_of, zone=zone, sla_s=sla_s, rollups=rollups
+                        )
+                    )
+            assert summaries[0] == summaries[1], (as_of, zone, sla_s)
+            assert summaries[0]["last_24h"]["offered"] > 0
+            day = {"start": as_of - timedelta(days=1), "end": as_of, "sla_s": 20.0}
+            answered_by_rollups += await _answered_by_rollups(engine, day)
+        assert answered_by_rollups >= 6
     finally:
         await engine.dispose()
 
