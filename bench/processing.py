@@ -122,9 +122,10 @@ async def reset_processing(url: str) -> None:
 
 
 async def add_history(url: str, copies: int) -> int:
-    """Copy the processor's outcomes and legs `copies` times under new session ids, so the
-    drain writes into tables with history (and current planner statistics), as a running
-    service does. Returns the number of historical outcomes."""
+    """Copy the processor's outcomes and legs `copies` times under new session ids and days
+    earlier, every column (the callers' numbers and recoveries too), so the drain writes into
+    tables with history, as a running service does (`reset_processing` then gives the planner
+    its statistics). Returns the number of historical outcomes."""
     connection = await asyncpg.connect(asyncpg_dsn(url))
     try:
         for n in range(1, copies + 1):
@@ -138,7 +139,9 @@ async def add_history(url: str, copies: int) -> int:
                     "voicemail_s, time_to_abandon_s, queue, from_number, to_number, "
                     "rules_version, document, revision, created_at, updated_at, "
                     "$3 + row_number() OVER (ORDER BY change_seq), "
-                    "last_event_at - $2 * interval '1 day' "
+                    "last_event_at - $2 * interval '1 day', sources, reconciliation, "
+                    "session_id || $1, caller_key, recovered_at - $2 * interval '1 day', "
+                    "recovered_by || $1, time_to_recovery_s "
                     "FROM call_outcomes WHERE telephony_session_id NOT LIKE '%-h%'",
                     f"{HISTORY_SUFFIX}{n}",
                     float(n),
@@ -179,7 +182,7 @@ async def drain(url: str) -> dict[str, Any]:
         engine,
         thresholds=Thresholds(),
         metrics=Metrics(),
-        claim_size=settings.processor_batch_size,
+        claim_size=settings.resolved_processor_batch_size(),
     )
     events = sessions = changed = batches = 0
     try:
@@ -202,7 +205,7 @@ async def drain(url: str) -> dict[str, Any]:
         "sessions_recomputed": sessions,
         "outcomes_written": changed,
         "batches": batches,
-        "batch_size": settings.processor_batch_size,
+        "batch_size": settings.resolved_processor_batch_size(),
         "seconds": seconds,
         "process_cpu_s": cpu,
         "events_per_s": events / seconds,

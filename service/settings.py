@@ -31,6 +31,14 @@ class DemoSwitch(StrEnum):
     OFF = "off"
 
 
+# Events per processor claim. Each claim has a fixed cost (about twenty statements, the recovery
+# reads of its callers' numbers), so larger claims drain faster: 200,000 queued events drained
+# at 7,800/s in claims of 500, 11,200-12,200/s in 1,000 and 13,800-14,800/s in 2,000 (bench/
+# notes.md). Inline, a claim shares the webhook's event loop, and stays smaller.
+PROCESS_BATCH_SIZE = 2000
+INLINE_BATCH_SIZE = 500
+
+
 class ProcessorMode(StrEnum):
     """Where `callsift run` runs the processor: `auto` is `process` on PostgreSQL and `inline`
     on SQLite (one writer: a second process would only queue behind the webhook's commits)."""
@@ -108,7 +116,13 @@ class Settings(BaseSettings):
         "(supervised, restarted); `inline`: in the webhook's event loop; `auto`: process on "
         "PostgreSQL, inline on SQLite.",
     )
-    processor_batch_size: int = Field(default=500, ge=1, description="Events per processor batch.")
+    processor_batch_size: int | None = Field(
+        default=None,
+        ge=1,
+        description="Events per processor batch (one transaction). Default: "
+        f"{PROCESS_BATCH_SIZE} when the processor has a process of its own, {INLINE_BATCH_SIZE} "
+        "inline, where a batch shares the webhook's event loop.",
+    )
     processor_poll_interval_s: float = Field(
         default=0.5, gt=0, description="How often the processor looks for events from others."
     )
@@ -272,6 +286,14 @@ class Settings(BaseSettings):
         if self.processor_mode is not ProcessorMode.AUTO:
             return self.processor_mode
         return ProcessorMode.INLINE if self.is_sqlite else ProcessorMode.PROCESS
+
+    def resolved_processor_batch_size(self) -> int:
+        """`processor_batch_size`, by default as large as the processor's mode allows."""
+        if self.processor_batch_size is not None:
+            return self.processor_batch_size
+        if self.resolved_processor_mode() is ProcessorMode.PROCESS:
+            return PROCESS_BATCH_SIZE
+        return INLINE_BATCH_SIZE
 
     def thresholds(self) -> Thresholds:
         return Thresholds(

@@ -245,7 +245,7 @@ def processor_of(
         engine,
         thresholds=settings.thresholds(),
         metrics=metrics,
-        claim_size=settings.processor_batch_size,
+        claim_size=settings.resolved_processor_batch_size(),
         poll_interval_s=settings.processor_poll_interval_s,
         directory=directory,
         call_log=call_log,

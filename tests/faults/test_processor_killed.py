@@ -37,8 +37,13 @@ from tests.faults.support import (
     wait_until,
 )
 
-CALLS = 400  # 4,000 events
-BATCH_SIZE: int = Settings.model_fields["processor_batch_size"].default  # as shipped: 500
+BATCHES = 8  # the backlog, in the processor's claims as shipped
+
+
+def batch_size(database_url: str) -> int:
+    """Events per claim as shipped (larger with the processor in a process of its own)."""
+    return Settings(_env_file=None, database_url=database_url).resolved_processor_batch_size()
+
 
 # the columns the processor derives from the outcome; the others legitimately depend on the
 # processing history: revision, created_at, updated_at, change_seq, and ever_abandoned (sticky
@@ -71,7 +76,9 @@ DERIVED_COLUMNS = (
 async def test_a_backlog_processed_across_a_kill_ends_as_if_processed_in_one_go(
     database_url: str, tmp_path: Path
 ) -> None:
-    notifications = in_delivery_order(build_calls(CALLS, tag=f"backlog-{uuid.uuid4().hex[:8]}"))
+    claim = batch_size(database_url)
+    calls = BATCHES * claim // 10  # ten events each
+    notifications = in_delivery_order(build_calls(calls, tag=f"backlog-{uuid.uuid4().hex[:8]}"))
     sessions = {session_of(n) for n in notifications}
     async with database(database_url) as engine:
         await store_notifications(engine, notifications, received_at=datetime.now(UTC))
@@ -99,7 +106,7 @@ async def test_a_backlog_processed_across_a_kill_ends_as_if_processed_in_one_go(
         assert split_at_kill > 0, figures  # the restarted processor revisits classified sessions
         assert unprocessed_at_kill > 0, figures
         # a batch is one transaction: the kill left whole batches processed, or none
-        assert (len(notifications) - unprocessed_at_kill) % BATCH_SIZE == 0, figures
+        assert (len(notifications) - unprocessed_at_kill) % claim == 0, figures
 
         async with callsift_run(database_url, tmp_path, "restarted"):
             await drained(engine)
