@@ -103,6 +103,16 @@ async def oldest_marks(connection: AsyncConnection, limit: int) -> list[Mark]:
     return [Mark(int(row[0]), int(row[1])) for row in await connection.execute(statement)]
 
 
+async def marks_of(connection: AsyncConnection, quarters: Collection[int]) -> list[int]:
+    """The ids of every mark of these quarters: read before the raw rows, so each mark returned
+    belongs to a write the raw reads see (a write commits its rows and its marks together)."""
+    if not quarters:
+        return []
+    marks = stats_rollup_marks.c
+    statement = select(marks.id).where(ids_in(connection, marks.slice_start, quarters))
+    return [int(mark) for mark in (await connection.execute(statement)).scalars()]
+
+
 async def delete_marks(connection: AsyncConnection, ids: Collection[int]) -> None:
     """Remove the marks that were read: a mark added since (another id) stays."""
     if ids:

@@ -1,13 +1,15 @@
 """The rollup refresher: recomputes the marked quarter slices and the hours and days that hold
 them, in the background wherever the processor runs (inline, or in its own process).
 
-One batch is one transaction: read the oldest marks, recompute their quarters from the raw
-calls and legs, rebuild each touched hour from its four quarters and each touched day from its
-24 hours (the untouched ones as stored), replace those slices' rows and delete the marks that
-were read, by id. A call written meanwhile added a mark with another id, which stays: its slice
-is recomputed by a later batch, and until then reports read it raw. On PostgreSQL one refresher
-works at a time (a transaction-level advisory lock), so two never write the same slice from
-different snapshots.
+One batch is one transaction: read the oldest marks, take the ids of every mark of their
+quarters (a quarter marked by many claims is recomputed once, not once per mark), recompute
+those quarters from the raw calls and legs, rebuild each touched hour from its four quarters
+and each touched day from its 24 hours (the untouched ones as stored), replace those slices'
+rows and delete the marks that were taken, by id. The ids are read before the raw rows, so
+every mark deleted belongs to a write the recomputation saw; a call written meanwhile added a
+mark with another id, which stays: its slice is recomputed by a later batch, and until then
+reports read it raw. On PostgreSQL one refresher works at a time (a transaction-level advisory
+lock), so two never write the same slice from different snapshots.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ async def refresh_rollups(connection: AsyncConnection) -> Refreshed:
     quarters = sorted({mark.quarter for mark in marks})[:QUARTERS_PER_BATCH]
     if not quarters:
         return Refreshed()
-    chosen = set(quarters)
+    taken = await queries.marks_of(connection, quarters)
     by_slice = await _recompute_quarters(connection, quarters)
     for level in (1, 2):  # hours from quarters, then days from hours
         parents = sorted({parent for piece in by_slice if (parent := _parent(piece, level))})
@@ -78,8 +80,8 @@ async def refresh_rollups(connection: AsyncConnection) -> Refreshed:
         if not tally.empty
     ]
     await queries.replace_rollups(connection, list(by_slice), rows)
-    await queries.delete_marks(connection, [mark.id for mark in marks if mark.quarter in chosen])
-    more = len(marks) == MARKS_PER_BATCH or len(chosen) < len({mark.quarter for mark in marks})
+    await queries.delete_marks(connection, taken)
+    more = len(marks) == MARKS_PER_BATCH or len(quarters) < len({mark.quarter for mark in marks})
     return Refreshed(quarters=len(quarters), more=more)
 
 

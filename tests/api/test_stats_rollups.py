@@ -22,6 +22,7 @@ from service.db.sql import begin_snapshot
 from service.db.tables import call_outcomes, stats_rollups
 from service.processing.processor import ProcessingContext, recompute
 from service.rollups import queries as rollup_queries
+from service.rollups import refresher
 from service.rollups.refresher import refresh_rollups
 from service.rollups.slices import DirtyQuarters, cover, quarter_of
 from service.settings import Settings
@@ -256,6 +257,31 @@ async def test_a_call_written_while_the_refresher_works_is_not_lost(
     served, from_calls = await _served_and_raw(api, group_by="hour")
     assert served == from_calls
     assert served["totals"]["offered"] == 2
+
+
+async def test_a_quarter_marked_by_many_writes_is_recomputed_once(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outcomes, legs = outcome_rows(seed=11, count=200)
+    await store_rows(settings, outcomes, legs)
+    engine = create_engine(settings)
+    try:
+        for _ in range(2):  # later writes mark the same quarters again, with newer ids
+            async with engine.begin() as connection:
+                await rollup_queries.mark_everything(connection)
+        async with engine.connect() as connection:
+            marks = await rollup_queries.count_marks(connection)
+        quarters = len({quarter_of(row["started_at"]) for row in outcomes if row["started_at"]})
+        assert marks == 3 * quarters
+        # batches read fewer marks than a quarter's copies are apart
+        monkeypatch.setattr(refresher, "MARKS_PER_BATCH", 10)
+        assert await refresh_all(settings) == quarters
+        month = {"start": START, "end": START + SPAN, "group_by": "day", "sla_s": 20.0}
+        assert await report(engine, rollups=True, **month) == await report(
+            engine, rollups=False, **month
+        )
+    finally:
+        await engine.dispose()
 
 
 def test_quarter_arithmetic_is_exact() -> None:
