@@ -29,20 +29,19 @@ def _yes(met: bool | None) -> str:
 
 
 # Issue 14: `/v1/stats/outcomes` over the month, every group_by.
-MONTH_REPORTS = {
-    "stats_month_by_day": "the month by day",
-    "stats_month_by_hour": "the month by hour",
-    "stats_month_by_extension": "the month by extension",
-    "stats_month_by_queue": "the month by queue",
-    "stats_month_by_agent": "the month by agent",
-}
-# Issue 14: the supervisor's queries (the live queue comes with the poll's summary, computed
-# again after every change).
-SUPERVISOR_QUERIES = {
-    "abandoned_after_change_200": "the poll after a change (summary with the live queue)",
-    "callbacks": "the callback list",
-    "stats_day_by_agent": "a day by agent",
-}
+# Issue 14's query goals: (result name, label, p95 limit in ms). Month reports run over
+# 1,000,000 outcomes; the live queue comes with the poll's summary, computed again after every
+# change.
+QUERY_GOALS = (
+    ("stats_month_by_day", "the month by day (1,000,000 outcomes)", 300),
+    ("stats_month_by_hour", "the month by hour (1,000,000 outcomes)", 300),
+    ("stats_month_by_extension", "the month by extension (1,000,000 outcomes)", 300),
+    ("stats_month_by_queue", "the month by queue (1,000,000 outcomes)", 300),
+    ("stats_month_by_agent", "the month by agent (1,000,000 outcomes)", 300),
+    ("abandoned_after_change_200", "the poll after a change (summary with the live queue)", 20),
+    ("callbacks", "the callback list", 20),
+    ("stats_day_by_agent", "a day by agent", 20),
+)
 
 
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -132,18 +131,9 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         None if day is None else day < 100,
         " ms",
     )
-    for name, label in MONTH_REPORTS.items():
+    for name, label, limit_ms in QUERY_GOALS:
         p95 = queries.get(name, {}).get("p95_ms")
-        add(
-            f"{label} p95 (1,000,000 outcomes)",
-            p95,
-            "< 300 ms",
-            None if p95 is None else p95 < 300,
-            " ms",
-        )
-    for name, label in SUPERVISOR_QUERIES.items():
-        p95 = queries.get(name, {}).get("p95_ms")
-        add(label + " p95", p95, "< 20 ms", None if p95 is None else p95 < 20, " ms")
+        add(f"{label} p95", p95, f"< {limit_ms} ms", None if p95 is None else p95 < limit_ms, " ms")
     stalls = [
         (f"({key}) saturation", _loop(ingest.get(key, {}).get("loop_lag_saturation")))
         for key in ("d", "f")
