@@ -163,16 +163,49 @@ def _plan(dim: str, pieces: list[tuple[Any, datetime, datetime]], dirty: DirtyQu
     return plan
 
 
+async def window_totals(
+    connection: AsyncConnection, queries: Sequence[StatsQuery]
+) -> list[GroupAggregate]:
+    """The totals of several `group_by=all` reports (the poll's summary windows), read together:
+    one statement each for the marks, the rollup rows, the raw calls and the recoverable calls
+    of all the windows, instead of those four per window. Each total is the one `aggregate`
+    gives for its query."""
+    slas = {query.sla_s for query in queries}
+    sla_s = slas.pop() if len(slas) == 1 else None
+    if queries and sla_s is not None and float(sla_s).is_integer() and queries[0].rollups:
+        dirty = await _dirty(
+            connection, min(query.start for query in queries), max(query.end for query in queries)
+        )
+        plans = [_plan("all", [(TOTAL, query.start, query.end)], dirty) for query in queries]
+        if all(plan.raw.raw_seconds <= RAW_LIMIT_S for plan in plans):
+            tallies = await _read(connection, plans)
+            return [
+                to_aggregate(
+                    None,
+                    merged(found.get((TOTAL, "all", None), [])),
+                    int(sla_s),
+                    percentiles=query.percentiles,
+                )
+                for query, found in zip(queries, tallies, strict=True)
+            ]
+    return [(await aggregate(connection, query)).total for query in queries]
+
+
+async def _dirty(connection: AsyncConnection, start: datetime, end: datetime) -> DirtyQuarters:
+    """The marked quarters that can touch `[start, end)`."""
+    return DirtyQuarters(
+        await rollup_queries.dirty_quarters(
+            connection, epoch_of(start) - QUARTER_S, epoch_of(end) + QUARTER_S
+        )
+    )
+
+
 async def from_rollups(
     connection: AsyncConnection, query: StatsQuery, sla: int, *, recovery: bool = False
 ) -> Aggregated | None:
     """The aggregates from the rollups and the raw part they leave; None when that raw part is
     too long (the raw statements are then quicker). `sla`: the whole-second `sla_s`."""
-    dirty = DirtyQuarters(
-        await rollup_queries.dirty_quarters(
-            connection, epoch_of(query.start) - QUARTER_S, epoch_of(query.end) + QUARTER_S
-        )
-    )
+    dirty = await _dirty(connection, query.start, query.end)
     dim = {"queue": "queue", "extension": "extension", "agent": "extension"}.get(
         query.group_by, "all"
     )

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from service.api.buckets import local_day_start
 from service.api.live import live_now
 from service.api.report import rates
-from service.api.rollup_stats import aggregate
+from service.api.rollup_stats import window_totals
 from service.api.stats_queries import StatsQuery
 
 HOUR = timedelta(hours=1)
@@ -44,19 +44,15 @@ def summary_as_of(now: datetime, max_age_s: float) -> datetime:
     return datetime.fromtimestamp(rounded, UTC)
 
 
-async def _window(
-    connection: AsyncConnection, start: datetime, end: datetime, sla_s: float, *, rollups: bool
-) -> dict[str, Any]:
-    query = StatsQuery(
-        start=start,
-        end=end,
-        group_by="all",
-        sla_s=sla_s,
-        percentiles=False,
-        rollups=rollups,
-    )
-    total = (await aggregate(connection, query)).total
-    return {"start": _iso(start), "end": _iso(end), **rates(total)}
+def _window_queries(
+    windows: list[tuple[datetime, datetime]], sla_s: float, *, rollups: bool
+) -> list[StatsQuery]:
+    return [
+        StatsQuery(
+            start=start, end=end, group_by="all", sla_s=sla_s, percentiles=False, rollups=rollups
+        )
+        for start, end in windows
+    ]
 
 
 def _iso(moment: datetime) -> str:
@@ -74,15 +70,19 @@ async def compute_summary(
     """The summary block (schema `Summary`) for windows ending at `as_of`. The windows come from
     the stats rollups and the calls they leave (`rollups=False`: from the calls alone), so
     `connection` must read one snapshot (`snapshot_connection`)."""
-    today = local_day_start(as_of, zone)
-    return {
-        "as_of": _iso(as_of),
-        "time_zone": zone.key,
-        "last_hour": await _window(connection, as_of - HOUR, as_of, sla_s, rollups=rollups),
-        "last_24h": await _window(connection, as_of - DAY, as_of, sla_s, rollups=rollups),
-        "today": await _window(connection, today, as_of, sla_s, rollups=rollups),
-        "live": await live_now(connection),
+    windows = {
+        "last_hour": (as_of - HOUR, as_of),
+        "last_24h": (as_of - DAY, as_of),
+        "today": (local_day_start(as_of, zone), as_of),
     }
+    totals = await window_totals(
+        connection, _window_queries(list(windows.values()), sla_s, rollups=rollups)
+    )
+    body: dict[str, Any] = {"as_of": _iso(as_of), "time_zone": zone.key}
+    for (name, (start, end)), total in zip(windows.items(), totals, strict=True):
+        body[name] = {"start": _iso(start), "end": _iso(end), **rates(total)}
+    body["live"] = await live_now(connection)
+    return body
 
 
 class SummaryCache:
