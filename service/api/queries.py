@@ -17,6 +17,7 @@ from classifiers.outcome import Category
 from service.api.cursors import CallsCursor
 from service.api.documents import StorageFields
 from service.db.driver import asyncpg_connection
+from service.db.sql import is_postgres
 from service.db.tables import (
     call_legs,
     call_log_records,
@@ -394,8 +395,8 @@ async def recovery_counts(
 ) -> RecoveryCounts:
     """How many abandoned calls that started in `[start, end)` had a number to call back, how
     many of them a later call reached, and the median time to that call (interpolated between
-    the two middle values, as PostgreSQL's `percentile_cont(0.5)`). Both statements read the
-    partial index `ix_call_outcomes_abandoned_callers` alone."""
+    the two middle values, as PostgreSQL's `percentile_cont(0.5)`): one statement on PostgreSQL,
+    two on SQLite, each reading the partial index `ix_call_outcomes_abandoned_callers` alone."""
     outcome = call_outcomes.c
     conditions = [
         outcome.is_abandoned == true(),
@@ -405,6 +406,19 @@ async def recovery_counts(
     ]
     if not include_short:
         conditions.append(outcome.category != SHORT_ABANDON)
+    if is_postgres(connection):  # one pass: percentile_cont skips the unrecovered (NULL) times
+        abandoned, recovered, median = (
+            await connection.execute(
+                select(
+                    func.count(),
+                    func.count(outcome.recovered_at),
+                    func.percentile_cont(0.5).within_group(outcome.time_to_recovery_s),
+                ).where(*conditions)
+            )
+        ).one()
+        return RecoveryCounts(
+            int(abandoned), int(recovered), None if median is None else float(median)
+        )
     abandoned, recovered = (
         await connection.execute(
             select(func.count(), func.count(outcome.recovered_at)).where(*conditions)
