@@ -4,7 +4,7 @@ from and the rollup rows themselves. Functions take an open connection and never
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,16 +13,17 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Integer,
+    Select,
     and_,
     cast,
     delete,
-    false,
     func,
     insert,
     or_,
     select,
     text,
     true,
+    union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -55,10 +56,25 @@ def _recoverable() -> tuple[ColumnElement[bool], ...]:
     return (call_outcomes.c.is_abandoned == true(), call_outcomes.c.caller_key.is_not(None))
 
 
-def _in_ranges(column: Any, ranges: Sequence[Range]) -> ColumnElement[bool]:
-    if not ranges:
-        return false()
-    return or_(*(and_(column >= start, column < end) for start, end in ranges))
+def _disjoint(ranges: Sequence[Range]) -> list[Range]:
+    """The ranges in time order, overlapping or adjacent ones merged."""
+    merged: list[Range] = []
+    for start, end in sorted(ranges):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _per_range(ranges: Sequence[Range], branch: Callable[[datetime, datetime], Select[Any]]) -> Any:
+    """One SELECT per range, as UNION ALL. Each branch is a plain range on `started_at`, which
+    every plan reads as an index range: with the ranges OR-ed under their bounding range, the
+    generic plan that a prepared statement gets after five runs estimated the bounding range at
+    0.5% of the table and scanned all of it (24 hours for the poll's summary: 11 ms instead of
+    1 ms; a month for a month's report)."""
+    branches = [branch(start, end) for start, end in _disjoint(ranges)]
+    return branches[0] if len(branches) == 1 else union_all(*branches)
 
 
 # -- dirty marks
@@ -185,15 +201,18 @@ async def raw_calls(connection: AsyncConnection, ranges: Sequence[Range]) -> lis
     if not ranges:
         return []
     outcome = call_outcomes.c
-    statement = select(
-        outcome.started_at,
-        outcome.queue,
-        outcome.category,
-        outcome.reconciliation,
-        outcome.wait_s,
-        outcome.time_to_abandon_s,
-    ).where(_in_ranges(outcome.started_at, ranges), *offered(ranges[0][0], ranges[-1][1]))
-    return [CallRow(*row) for row in await connection.execute(statement)]
+
+    def branch(start: datetime, end: datetime) -> Select[Any]:
+        return select(
+            outcome.started_at,
+            outcome.queue,
+            outcome.category,
+            outcome.reconciliation,
+            outcome.wait_s,
+            outcome.time_to_abandon_s,
+        ).where(*offered(start, end))
+
+    return [CallRow(*row) for row in await connection.execute(_per_range(ranges, branch))]
 
 
 async def raw_recoverable(
@@ -204,17 +223,15 @@ async def raw_recoverable(
     if not ranges:
         return []
     outcome = call_outcomes.c
-    statement = select(
-        outcome.started_at, outcome.recovered_at.is_not(None), outcome.time_to_recovery_s
-    ).where(
-        _in_ranges(outcome.started_at, ranges),
-        outcome.started_at >= ranges[0][0],
-        outcome.started_at < ranges[-1][1],
-        *_recoverable(),
-    )
+
+    def branch(start: datetime, end: datetime) -> Select[Any]:
+        return select(
+            outcome.started_at, outcome.recovered_at.is_not(None), outcome.time_to_recovery_s
+        ).where(outcome.started_at >= start, outcome.started_at < end, *_recoverable())
+
     return [
         RecoverableRow(started, bool(recovered), ttr)
-        for started, recovered, ttr in await connection.execute(statement)
+        for started, recovered, ttr in await connection.execute(_per_range(ranges, branch))
     ]
 
 
@@ -224,30 +241,34 @@ async def raw_legs(connection: AsyncConnection, ranges: Sequence[Range]) -> list
     if not ranges:
         return []
     legs, outcome = call_legs.c, call_outcomes.c
-    statement = (
-        select(
-            legs.started_at,
-            legs.telephony_session_id,
-            legs.extension_id,
-            legs.outcome,
-            outcome.category,
-            outcome.reconciliation,
-            outcome.wait_s,
-            outcome.time_to_abandon_s,
+
+    def branch(start: datetime, end: datetime) -> Select[Any]:
+        return (
+            select(
+                legs.started_at,
+                legs.telephony_session_id,
+                legs.extension_id,
+                legs.outcome,
+                outcome.category,
+                outcome.reconciliation,
+                outcome.wait_s,
+                outcome.time_to_abandon_s,
+            )
+            .join_from(
+                call_legs,
+                call_outcomes,
+                (legs.started_at == outcome.started_at)
+                & (legs.telephony_session_id == outcome.telephony_session_id),
+            )
+            .where(
+                legs.started_at >= start,
+                legs.started_at < end,
+                legs.extension_id.is_not(None),
+                *offered(start, end),
+            )
         )
-        .join_from(
-            call_legs,
-            call_outcomes,
-            (legs.started_at == outcome.started_at)
-            & (legs.telephony_session_id == outcome.telephony_session_id),
-        )
-        .where(
-            _in_ranges(legs.started_at, ranges),
-            legs.extension_id.is_not(None),
-            *offered(ranges[0][0], ranges[-1][1]),
-        )
-    )
-    return [LegRow(*row) for row in await connection.execute(statement)]
+
+    return [LegRow(*row) for row in await connection.execute(_per_range(ranges, branch))]
 
 
 # -- rollup rows

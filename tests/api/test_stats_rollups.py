@@ -284,6 +284,29 @@ async def test_a_quarter_marked_by_many_writes_is_recomputed_once(
         await engine.dispose()
 
 
+async def test_raw_reads_of_overlapping_ranges_count_each_call_once(settings: Settings) -> None:
+    outcomes, legs = outcome_rows(seed=13, count=300)
+    await store_rows(settings, outcomes, legs, mark=False)
+    day = START + timedelta(days=1)
+    pieces = [(START, day), (START + timedelta(hours=20), day + timedelta(hours=3)), (day, day)]
+    whole = [(START, day + timedelta(hours=3))]
+    engine = create_engine(settings)
+    try:
+        async with engine.connect() as connection:
+            for read in (
+                rollup_queries.raw_calls,
+                rollup_queries.raw_recoverable,
+                rollup_queries.raw_legs,
+            ):
+                found: list[Any] = list(await read(connection, pieces))
+                assert sorted(map(repr, found)) == sorted(
+                    map(repr, await read(connection, whole))
+                ), read.__name__
+                assert found or read is rollup_queries.raw_recoverable
+    finally:
+        await engine.dispose()
+
+
 def test_quarter_arithmetic_is_exact() -> None:
     moment = datetime(2026, 3, 8, 6, 59, 59, 999999, tzinfo=UTC)
     assert quarter_of(moment) == int(datetime(2026, 3, 8, 6, 45, tzinfo=UTC).timestamp())
