@@ -53,6 +53,7 @@ from service.api.stats_queries import (
     aggregate_raw,
     percentile_cont,
 )
+from service.loopturns import LoopTurns
 from service.ringcentral.queries import directory
 from service.rollups import queries as rollup_queries
 from service.rollups.fold import TallyKey, fold_calls, fold_legs, fold_recoverable, settled
@@ -70,6 +71,7 @@ from service.rollups.tally import Tally, decode, merged
 
 # Longer raw parts than this are left to the raw statements (one pass in the database).
 RAW_LIMIT_S = 6 * 3600
+FOLD_CHUNK = 1000  # raw rows folded between two looks at the loop's turn (`LoopTurns`)
 AGENT_KIND = ExtensionKind.USER.value
 TOTAL = "total"  # the group of a piece that is the whole range (None: a call outside the plan)
 
@@ -235,19 +237,26 @@ async def _read(
     legs_needed = any(plan.dim == "extension" for plan in plans)
     legs = await rollup_queries.raw_legs(connection, raw.raw) if legs_needed else []
     found: list[dict[TallyKey[Any], list[Tally]]] = []
+    turns = LoopTurns()
     for plan in plans:
         parts: dict[TallyKey[Any], list[Tally]] = defaultdict(list)
+        seen: set[tuple[str, str]] = set()
         for row in rows:
             group = plan.by_slice.get((row.size, row.start), _ABSENT)
             if row.dim == plan.dim and group is not _ABSENT:
                 parts[group, row.dim, row.key].append(decode(row.content))
+            await turns.turn()
         folded: dict[TallyKey[Any], Tally] = {}
         group_of = plan.group_of()
-        fold_calls(calls, group_of, {plan.dim}, folded)
+        for first in range(0, len(calls), FOLD_CHUNK):
+            fold_calls(calls[first : first + FOLD_CHUNK], group_of, {plan.dim}, folded)
+            await turns.turn()
         if plan.dim == "all":
             fold_recoverable(recoverable, group_of, folded)
         if plan.dim == "extension":
-            fold_legs(legs, group_of, folded)
+            for first in range(0, len(legs), FOLD_CHUNK):
+                fold_legs(legs[first : first + FOLD_CHUNK], group_of, folded, seen)
+                await turns.turn()
         for key, tally in settled(folded).items():
             parts[key].append(tally)
         found.append(parts)
@@ -279,7 +288,9 @@ async def _combine(
         by_group = {key: parts for key, parts in by_group.items() if key not in others}
     groups: list[GroupAggregate] = []
     legs: dict[str, dict[str, int]] = {}
+    turns = LoopTurns()
     for key, parts in by_group.items():
+        await turns.turn()
         tally = merged(parts)
         if not tally.counts:
             continue

@@ -57,9 +57,12 @@ def fold_legs(
     legs: Iterable[LegRow],
     group_of: Callable[[datetime], G | None],
     into: dict[TallyKey[G], Tally],
+    seen: set[tuple[str, str]] | None = None,
 ) -> None:
-    """Add the extension tallies: each (call, extension) once, and every leg by its outcome."""
-    seen: set[tuple[str, str]] = set()
+    """Add the extension tallies: each (call, extension) once, and every leg by its outcome
+    (`seen`: the (call, extension) pairs already added, when legs come in several parts)."""
+    if seen is None:
+        seen = set()
     for leg in legs:
         group = group_of(leg.started_at)
         if group is None:

@@ -14,12 +14,14 @@ import pytest
 from sqlalchemy import select
 
 from classifiers import Thresholds
+from service.api import rollup_stats
 from service.api.rollup_stats import from_rollups
 from service.api.stats_queries import StatsQuery
 from service.api.summary import compute_summary
 from service.db.engine import create_engine
 from service.db.sql import begin_snapshot
 from service.db.tables import call_outcomes, stats_rollups
+from service.loopturns import LoopTurns
 from service.processing.processor import ProcessingContext, recompute
 from service.rollups import queries as rollup_queries
 from service.rollups import refresher
@@ -305,6 +307,31 @@ async def test_raw_reads_of_overlapping_ranges_count_each_call_once(settings: Se
                 assert found or read is rollup_queries.raw_recoverable
     finally:
         await engine.dispose()
+
+
+@pytest.mark.parametrize("group_by", ["hour", "agent"])
+async def test_a_report_gives_the_event_loop_turns_while_it_folds(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, group_by: str
+) -> None:
+    outcomes, legs = outcome_rows(seed=17, count=400)
+    await store_rows(settings, outcomes, legs)
+    await refresh_all(settings)
+    made: list[LoopTurns] = []
+
+    def recorded() -> LoopTurns:
+        made.append(LoopTurns(slice_s=0.0))
+        return made[-1]
+
+    monkeypatch.setattr(rollup_stats, "LoopTurns", recorded)
+    case = {"start": START + timedelta(minutes=7), "end": START + SPAN, "group_by": group_by}
+    engine = create_engine(settings)
+    try:
+        served = await report(engine, rollups=True, **case)
+        assert served == await report(engine, rollups=False, **case)
+    finally:
+        await engine.dispose()
+    assert served["totals"]["offered"] > 0
+    assert sum(turns.turns for turns in made) > len(served["groups"])
 
 
 def test_quarter_arithmetic_is_exact() -> None:
