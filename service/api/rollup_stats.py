@@ -226,16 +226,11 @@ async def _read(
     """Each plan's tallies per (group, dimension, key): its rollup rows and its raw part."""
     slices = {piece for plan in plans for piece in plan.by_slice}
     rows = await rollup_queries.read_rollups(connection, {plan.dim for plan in plans}, slices)
-    raw = Cover()
-    for low, high in sorted(r for plan in plans for r in plan.raw.raw):
-        if raw.raw and low <= raw.raw[-1][1]:
-            raw.raw[-1] = (raw.raw[-1][0], max(high, raw.raw[-1][1]))
-        else:
-            raw.add_raw(low, high)
-    calls = await rollup_queries.raw_calls(connection, raw.raw)
-    recoverable = await rollup_queries.raw_recoverable(connection, raw.raw)
+    raw = rollup_queries.disjoint([r for plan in plans for r in plan.raw.raw])
+    calls = await rollup_queries.raw_calls(connection, raw)
+    recoverable = await rollup_queries.raw_recoverable(connection, raw)
     legs_needed = any(plan.dim == "extension" for plan in plans)
-    legs = await rollup_queries.raw_legs(connection, raw.raw) if legs_needed else []
+    legs = await rollup_queries.raw_legs(connection, raw) if legs_needed else []
     found: list[dict[TallyKey[Any], list[Tally]]] = []
     turns = LoopTurns()
     for plan in plans:

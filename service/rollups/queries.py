@@ -56,7 +56,7 @@ def _recoverable() -> tuple[ColumnElement[bool], ...]:
     return (call_outcomes.c.is_abandoned == true(), call_outcomes.c.caller_key.is_not(None))
 
 
-def _disjoint(ranges: Sequence[Range]) -> list[Range]:
+def disjoint(ranges: Sequence[Range]) -> list[Range]:
     """The ranges in time order, overlapping or adjacent ones merged."""
     merged: list[Range] = []
     for start, end in sorted(ranges):
@@ -73,7 +73,7 @@ def _per_range(ranges: Sequence[Range], branch: Callable[[datetime, datetime], S
     generic plan that a prepared statement gets after five runs estimated the bounding range at
     0.5% of the table and scanned all of it (24 hours for the poll's summary: 11 ms instead of
     1 ms; a month for a month's report)."""
-    branches = [branch(start, end) for start, end in _disjoint(ranges)]
+    branches = [branch(start, end) for start, end in disjoint(ranges)]
     return branches[0] if len(branches) == 1 else union_all(*branches)
 
 
@@ -130,7 +130,7 @@ async def marks_of(connection: AsyncConnection, quarters: Collection[int]) -> li
 
 
 async def delete_marks(connection: AsyncConnection, ids: Collection[int]) -> None:
-    """Remove the marks that were read: a mark added since (another id) stays."""
+    """Remove the marks taken by id: a mark added since (another id) stays."""
     if ids:
         await connection.execute(
             delete(stats_rollup_marks).where(ids_in(connection, stats_rollup_marks.c.id, ids))
