@@ -129,9 +129,9 @@ class Settings(BaseSettings):
     stats_rollup_interval_s: float = Field(
         default=2.0,
         gt=0,
-        description="How often the processor's rollup refresher recomputes the stats rollups of "
-        "the quarter hours whose calls changed (reports read those quarters from the calls "
-        "until then).",
+        description="How often the processor's rollup refresher looks for quarter hours whose "
+        "calls changed; it recomputes their stats rollups once a look finds no newer change, "
+        "or after 5 minutes (reports read those quarters from the calls until then).",
     )
 
     rc_server: str = Field(

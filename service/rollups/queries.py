@@ -105,18 +105,22 @@ async def mark_everything(connection: AsyncConnection) -> int:
 
 
 @dataclass(frozen=True, slots=True)
-class Mark:
-    id: int
+class PendingQuarter:
     quarter: int
+    newest_mark: int  # the id of its latest mark: a later pass that finds another saw a new write
 
 
-async def oldest_marks(connection: AsyncConnection, limit: int) -> list[Mark]:
+async def pending_quarters(connection: AsyncConnection, limit: int) -> list[PendingQuarter]:
+    """The marked quarters, the longest marked first, each with its newest mark's id."""
+    marks = stats_rollup_marks.c
     statement = (
-        select(stats_rollup_marks.c.id, stats_rollup_marks.c.slice_start)
-        .order_by(stats_rollup_marks.c.id)
+        select(marks.slice_start, func.max(marks.id))
+        .group_by(marks.slice_start)
+        .order_by(func.min(marks.id))
         .limit(limit)
     )
-    return [Mark(int(row[0]), int(row[1])) for row in await connection.execute(statement)]
+    result = await connection.execute(statement)
+    return [PendingQuarter(int(quarter), int(newest)) for quarter, newest in result]
 
 
 async def marks_of(connection: AsyncConnection, quarters: Collection[int]) -> list[int]:

@@ -1,21 +1,22 @@
 """The rollup refresher: recomputes the marked quarter slices and the hours and days that hold
 them, in the background wherever the processor runs (inline, or in its own process).
 
-One batch is one transaction: read the oldest marks, take the ids of every mark of their
-quarters (a quarter marked by many claims is recomputed once, not once per mark), recompute
-those quarters from the raw calls and legs, rebuild each touched hour from its four quarters
-and each touched day from its 24 hours (the untouched ones as stored), replace those slices'
-rows and delete the marks that were taken, by id. The ids are read before the raw rows, so
-every mark deleted belongs to a write the recomputation saw; a call written meanwhile added a
-mark with another id, which stays: its slice is recomputed by a later batch, and until then
-reports read it raw. On PostgreSQL one refresher works at a time (a transaction-level advisory
-lock), so two never write the same slice from different snapshots.
+A pass reads the marked quarters and recomputes those whose calls stopped changing
+(service.rollups.settling), QUARTERS_PER_BATCH to a transaction: take the ids of every mark of
+those quarters, recompute them from the raw calls and legs, rebuild each touched hour from its
+four quarters and each touched day from its 24 hours (the untouched ones as stored), replace
+those slices' rows and delete the marks that were taken, by id. The ids are read before the raw
+rows, so every mark deleted belongs to a write the recomputation saw; a call written meanwhile
+added a mark with another id, which stays: its slice is recomputed by a later pass, and until
+then reports read it raw. On PostgreSQL one refresher works at a time (a transaction-level
+advisory lock), so two never write the same slice from different snapshots.
 """
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -32,6 +33,7 @@ from service.rollups.fold import (
     fold_recoverable,
     settled,
 )
+from service.rollups.settling import Settling
 from service.rollups.slices import (
     QUARTER_S,
     Cover,
@@ -45,7 +47,8 @@ from service.rollups.tally import Tally, decode, encode, merged
 
 log = structlog.get_logger(__name__)
 
-MARKS_PER_BATCH = 2000
+# Marked quarters a pass reads (the longest marked first); a larger backlog takes more passes.
+PENDING_PER_PASS = 4096
 # Quarters recomputed per transaction: a backfill goes eight hours at a time, so each pause of
 # the event loop (SQLite runs the refresher next to the webhook) stays short.
 QUARTERS_PER_BATCH = 32
@@ -60,12 +63,19 @@ class Refreshed:
     more: bool = False  # marks were left for another batch
 
 
-async def refresh_rollups(connection: AsyncConnection) -> Refreshed:
-    """One batch (see the module docstring); the caller owns the transaction."""
+async def refresh_rollups(
+    connection: AsyncConnection, quarters: Sequence[int] | None = None
+) -> Refreshed:
+    """One batch (see the module docstring): `quarters`, or by default the QUARTERS_PER_BATCH
+    marked the longest; the caller owns the transaction."""
     if not await queries.take_refresh_lock(connection):
         return Refreshed()
-    marks = await queries.oldest_marks(connection, MARKS_PER_BATCH)
-    quarters = sorted({mark.quarter for mark in marks})[:QUARTERS_PER_BATCH]
+    more = False
+    if quarters is None:
+        pending = await queries.pending_quarters(connection, QUARTERS_PER_BATCH + 1)
+        more = len(pending) > QUARTERS_PER_BATCH
+        quarters = [marked.quarter for marked in pending[:QUARTERS_PER_BATCH]]
+    quarters = sorted(quarters)
     if not quarters:
         return Refreshed()
     taken = await queries.marks_of(connection, quarters)
@@ -81,7 +91,6 @@ async def refresh_rollups(connection: AsyncConnection) -> Refreshed:
     ]
     await queries.replace_rollups(connection, list(by_slice), rows)
     await queries.delete_marks(connection, taken)
-    more = len(marks) == MARKS_PER_BATCH or len(quarters) < len({mark.quarter for mark in marks})
     return Refreshed(quarters=len(quarters), more=more)
 
 
@@ -139,13 +148,14 @@ def _merge_children(
 
 
 class RollupRefresher:
-    """Runs `refresh_rollups` until no mark is left, then waits `interval_s`; started and
-    stopped with the processor (`ProcessorWorker`)."""
+    """A pass every `interval_s` (see the module docstring); started and stopped with the
+    processor (`ProcessorWorker`)."""
 
     def __init__(self, engine: AsyncEngine, *, interval_s: float) -> None:
         self._engine = engine
         self._interval_s = interval_s
         self._background = BackgroundTask("callsift-rollups")
+        self._settling = Settling()
 
     async def start(self) -> None:
         self._background.start(self._run)
@@ -154,14 +164,19 @@ class RollupRefresher:
         await self._background.stop()
 
     async def refresh(self) -> int:
-        """Batches until none is left over; how many quarters were recomputed."""
+        """One pass: the marked quarters that are ready, in batches; how many were recomputed."""
+        async with self._engine.connect() as connection:
+            pending = await queries.pending_quarters(connection, PENDING_PER_PASS)
+        ready = self._settling.ready(pending, time.monotonic())
         total = 0
-        while not self._background.stopping:
-            async with self._engine.begin() as connection:
-                done = await refresh_rollups(connection)
-            total += done.quarters
-            if not done.more:
+        for first in range(0, len(ready), QUARTERS_PER_BATCH):
+            if self._background.stopping:
                 break
+            async with self._engine.begin() as connection:
+                done = await refresh_rollups(connection, ready[first : first + QUARTERS_PER_BATCH])
+            if not done.quarters:  # another replica's refresher holds the lock
+                break
+            total += done.quarters
         return total
 
     def _failed(self, exc: Exception, retry_in_s: float) -> None:

@@ -275,8 +275,8 @@ async def test_a_quarter_marked_by_many_writes_is_recomputed_once(
             marks = await rollup_queries.count_marks(connection)
         quarters = len({quarter_of(row["started_at"]) for row in outcomes if row["started_at"]})
         assert marks == 3 * quarters
-        # batches read fewer marks than a quarter's copies are apart
-        monkeypatch.setattr(refresher, "MARKS_PER_BATCH", 10)
+        # batches of fewer quarters than were marked
+        monkeypatch.setattr(refresher, "QUARTERS_PER_BATCH", 3)
         assert await refresh_all(settings) == quarters
         month = {"start": START, "end": START + SPAN, "group_by": "day", "sla_s": 20.0}
         assert await report(engine, rollups=True, **month) == await report(
@@ -337,3 +337,31 @@ async def test_a_report_gives_the_event_loop_turns_while_it_folds(
 def test_quarter_arithmetic_is_exact() -> None:
     moment = datetime(2026, 3, 8, 6, 59, 59, 999999, tzinfo=UTC)
     assert quarter_of(moment) == int(datetime(2026, 3, 8, 6, 45, tzinfo=UTC).timestamp())
+
+
+async def test_the_refresher_leaves_a_quarter_until_its_calls_stop_changing(
+    settings: Settings,
+) -> None:
+    outcomes, legs = outcome_rows(seed=17, count=120)
+    await store_rows(settings, outcomes, legs)
+    quarters = {quarter_of(row["started_at"]) for row in outcomes if row["started_at"]}
+    still_written = min(row["started_at"] for row in outcomes if row["started_at"])
+    engine = create_engine(settings)
+    try:
+        refresher_ = refresher.RollupRefresher(engine, interval_s=2.0)
+        assert await refresher_.refresh() == 0  # first seen: not known to have settled
+        async with engine.begin() as connection:
+            await rollup_queries.mark_dirty(connection, [still_written])
+        assert await refresher_.refresh() == len(quarters) - 1
+        async with engine.connect() as connection:
+            left = await rollup_queries.pending_quarters(connection, 10)
+        assert [marked.quarter for marked in left] == [quarter_of(still_written)]
+        assert await refresher_.refresh() == 1
+        async with engine.connect() as connection:
+            assert await rollup_queries.count_marks(connection) == 0
+        month = {"start": START, "end": START + SPAN, "group_by": "hour", "sla_s": 20.0}
+        assert await report(engine, rollups=True, **month) == await report(
+            engine, rollups=False, **month
+        )
+    finally:
+        await engine.dispose()
