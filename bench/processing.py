@@ -353,6 +353,9 @@ def run_lag(
             peak_rss = server.peak_rss_bytes()
         stored = asyncio.run(_count(url, "SELECT count(*) FROM raw_events"))
         outcomes = asyncio.run(_count(url, "SELECT count(*) FROM call_outcomes"))
+        # each outcome write takes a change number: writes per outcome = recomputations that
+        # changed something, as claims took a call's events in several parts
+        writes = asyncio.run(_count(url, "SELECT last_seq FROM outcome_changes"))
     finally:
         asyncio.run(drop_database(admin_url, url))
     window = [
@@ -368,6 +371,7 @@ def run_lag(
         "load": load,
         "events_stored": stored,
         "outcomes": outcomes,
+        "outcome_writes": writes,
         "lag_samples": len(window),
         "lag_p50_ms": percentile(window, 0.50) * 1000,
         "lag_p90_ms": percentile(window, 0.90) * 1000,

@@ -131,7 +131,7 @@ class Settings(BaseSettings):
         gt=0,
         description="How often the processor's rollup refresher looks for quarter hours whose "
         "calls changed; it recomputes their stats rollups once a look finds no newer change, "
-        "or after 5 minutes (reports read those quarters from the calls until then).",
+        "or after a minute (reports read those quarters from the calls until then).",
     )
 
     rc_server: str = Field(

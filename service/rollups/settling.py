@@ -7,7 +7,8 @@ does; recomputing it on every pass only costs the processor's process time, in p
 the quarter's calls (at 450 calls a second, a current quarter of 15,000 calls recomputed every
 two seconds held claims back by up to half a second). So a quarter is recomputed on the first
 pass that finds no mark newer than the previous pass found (no write for one interval), or once
-it has waited `most_deferred_s` (a quarter written to without a pause still gets its rollup).
+it has waited `most_deferred_s`: a quarter written to without a pause still gets its rollup, and
+its marks (one per claim that wrote to it, which reports look up by quarter) stop piling up.
 Pure: the caller gives the time.
 """
 
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 
 from service.rollups.queries import PendingQuarter
 
-MOST_DEFERRED_S = 300.0
+MOST_DEFERRED_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
