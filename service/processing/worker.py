@@ -10,6 +10,7 @@ Failures are logged and retried with backoff; the loop never dies on a database 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -40,6 +41,16 @@ log = structlog.get_logger(__name__)
 
 BACKOFF = Backoff(first_s=0.5, most_s=10.0)
 STALE_SWEEP_EVERY_S = 60.0
+# A drain starts at least this long after the previous one started. The service wakes the
+# processor after every group commit, hundreds of times a second under load, and each claim has
+# a fixed cost (about twenty statements): claims of a few calls each took the processor 0.58-0.60
+# of a core at 4,500 notifications/s, claims gathered over 50 ms 0.46-0.49 (lag p50 +10-25 ms).
+DRAIN_GAP_S = 0.05
+
+
+def drain_wait_s(last_started: float | None, now: float, gap_s: float) -> float:
+    """How long to wait before the next drain (monotonic seconds)."""
+    return 0.0 if last_started is None else max(0.0, last_started + gap_s - now)
 
 
 def utc_now() -> datetime:
@@ -81,8 +92,11 @@ class ProcessorWorker:
         clock: Callable[[], datetime] = utc_now,
         recovery_window: timedelta = DEFAULT_RECOVERY_WINDOW,
         rollups: RollupRefresher | None = None,
+        drain_gap_s: float = DRAIN_GAP_S,
     ) -> None:
         self._engine = engine
+        self._drain_gap_s = drain_gap_s
+        self._drain_started: float | None = None
         self._rollups = rollups
         self._thresholds = thresholds
         self._recovery_window = recovery_window
@@ -212,6 +226,10 @@ class ProcessorWorker:
         return closed + settled.changed
 
     async def _step(self) -> None:
+        wait_s = drain_wait_s(self._drain_started, time.monotonic(), self._drain_gap_s)
+        if wait_s:
+            await asyncio.sleep(wait_s)  # a stop meanwhile: the drain below returns at once
+        self._drain_started = time.monotonic()
         await self.drain()
         if time.monotonic() >= self._next_stale_sweep:
             await self.sweep_stale()

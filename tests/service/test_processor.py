@@ -24,6 +24,7 @@ from service.processing.processor import (
     process_new_events,
     recompute_sessions,
 )
+from service.processing.worker import drain_wait_s
 from service.serving import serve
 from service.settings import Settings
 from tests.conftest import WEBHOOK_TOKEN
@@ -224,3 +225,9 @@ def _renamed(notifications: list[dict[str, Any]], hex_id: str) -> list[dict[str,
     for position, notification in enumerate(renamed):
         notification["uuid"] = f"{hex_id}-{position}"
     return renamed
+
+
+def test_a_drain_waits_out_the_gap_since_the_previous_one_started() -> None:
+    assert drain_wait_s(None, now=100.0, gap_s=0.05) == 0.0
+    assert drain_wait_s(100.0, now=100.01, gap_s=0.05) == pytest.approx(0.04)
+    assert drain_wait_s(100.0, now=100.2, gap_s=0.05) == 0.0
