@@ -74,6 +74,10 @@ class ProcessorReport:
     failed_batches: int = 0
     set_aside: int = 0
     lag_s: float | None = None  # the claim's oldest event: stored -> processed
+    # the rollup refresher's pass (service.rollups.refresher): what it recomputed, and how many
+    # marked quarters it found (None: no pass in this report)
+    rollup_quarters_recomputed: int = 0
+    rollup_quarters_marked: int | None = None
     # the processor's own process only: its event loop's lags since its last report
     loop_lags_s: Sequence[float] = ()
 
@@ -246,6 +250,18 @@ class Metrics:
             buckets=LAG_BUCKETS,
             registry=self.registry,
         )
+        self.rollup_quarters_recomputed = Counter(
+            "callsift_stats_rollup_quarters_recomputed",
+            "Quarter hours whose stats rollups the refresher recomputed.",
+            registry=self.registry,
+        )
+        self.rollup_quarters_marked = Gauge(
+            "callsift_stats_rollup_quarters_marked",
+            "Quarter hours whose calls changed since their stats rollups were computed, left "
+            "marked by the refresher's last pass (still being written to, or beyond the 4,096 "
+            "a pass reads); reports read those from the calls.",
+            registry=self.registry,
+        )
         self.call_log_records_processed = Counter(
             "callsift_call_log_records_processed",
             "Stored call-log records (new or changed) the processor has taken into outcomes.",
@@ -373,6 +389,9 @@ class Metrics:
         self.processor_set_aside.inc(report.set_aside)
         if report.lag_s is not None:
             self.processor_lag.observe(report.lag_s)
+        self.rollup_quarters_recomputed.inc(report.rollup_quarters_recomputed)
+        if report.rollup_quarters_marked is not None:
+            self.rollup_quarters_marked.set(report.rollup_quarters_marked)
         for lag_s in report.loop_lags_s:
             self.record_loop_lag(lag_s, PROCESSOR_LOOP)
 

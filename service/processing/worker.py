@@ -269,5 +269,7 @@ def processor_of(
         call_log=call_log,
         clock=clock,
         recovery_window=timedelta(seconds=settings.recovery_window_s),
-        rollups=RollupRefresher(engine, interval_s=settings.stats_rollup_interval_s),
+        rollups=RollupRefresher(
+            engine, interval_s=settings.stats_rollup_interval_s, metrics=metrics
+        ),
     )

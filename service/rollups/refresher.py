@@ -24,6 +24,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.background import BackgroundTask, Backoff
+from service.metrics import ProcessorMetrics, ProcessorReport
 from service.rollups import queries
 from service.rollups.fold import (
     DIMENSIONS,
@@ -151,9 +152,12 @@ class RollupRefresher:
     """A pass every `interval_s` (see the module docstring); started and stopped with the
     processor (`ProcessorWorker`)."""
 
-    def __init__(self, engine: AsyncEngine, *, interval_s: float) -> None:
+    def __init__(
+        self, engine: AsyncEngine, *, interval_s: float, metrics: ProcessorMetrics | None = None
+    ) -> None:
         self._engine = engine
         self._interval_s = interval_s
+        self._metrics = metrics
         self._background = BackgroundTask("callsift-rollups")
         self._settling = Settling()
 
@@ -177,6 +181,12 @@ class RollupRefresher:
             if not done.quarters:  # another replica's refresher holds the lock
                 break
             total += done.quarters
+        if self._metrics is not None:
+            self._metrics.record_processor(
+                ProcessorReport(
+                    rollup_quarters_recomputed=total, rollup_quarters_marked=len(pending) - total
+                )
+            )
         return total
 
     def _failed(self, exc: Exception, retry_in_s: float) -> None:

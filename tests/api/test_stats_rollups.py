@@ -22,6 +22,7 @@ from service.db.engine import create_engine
 from service.db.sql import begin_snapshot
 from service.db.tables import call_outcomes, stats_rollups
 from service.loopturns import LoopTurns
+from service.metrics import Metrics
 from service.processing.processor import ProcessingContext, recompute
 from service.rollups import queries as rollup_queries
 from service.rollups import refresher
@@ -347,16 +348,24 @@ async def test_the_refresher_leaves_a_quarter_until_its_calls_stop_changing(
     quarters = {quarter_of(row["started_at"]) for row in outcomes if row["started_at"]}
     still_written = min(row["started_at"] for row in outcomes if row["started_at"])
     engine = create_engine(settings)
+    metrics = Metrics()
+
+    def series(name: str) -> float | None:
+        return metrics.registry.get_sample_value(f"callsift_stats_rollup_quarters_{name}")
+
     try:
-        refresher_ = refresher.RollupRefresher(engine, interval_s=2.0)
+        refresher_ = refresher.RollupRefresher(engine, interval_s=2.0, metrics=metrics)
         assert await refresher_.refresh() == 0  # first seen: not known to have settled
+        assert series("marked") == len(quarters)
         async with engine.begin() as connection:
             await rollup_queries.mark_dirty(connection, [still_written])
         assert await refresher_.refresh() == len(quarters) - 1
         async with engine.connect() as connection:
             left = await rollup_queries.pending_quarters(connection, 10)
         assert [marked.quarter for marked in left] == [quarter_of(still_written)]
+        assert (series("marked"), series("recomputed_total")) == (1, len(quarters) - 1)
         assert await refresher_.refresh() == 1
+        assert (series("marked"), series("recomputed_total")) == (0, len(quarters))
         async with engine.connect() as connection:
             assert await rollup_queries.count_marks(connection) == 0
         month = {"start": START, "end": START + SPAN, "group_by": "hour", "sla_s": 20.0}

@@ -118,6 +118,12 @@ async def test_events_posted_to_the_webhook_become_outcomes_in_the_processor_pro
             return await metric(service.base_url, probed) > 0
 
         await wait_until(child_loop_probed, timeout_s=30, what="the processor's loop lag")
+
+        async def rollups_refreshed() -> bool:  # once the calls' quarters stopped changing
+            recomputed = "callsift_stats_rollup_quarters_recomputed_total"
+            return await metric(service.base_url, recomputed) > 0
+
+        await wait_until(rollups_refreshed, timeout_s=30, what="the child's rollup refresher")
     assert outcomes.keys() == {session_of(n) for n in notifications}
     assert set(outcomes.values()) == {1}
 
