@@ -74,8 +74,8 @@ class ProcessorReport:
     failed_batches: int = 0
     set_aside: int = 0
     lag_s: float | None = None  # the claim's oldest event: stored -> processed
-    # the rollup refresher's pass (service.rollups.refresher): what it recomputed, and how many
-    # marked quarters it found (None: no pass in this report)
+    # the rollup refresher's pass (service.rollups.refresher): the quarters it recomputed and
+    # those it left marked (None: no pass in this report)
     rollup_quarters_recomputed: int = 0
     rollup_quarters_marked: int | None = None
     # the processor's own process only: its event loop's lags since its last report

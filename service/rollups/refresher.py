@@ -61,7 +61,6 @@ SliceTallies = dict[Slice, dict[tuple[str, str | None], Tally]]
 @dataclass(frozen=True, slots=True)
 class Refreshed:
     quarters: int = 0
-    more: bool = False  # marks were left for another batch
 
 
 async def refresh_rollups(
@@ -71,11 +70,9 @@ async def refresh_rollups(
     marked the longest; the caller owns the transaction."""
     if not await queries.take_refresh_lock(connection):
         return Refreshed()
-    more = False
     if quarters is None:
-        pending = await queries.pending_quarters(connection, QUARTERS_PER_BATCH + 1)
-        more = len(pending) > QUARTERS_PER_BATCH
-        quarters = [marked.quarter for marked in pending[:QUARTERS_PER_BATCH]]
+        pending = await queries.pending_quarters(connection, QUARTERS_PER_BATCH)
+        quarters = [marked.quarter for marked in pending]
     quarters = sorted(quarters)
     if not quarters:
         return Refreshed()
@@ -92,7 +89,7 @@ async def refresh_rollups(
     ]
     await queries.replace_rollups(connection, list(by_slice), rows)
     await queries.delete_marks(connection, taken)
-    return Refreshed(quarters=len(quarters), more=more)
+    return Refreshed(quarters=len(quarters))
 
 
 def _parent(piece: Slice, level: int) -> Slice | None:
