@@ -353,8 +353,8 @@ def run_lag(
             peak_rss = server.peak_rss_bytes()
         stored = asyncio.run(_count(url, "SELECT count(*) FROM raw_events"))
         outcomes = asyncio.run(_count(url, "SELECT count(*) FROM call_outcomes"))
-        # each outcome write takes a change number: writes per outcome = recomputations that
-        # changed something, as claims took a call's events in several parts
+        # each outcome write (and each recovery revised) takes a change number: more than one
+        # per outcome when claims took a call's events in several parts
         writes = asyncio.run(_count(url, "SELECT last_seq FROM outcome_changes"))
     finally:
         asyncio.run(drop_database(admin_url, url))

@@ -357,7 +357,10 @@ def _processing(processing: dict[str, Any]) -> list[str]:
             f"{_n(lag['backlog_drained_after_s'], 2)} s |",
             f"| events stored / outcomes | {lag['events_stored']:,} / {lag['outcomes']:,} |",
             *(
-                [f"| outcome writes (each takes a change number) | {lag['outcome_writes']:,} |"]
+                [
+                    "| change numbers taken (outcome writes, recoveries revised) | "
+                    f"{lag['outcome_writes']:,} |"
+                ]
                 if "outcome_writes" in lag
                 else []
             ),

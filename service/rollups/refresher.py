@@ -17,7 +17,6 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
@@ -58,24 +57,20 @@ BACKOFF = Backoff(first_s=1.0, most_s=30.0)
 SliceTallies = dict[Slice, dict[tuple[str, str | None], Tally]]
 
 
-@dataclass(frozen=True, slots=True)
-class Refreshed:
-    quarters: int = 0
-
-
 async def refresh_rollups(
     connection: AsyncConnection, quarters: Sequence[int] | None = None
-) -> Refreshed:
+) -> int:
     """One batch (see the module docstring): `quarters`, or by default the QUARTERS_PER_BATCH
-    marked the longest; the caller owns the transaction."""
+    marked the longest; how many were recomputed (0: another refresher holds the lock, or no
+    quarter is marked). The caller owns the transaction."""
     if not await queries.take_refresh_lock(connection):
-        return Refreshed()
+        return 0
     if quarters is None:
         pending = await queries.pending_quarters(connection, QUARTERS_PER_BATCH)
         quarters = [marked.quarter for marked in pending]
     quarters = sorted(quarters)
     if not quarters:
-        return Refreshed()
+        return 0
     taken = await queries.marks_of(connection, quarters)
     by_slice = await _recompute_quarters(connection, quarters)
     for level in (1, 2):  # hours from quarters, then days from hours
@@ -89,7 +84,7 @@ async def refresh_rollups(
     ]
     await queries.replace_rollups(connection, list(by_slice), rows)
     await queries.delete_marks(connection, taken)
-    return Refreshed(quarters=len(quarters))
+    return len(quarters)
 
 
 def _parent(piece: Slice, level: int) -> Slice | None:
@@ -175,9 +170,9 @@ class RollupRefresher:
                 break
             async with self._engine.begin() as connection:
                 done = await refresh_rollups(connection, ready[first : first + QUARTERS_PER_BATCH])
-            if not done.quarters:  # another replica's refresher holds the lock
+            if not done:  # another replica's refresher holds the lock
                 break
-            total += done.quarters
+            total += done
         if self._metrics is not None:
             self._metrics.record_processor(
                 ProcessorReport(

@@ -136,8 +136,8 @@ async def refresh_all(settings: Settings) -> int:
         while True:
             async with engine.begin() as connection:
                 done = await refresh_rollups(connection)
-            total += done.quarters
-            if not done.quarters:
+            total += done
+            if not done:
                 break
         async with engine.connect() as connection:
             assert await rollup_queries.count_marks(connection) == 0
