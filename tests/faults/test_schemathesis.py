@@ -282,25 +282,37 @@ def _string_patterns(parameter_schema: Any) -> list[str]:
     return found
 
 
+def _takes_array(parameter_schema: Any) -> bool:
+    if not isinstance(parameter_schema, dict):
+        return False
+    options = parameter_schema.get("anyOf", [])
+    return parameter_schema.get("type") == "array" or any(map(_takes_array, options))
+
+
+def _all_strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
 def _as_sent(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def is_valid_once_sent(case: OpenApiCase) -> bool:
     """A "schema-violating" query that is valid on the wire: the generator put a JSON boolean or
-    number where the document takes strings (`?kind=true` for an array of kind names), but a
-    query string carries only text, and the text it sent is a valid value."""
+    number where the document takes strings, or one value where it takes an array (`?kind=true`
+    for an array of kind names), but a query string carries only text, one item or many alike,
+    and the text it sent is a valid value."""
     query = case.query or {}
+    parameters = DOCUMENT["paths"][case.path][case.method.lower()].get("parameters", [])
+    by_name = {parameter["name"]: parameter.get("schema") for parameter in parameters}
     confused = {
         name: value if isinstance(value, list) else [value]
         for name, value in query.items()
-        if not isinstance(value, str)
-        and not (isinstance(value, list) and all(isinstance(item, str) for item in value))
+        if (isinstance(value, str) and _takes_array(by_name.get(name)))
+        or (not isinstance(value, str) and not _all_strings(value))
     }
     if not confused:
         return False
-    parameters = DOCUMENT["paths"][case.path][case.method.lower()].get("parameters", [])
-    by_name = {parameter["name"]: parameter.get("schema") for parameter in parameters}
     for name, values in confused.items():
         patterns = _string_patterns(by_name.get(name))
         sent = [_as_sent(value) for value in values]
