@@ -3,11 +3,12 @@ runs while the webhook is under load.
 
 - Backlog: 200,000 raw events (20,000 ten-event calls of bench/classifier.py's five shapes, built by
   fixtures/builder.py, about 20 calls in progress at any moment) are stored in event-time order
-  on PostgreSQL; then the service's own processor (`ProcessorWorker.run_once`, the service's
-  batch size, uvloop, a process of its own) drains them. Events per second = events / time to
-  drain. A first unmeasured drain's outcomes, copied under new session ids, give the outcome
-  tables 200,000 calls of history (a running service's tables are not empty, and the planner
-  has statistics); between runs the backlog is made unprocessed again and its outcomes deleted.
+  on PostgreSQL; then the service's own processor (`ProcessorWorker.drain`, the service's
+  batch size and claims in flight, its collector settings, uvloop, a process of its own) drains
+  them. Events per second = events / time to drain. A first unmeasured drain's outcomes, copied
+  under new session ids, give the outcome tables 200,000 calls of history (a running service's
+  tables are not empty, and the planner has statistics); between runs the backlog is made
+  unprocessed again and its outcomes deleted.
 - Lag: `callsift run` (processor on, as deployed) takes ten-event sessions from the paced
   generator at 50% of (d)'s saturation rate; a poller reads every 10 ms which events are
   processed and records, per event, poll time minus `received_at` (the webhook's arrival time,
@@ -172,43 +173,39 @@ def _drain_child(url: str) -> dict[str, Any]:
 
 async def drain(url: str) -> dict[str, Any]:
     """Run the service's processor until no event is left; the child process of `backlog`."""
-    from classifiers import Thresholds
+    from service.calllog.expectation import NO_CALL_LOG
     from service.metrics import Metrics
-    from service.processing.worker import ProcessorWorker
+    from service.processing.child import prepare_collector
+    from service.processing.worker import processor_of
 
+    async def no_directory() -> dict[str, Any]:
+        return {}
+
+    async def no_call_log() -> Any:
+        return NO_CALL_LOG
+
+    prepare_collector()  # as the processor's own process does
     settings = Settings(_env_file=None, database_url=url)
     engine = create_engine(settings)
-    worker = ProcessorWorker(
-        engine,
-        thresholds=Thresholds(),
-        metrics=Metrics(),
-        claim_size=settings.resolved_processor_batch_size(),
-    )
-    events = sessions = changed = batches = 0
+    worker = processor_of(settings, engine, Metrics(), directory=no_directory, call_log=no_call_log)
     try:
         started = time.perf_counter()
         cpu_started = time.process_time()
-        while True:
-            stats = await worker.run_once()
-            if not stats.events:
-                break
-            events += stats.events
-            sessions += stats.sessions
-            changed += stats.changed
-            batches += 1
+        drained = await worker.drain()
         seconds = time.perf_counter() - started
         cpu = time.process_time() - cpu_started
     finally:
         await engine.dispose()
     return {
-        "events": events,
-        "sessions_recomputed": sessions,
-        "outcomes_written": changed,
-        "batches": batches,
+        "events": drained.events,
+        "sessions_recomputed": drained.sessions,
+        "outcomes_written": drained.changed,
+        "batches": drained.claims,
         "batch_size": settings.resolved_processor_batch_size(),
+        "claims_in_flight": settings.processor_claims_in_flight(),
         "seconds": seconds,
         "process_cpu_s": cpu,
-        "events_per_s": events / seconds,
+        "events_per_s": drained.events / seconds,
     }
 
 

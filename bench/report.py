@@ -324,7 +324,8 @@ def _processing(processing: dict[str, Any]) -> list[str]:
             f"Backlog: {backlog['events']:,} stored events ({backlog['sessions']:,} ten-event "
             f"calls, mean body {backlog['mean_body_bytes']:.0f} bytes, stored in event-time "
             "order, about 20 calls overlapping) drained by the service's processor "
-            f"(batch size {run.get('batch_size')}, one process, uvloop) on PostgreSQL, "
+            f"(batch size {run.get('batch_size')}, {run.get('claims_in_flight', 1)} claims in "
+            "flight, one process, uvloop) on PostgreSQL, "
             f"{len(backlog['runs'])} runs.",
             "",
             "| figure | value |",
@@ -332,6 +333,7 @@ def _processing(processing: dict[str, Any]) -> list[str]:
             f"| events/s | {_spread(backlog['events_per_s'])} |",
             f"| calls (sessions)/s | {_spread(backlog['sessions_per_s'])} |",
             f"| sessions recomputed per run | {_n(run.get('sessions_recomputed'))} |",
+            f"| claims per run | {_n(run.get('batches'))} |",
             f"| processor CPU / wall time | {_n(run.get('process_cpu_s'), 1)} s / "
             f"{_n(run.get('seconds'), 1)} s |",
             "",

@@ -37,6 +37,10 @@ class DemoSwitch(StrEnum):
 # notes.md). Inline, a claim shares the webhook's event loop, and stays smaller.
 PROCESS_BATCH_SIZE = 2000
 INLINE_BATCH_SIZE = 500
+# Claims a processor with a process of its own runs at once on PostgreSQL: one classifies while
+# the other waits for the database. Inline, the processor shares the webhook's event loop, and
+# SQLite has one writer: one claim at a time.
+PROCESS_CLAIMS_IN_FLIGHT = 2
 
 
 class ProcessorMode(StrEnum):
@@ -294,6 +298,12 @@ class Settings(BaseSettings):
         if self.resolved_processor_mode() is ProcessorMode.PROCESS:
             return PROCESS_BATCH_SIZE
         return INLINE_BATCH_SIZE
+
+    def processor_claims_in_flight(self) -> int:
+        """How many claims the processor runs at once (see PROCESS_CLAIMS_IN_FLIGHT)."""
+        if self.resolved_processor_mode() is ProcessorMode.PROCESS and not self.is_sqlite:
+            return PROCESS_CLAIMS_IN_FLIGHT
+        return 1
 
     def thresholds(self) -> Thresholds:
         return Thresholds(

@@ -13,6 +13,7 @@ is the service's part of its own shutdown.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import socket
@@ -41,6 +42,11 @@ log = structlog.get_logger(__name__)
 # (a notification not acknowledged may be lost) and the processor catches up when load falls.
 NICENESS = 10
 LAGS_PER_REPORT = 100
+# Container allocations between two collections of the youngest generation (Python's default is
+# 700). A claim allocates millions of short-lived objects, nearly all freed by reference counting;
+# at the default the collector ran 1,650 times in a 200,000-event drain and took 1.3 s of its
+# 7.5 s of CPU, 0.18 s with this and the modules frozen (bench/notes.md).
+YOUNG_COLLECTION_THRESHOLD = 50_000
 
 
 class ChannelMetrics:
@@ -116,7 +122,17 @@ async def _follow(
             directory.invalidate()
 
 
+def prepare_collector() -> None:
+    """Leave what was imported out of the collector's passes (it lives as long as the process)
+    and collect the youngest generation less often."""
+    gc.collect()
+    gc.freeze()
+    _, middle, oldest = gc.get_threshold()
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, middle, oldest)
+
+
 def main() -> None:
+    prepare_collector()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.nice(NICENESS)
     channel = socket.socket(fileno=os.dup(0))

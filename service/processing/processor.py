@@ -93,6 +93,7 @@ class ClaimStats:
     failures: int = 0
     oldest_received_at: datetime | None = None
     full: bool = False  # a claim came back full: more is probably waiting
+    left_held: int = 0  # events and records left queued: another claim held their session
 
     @property
     def claimed(self) -> int:
@@ -112,10 +113,12 @@ async def process_new_events(
     context: ProcessingContext,
     claim_size: int,
     records_limit: int | None = None,
+    leave_held: bool = False,
 ) -> ClaimStats:
     """Claim up to `claim_size` unprocessed events and `records_limit` call-log records (by
     default as many, at most RECORDS_PER_CLAIM; marked done when the caller commits), recompute
-    the sessions they touch."""
+    the sessions they touch. With `leave_held`, a session another transaction is recomputing is
+    not waited for: what the claim holds of it stays queued for a later claim (PostgreSQL)."""
     claimed = await queries.claim_unprocessed(connection, claim_size) if claim_size else []
     if records_limit is None:
         records_limit = min(claim_size, RECORDS_PER_CLAIM)
@@ -124,14 +127,13 @@ async def process_new_events(
     )
     if not claimed and not records:
         return ClaimStats()
-    sessions = {
-        event.telephony_session_id
-        for event in claimed
-        if event.kind == "telephony" and event.telephony_session_id
-    }
+    claimed_count, records_count = len(claimed), len(records)
+    sessions_of_event: dict[int, set[str]] = {}
     for event in claimed:
-        if event.kind == "voicemail" and event.extension_id and event.event_time:
-            sessions.update(
+        if event.kind == "telephony" and event.telephony_session_id:
+            sessions_of_event[event.id] = {event.telephony_session_id}
+        elif event.kind == "voicemail" and event.extension_id and event.event_time:
+            sessions_of_event[event.id] = set(
                 await queries.sessions_awaiting_voicemail(
                     connection,
                     event.extension_id,
@@ -139,8 +141,14 @@ async def process_new_events(
                     started_to=shifted(event.event_time, VOICEMAIL_LOOKBACK),
                 )
             )
-    sessions.update(await _sessions_of_records(connection, records))
-    recomputed = await recompute(connection, sessions, context=context)
+    session_of_record = await _sessions_of_records(connection, records)
+    sessions = {*session_of_record.values()}.union(*sessions_of_event.values())
+    held = await queries.lock_free_sessions(connection, sessions) if leave_held else set()
+    if held:
+        sessions -= held
+        claimed = [e for e in claimed if not sessions_of_event.get(e.id, set()) & held]
+        records = [r for r in records if session_of_record[r] not in held]
+    recomputed = await recompute(connection, sessions, context=context, locked=leave_held)
     await _note_subscription_activity(connection, claimed, context.now)
     await queries.mark_processed(connection, [event.id for event in claimed])
     await calllog_queries.mark_processed(connection, records)
@@ -152,25 +160,27 @@ async def process_new_events(
         corrections=recomputed.corrections,
         failures=recomputed.failures,
         oldest_received_at=min((event.received_at for event in claimed), default=None),
-        full=len(claimed) >= claim_size or len(records) >= records_limit,
+        full=(bool(claimed) or bool(records))
+        and (claimed_count >= claim_size or records_count >= records_limit),
+        left_held=claimed_count - len(claimed) + records_count - len(records),
     )
 
 
 async def _sessions_of_records(
     connection: AsyncConnection, records: list[calllog_queries.ClaimedRecord]
-) -> set[str]:
-    """The sessions new or changed records belong to: their `telephonySessionId`, else the
-    session whose events carry their older `sessionId`, else their own key (`session:<id>`)."""
+) -> dict[calllog_queries.ClaimedRecord, str]:
+    """The session each new or changed record belongs to: its `telephonySessionId`, else the
+    session whose events carry its older `sessionId`, else its own key (`session:<id>`)."""
     legacy = {r.session_id for r in records if not r.telephony_session_id and r.session_id}
     linked = await calllog_queries.sessions_by_legacy_id(connection, legacy)
-    sessions: set[str] = set()
+    sessions: dict[calllog_queries.ClaimedRecord, str] = {}
     for record in records:
         if record.telephony_session_id:
-            sessions.add(record.telephony_session_id)
+            sessions[record] = record.telephony_session_id
         elif record.session_id and record.session_id in linked:
-            sessions.add(linked[record.session_id])
+            sessions[record] = linked[record.session_id]
         else:
-            sessions.add(record.session_key)
+            sessions[record] = record.session_key
     return sessions
 
 
@@ -182,12 +192,18 @@ async def recompute_sessions(
 
 
 async def recompute(
-    connection: AsyncConnection, session_ids: Collection[str], *, context: ProcessingContext
+    connection: AsyncConnection,
+    session_ids: Collection[str],
+    *,
+    context: ProcessingContext,
+    locked: bool = False,
 ) -> Recomputed:
-    """Reclassify sessions from all their stored events and call-log records."""
+    """Reclassify sessions from all their stored events and call-log records (locking them
+    first, unless the caller holds their locks already)."""
     if not session_ids:
         return Recomputed()
-    await queries.lock_sessions(connection, session_ids)
+    if not locked:
+        await queries.lock_sessions(connection, session_ids)
     payloads = await queries.session_payloads(connection, session_ids)
     events: dict[str, list[PartyEvent]] = {}
     for count, (session_id, raw) in enumerate(payloads.items(), start=1):

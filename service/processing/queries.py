@@ -117,6 +117,21 @@ async def lock_sessions(connection: AsyncConnection, session_ids: Collection[str
     )
 
 
+async def lock_free_sessions(connection: AsyncConnection, session_ids: Collection[str]) -> set[str]:
+    """Lock, without waiting, each session no other transaction holds (PostgreSQL; SQLite has
+    one writer and nothing to lock); returns the sessions another transaction holds."""
+    if not session_ids or not is_postgres(connection):
+        return set()
+    result = await connection.execute(
+        text(
+            "SELECT s FROM unnest(CAST(:ids AS text[])) AS s "
+            "WHERE NOT pg_try_advisory_xact_lock(hashtextextended(s, 0))"
+        ),
+        {"ids": list(session_ids)},
+    )
+    return set(result.scalars())
+
+
 async def session_payloads(
     connection: AsyncConnection, session_ids: Collection[str]
 ) -> dict[str, list[str]]:

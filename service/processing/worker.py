@@ -61,17 +61,29 @@ def utc_now() -> datetime:
 class Drained:
     """What `ProcessorWorker.drain` (or one `isolate`) took in."""
 
+    claims: int = 0
+    events: int = 0
+    sessions: int = 0  # recomputed (a session in two claims counts twice)
     changed: int = 0
     corrections: int = 0
     failures: int = 0  # sessions the classifier failed on (stored as classification_failed)
     set_aside: int = 0  # events or records that failed even alone
+    left_held: int = 0  # left queued by a claim: another claim held their session
 
     def add(self, stats: ClaimStats) -> None:
+        self.claims += 1
+        self.events += stats.events
+        self.sessions += stats.sessions
+        self.left_held += stats.left_held
         self.changed += stats.changed
         self.corrections += stats.corrections
         self.failures += stats.failures
 
     def merge(self, other: Drained) -> None:
+        self.claims += other.claims
+        self.events += other.events
+        self.sessions += other.sessions
+        self.left_held += other.left_held
         self.changed += other.changed
         self.corrections += other.corrections
         self.failures += other.failures
@@ -93,8 +105,10 @@ class ProcessorWorker:
         recovery_window: timedelta = DEFAULT_RECOVERY_WINDOW,
         rollups: RollupRefresher | None = None,
         drain_gap_s: float = DRAIN_GAP_S,
+        claims_in_flight: int = 1,
     ) -> None:
         self._engine = engine
+        self._claims_in_flight = claims_in_flight
         self._drain_gap_s = drain_gap_s
         self._drain_started: float | None = None
         self._rollups = rollups
@@ -142,29 +156,52 @@ class ProcessorWorker:
         context = await self.context()
         async with self._engine.begin() as connection:
             stats = await process_new_events(
-                connection, context=context, claim_size=self._claim_size
+                connection,
+                context=context,
+                claim_size=self._claim_size,
+                leave_held=self._claims_in_flight > 1,
             )
         self._report_claim(stats, context.now)
         return stats
 
     async def drain(self) -> Drained:
-        """Claims back to back until one comes back not full (or the worker stops); a claim
-        that failed for what it held is isolated and the drain goes on. Raises when the database
-        is unavailable."""
+        """Claims until one comes back not full (or the worker stops); a claim that failed for
+        what it held is isolated and the drain goes on. When the first claim came back full,
+        `claims_in_flight` claims run at once, each on its own connection: one classifies while
+        another waits for PostgreSQL (each leaves to the others the sessions they hold). Raises
+        when the database is unavailable."""
         drained = Drained()
-        while not self._background.stopping:
-            try:
-                stats = await self.run_once()
-            except Exception as exc:
-                if not is_poison(exc):
-                    raise
-                drained.merge(await self.isolate())
-                self._metrics.record_processor(ProcessorReport(failed_batches=1))
-                continue
-            drained.add(stats)
-            if not stats.full:
-                break
+        if self._background.stopping or not await self._claim(drained):
+            return drained
+        if self._claims_in_flight == 1:
+            await self._claims(drained)
+            return drained
+        try:
+            async with asyncio.TaskGroup() as claims:
+                for _ in range(self._claims_in_flight):
+                    claims.create_task(self._claims(drained))
+        except ExceptionGroup as failed:
+            raise failed.exceptions[0] from None
+        if drained.left_held:  # the claims that held them have committed: take them in now
+            await self._claims(drained)
         return drained
+
+    async def _claims(self, drained: Drained) -> None:
+        while not self._background.stopping and await self._claim(drained):
+            pass
+
+    async def _claim(self, drained: Drained) -> bool:
+        """One claim (isolated when it failed for what it held); whether more may be waiting."""
+        try:
+            stats = await self.run_once()
+        except Exception as exc:
+            if not is_poison(exc):
+                raise
+            drained.merge(await self.isolate())
+            self._metrics.record_processor(ProcessorReport(failed_batches=1))
+            return True
+        drained.add(stats)
+        return stats.full
 
     async def isolate(self) -> Drained:
         """A claim failed for what it held: process the oldest event alone, then the oldest
@@ -264,6 +301,7 @@ def processor_of(
         thresholds=settings.thresholds(),
         metrics=metrics,
         claim_size=settings.resolved_processor_batch_size(),
+        claims_in_flight=settings.processor_claims_in_flight(),
         poll_interval_s=settings.processor_poll_interval_s,
         directory=directory,
         call_log=call_log,

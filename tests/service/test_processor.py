@@ -17,6 +17,8 @@ from classifiers import Thresholds, classify_lines
 from service.app import create_app
 from service.db.engine import create_engine
 from service.db.tables import call_legs, call_outcomes, event_queue
+from service.metrics import Metrics
+from service.processing import queries
 from service.processing.processor import (
     ProcessingContext,
     close_stale_sessions,
@@ -24,7 +26,7 @@ from service.processing.processor import (
     process_new_events,
     recompute_sessions,
 )
-from service.processing.worker import drain_wait_s
+from service.processing.worker import ProcessorWorker, drain_wait_s
 from service.serving import serve
 from service.settings import Settings
 from tests.conftest import WEBHOOK_TOKEN
@@ -199,23 +201,93 @@ class TestStaleSessions:
         assert "no_final_event" in orjson.loads(closed.document)["data_gaps"]
 
 
+async def post_renamed_calls(base_url: str, count: int, seed: int) -> list[list[dict[str, Any]]]:
+    """`count` copies of the IVR call under their own session ids, posted in a shuffled order."""
+    calls = [_renamed(envelopes(IVR_CALL), f"{n:032x}") for n in range(count)]
+    notifications = [n for call in calls for n in call]
+    random.Random(seed).shuffle(notifications)
+    await post_all(base_url, notifications)
+    return calls
+
+
+def expected_documents(calls: list[list[dict[str, Any]]]) -> dict[str, str]:
+    return {call[0]["body"]["telephonySessionId"]: expected_document(call, LATER) for call in calls}
+
+
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 async def test_concurrent_processors_on_postgres_converge(
     ingest_only: str, manual_settings: Settings
 ) -> None:
-    calls = [_renamed(envelopes(IVR_CALL), f"{n:032x}") for n in range(20)]
-    notifications = [n for call in calls for n in call]
-    random.Random(3).shuffle(notifications)
-    await post_all(ingest_only, notifications)
+    calls = await post_renamed_calls(ingest_only, 20, seed=3)
 
     await asyncio.gather(*(drain(manual_settings, LATER, claim_size=7) for _ in range(4)))
 
     rows = await stored(manual_settings)
     assert len(rows) == 20
-    expected = {
-        call[0]["body"]["telephonySessionId"]: expected_document(call, LATER) for call in calls
-    }
-    assert {row.telephony_session_id: row.document for row in rows} == expected
+    assert {row.telephony_session_id: row.document for row in rows} == expected_documents(calls)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_a_claim_leaves_queued_what_another_claim_holds(
+    ingest_only: str, manual_settings: Settings
+) -> None:
+    held_call, free_call = (_renamed(envelopes(IVR_CALL), f"{n:032x}") for n in (1, 2))
+    held_id = held_call[0]["body"]["telephonySessionId"]
+    await post_all(ingest_only, held_call + free_call)
+    engine = create_engine(manual_settings)
+    try:
+        async with engine.begin() as holder:
+            await queries.lock_sessions(holder, [held_id])
+            async with engine.begin() as connection:
+                stats = await process_new_events(
+                    connection, context=context(LATER), claim_size=100, leave_held=True
+                )
+        assert (stats.events, stats.left_held) == (len(free_call), len(held_call))
+        assert [row.telephony_session_id for row in await stored(manual_settings)] == [
+            free_call[0]["body"]["telephonySessionId"]
+        ]
+        async with engine.connect() as connection:
+            queued = (await connection.execute(select(event_queue.c.id))).all()
+        assert len(queued) == len(held_call)
+
+        async with engine.begin() as connection:  # the holder has committed
+            later = await process_new_events(
+                connection, context=context(LATER), claim_size=100, leave_held=True
+            )
+        assert (later.events, later.left_held) == (len(held_call), 0)
+    finally:
+        await engine.dispose()
+    documents = {row.telephony_session_id: row.document for row in await stored(manual_settings)}
+    assert documents[held_id] == expected_document(held_call, LATER)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_claims_in_flight_drain_everything_to_the_same_outcomes(
+    ingest_only: str, manual_settings: Settings
+) -> None:
+    calls = await post_renamed_calls(ingest_only, 30, seed=5)
+    events = sum(len(call) for call in calls)
+    engine = create_engine(manual_settings)
+    worker = ProcessorWorker(
+        engine,
+        thresholds=Thresholds(),
+        metrics=Metrics(),
+        claim_size=9,
+        claims_in_flight=3,
+        clock=lambda: LATER,
+    )
+    try:
+        drained = await worker.drain()
+        async with engine.connect() as connection:
+            queued = (await connection.execute(select(event_queue.c.id))).all()
+    finally:
+        await engine.dispose()
+
+    assert queued == []
+    assert drained.events == events
+    assert drained.claims > events // 9  # more than one claim ran
+    rows = await stored(manual_settings)
+    assert {row.telephony_session_id: row.document for row in rows} == expected_documents(calls)
 
 
 def _renamed(notifications: list[dict[str, Any]], hex_id: str) -> list[dict[str, Any]]:
