@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,34 @@ class Backoff:
 
     def after(self, previous_s: float) -> float:
         return min(max(previous_s * 2, self.first_s), self.most_s)
+
+
+class Precedence:
+    """Background work that gives way to more urgent work of the same event loop: the urgent
+    side runs its stretches `within()`; the other awaits `give_way(most_s)` between its steps,
+    which returns when no urgent stretch runs, or after `most_s` (so it is slowed, never
+    starved)."""
+
+    def __init__(self) -> None:
+        self._running = 0
+        self._quiet = asyncio.Event()
+        self._quiet.set()
+
+    @contextlib.contextmanager
+    def within(self) -> Iterator[None]:
+        self._running += 1
+        self._quiet.clear()
+        try:
+            yield
+        finally:
+            self._running -= 1
+            if not self._running:
+                self._quiet.set()
+
+    async def give_way(self, most_s: float) -> None:
+        if not self._quiet.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._quiet.wait(), timeout=most_s)
 
 
 class BackgroundTask:

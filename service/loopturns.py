@@ -7,8 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator, Sequence
+from typing import TypeVar
 
 SLICE_S = 0.01
+CHUNK = 1000  # items handed out between two looks at the clock (`LoopTurns.chunks`)
+
+T = TypeVar("T")
 
 
 class LoopTurns:
@@ -22,3 +27,9 @@ class LoopTurns:
             await asyncio.sleep(0)
             self.turns += 1
             self._since = time.perf_counter()
+
+    async def chunks(self, items: Sequence[T], size: int = CHUNK) -> AsyncIterator[Sequence[T]]:
+        """`items` in slices of `size`, with a turn after each."""
+        for first in range(0, len(items), size):
+            yield items[first : first + size]
+            await self.turn()

@@ -71,7 +71,6 @@ from service.rollups.tally import Tally, decode, merged
 
 # Longer raw parts than this are left to the raw statements (one pass in the database).
 RAW_LIMIT_S = 6 * 3600
-FOLD_CHUNK = 1000  # raw rows folded between two looks at the loop's turn (`LoopTurns`)
 AGENT_KIND = ExtensionKind.USER.value
 TOTAL = "total"  # the group of a piece that is the whole range (None: a call outside the plan)
 
@@ -243,15 +242,13 @@ async def _read(
             await turns.turn()
         folded: dict[TallyKey[Any], Tally] = {}
         group_of = plan.group_of()
-        for first in range(0, len(calls), FOLD_CHUNK):
-            fold_calls(calls[first : first + FOLD_CHUNK], group_of, {plan.dim}, folded)
-            await turns.turn()
+        async for call_part in turns.chunks(calls):
+            fold_calls(call_part, group_of, {plan.dim}, folded)
         if plan.dim == "all":
             fold_recoverable(recoverable, group_of, folded)
         if plan.dim == "extension":
-            for first in range(0, len(legs), FOLD_CHUNK):
-                fold_legs(legs[first : first + FOLD_CHUNK], group_of, folded, seen)
-                await turns.turn()
+            async for leg_part in turns.chunks(legs):
+                fold_legs(leg_part, group_of, folded, seen)
         for key, tally in settled(folded).items():
             parts[key].append(tally)
         found.append(parts)

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from classifiers import DirectoryEntry, Thresholds
 from classifiers.recovery import DEFAULT_RECOVERY_WINDOW
-from service.background import BackgroundTask, Backoff
+from service.background import BackgroundTask, Backoff, Precedence
 from service.calllog.expectation import NO_CALL_LOG, CallLogExpectation
 from service.metrics import ProcessorMetrics, ProcessorReport
 from service.processing.processor import (
@@ -106,8 +106,10 @@ class ProcessorWorker:
         rollups: RollupRefresher | None = None,
         drain_gap_s: float = DRAIN_GAP_S,
         claims_in_flight: int = 1,
+        precedence: Precedence | None = None,
     ) -> None:
         self._engine = engine
+        self._precedence = precedence or Precedence()
         self._claims_in_flight = claims_in_flight
         self._drain_gap_s = drain_gap_s
         self._drain_started: float | None = None
@@ -267,7 +269,8 @@ class ProcessorWorker:
         if wait_s:
             await asyncio.sleep(wait_s)  # a stop meanwhile: the drain below returns at once
         self._drain_started = time.monotonic()
-        await self.drain()
+        with self._precedence.within():  # the rollup refresher waits meanwhile
+            await self.drain()
         if time.monotonic() >= self._next_stale_sweep:
             await self.sweep_stale()
             self._next_stale_sweep = time.monotonic() + STALE_SWEEP_EVERY_S
@@ -296,6 +299,7 @@ def processor_of(
     clock: Callable[[], datetime] = utc_now,
 ) -> ProcessorWorker:
     """The processor the settings describe (the same inline and in its own process)."""
+    precedence = Precedence()
     return ProcessorWorker(
         engine,
         thresholds=settings.thresholds(),
@@ -308,6 +312,10 @@ def processor_of(
         clock=clock,
         recovery_window=timedelta(seconds=settings.recovery_window_s),
         rollups=RollupRefresher(
-            engine, interval_s=settings.stats_rollup_interval_s, metrics=metrics
+            engine,
+            interval_s=settings.stats_rollup_interval_s,
+            metrics=metrics,
+            precedence=precedence,
         ),
+        precedence=precedence,
     )

@@ -4,7 +4,7 @@ from and the rollup rows themselves. Functions take an open connection and never
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -200,10 +200,12 @@ class LegRow:
     time_to_abandon_s: float | None
 
 
-async def raw_calls(connection: AsyncConnection, ranges: Sequence[Range]) -> list[CallRow]:
-    """The population's calls that started in `ranges` (from `ix_call_outcomes_stats` alone)."""
-    if not ranges:
-        return []
+# Raw rows a part when a slice's rows are read in parts (`*_parts`): a recomputation takes
+# turns with the processor's claims between two parts, not after a quarter's whole read.
+PART_ROWS = 2000
+
+
+def _calls_in(ranges: Sequence[Range]) -> Any:
     outcome = call_outcomes.c
 
     def branch(start: datetime, end: datetime) -> Select[Any]:
@@ -216,16 +218,10 @@ async def raw_calls(connection: AsyncConnection, ranges: Sequence[Range]) -> lis
             outcome.time_to_abandon_s,
         ).where(*offered(start, end))
 
-    return [CallRow(*row) for row in await connection.execute(_per_range(ranges, branch))]
+    return _per_range(ranges, branch)
 
 
-async def raw_recoverable(
-    connection: AsyncConnection, ranges: Sequence[Range]
-) -> list[RecoverableRow]:
-    """The abandoned calls with a number to call back that started in `ranges`, and their
-    recoveries (from `ix_call_outcomes_abandoned_callers` alone on PostgreSQL)."""
-    if not ranges:
-        return []
+def _recoverable_in(ranges: Sequence[Range]) -> Any:
     outcome = call_outcomes.c
 
     def branch(start: datetime, end: datetime) -> Select[Any]:
@@ -233,17 +229,10 @@ async def raw_recoverable(
             outcome.started_at, outcome.recovered_at.is_not(None), outcome.time_to_recovery_s
         ).where(outcome.started_at >= start, outcome.started_at < end, *_recoverable())
 
-    return [
-        RecoverableRow(started, bool(recovered), ttr)
-        for started, recovered, ttr in await connection.execute(_per_range(ranges, branch))
-    ]
+    return _per_range(ranges, branch)
 
 
-async def raw_legs(connection: AsyncConnection, ranges: Sequence[Range]) -> list[LegRow]:
-    """The legs with an extension of the population's calls that started in `ranges`. A leg
-    carries its call's `started_at`, so both are read by the same range (a merge join)."""
-    if not ranges:
-        return []
+def _legs_in(ranges: Sequence[Range]) -> Any:
     legs, outcome = call_legs.c, call_outcomes.c
 
     def branch(start: datetime, end: datetime) -> Select[Any]:
@@ -272,7 +261,69 @@ async def raw_legs(connection: AsyncConnection, ranges: Sequence[Range]) -> list
             )
         )
 
-    return [LegRow(*row) for row in await connection.execute(_per_range(ranges, branch))]
+    return _per_range(ranges, branch)
+
+
+def _recoverable_row(started_at: datetime, recovered: Any, ttr: float | None) -> RecoverableRow:
+    return RecoverableRow(started_at, bool(recovered), ttr)
+
+
+async def raw_calls(connection: AsyncConnection, ranges: Sequence[Range]) -> list[CallRow]:
+    """The population's calls that started in `ranges` (from `ix_call_outcomes_stats` alone)."""
+    if not ranges:
+        return []
+    return [CallRow(*row) for row in await connection.execute(_calls_in(ranges))]
+
+
+async def raw_recoverable(
+    connection: AsyncConnection, ranges: Sequence[Range]
+) -> list[RecoverableRow]:
+    """The abandoned calls with a number to call back that started in `ranges`, and their
+    recoveries (from `ix_call_outcomes_abandoned_callers` alone on PostgreSQL)."""
+    if not ranges:
+        return []
+    return [_recoverable_row(*row) for row in await connection.execute(_recoverable_in(ranges))]
+
+
+async def raw_legs(connection: AsyncConnection, ranges: Sequence[Range]) -> list[LegRow]:
+    """The legs with an extension of the population's calls that started in `ranges`. A leg
+    carries its call's `started_at`, so both are read by the same range (a merge join)."""
+    if not ranges:
+        return []
+    return [LegRow(*row) for row in await connection.execute(_legs_in(ranges))]
+
+
+async def call_parts(
+    connection: AsyncConnection, ranges: Sequence[Range]
+) -> AsyncIterator[list[CallRow]]:
+    """`raw_calls` in parts of PART_ROWS (a server-side cursor on PostgreSQL: in a
+    transaction)."""
+    async for part in _parts(connection, _calls_in(ranges) if ranges else None):
+        yield [CallRow(*row) for row in part]
+
+
+async def recoverable_parts(
+    connection: AsyncConnection, ranges: Sequence[Range]
+) -> AsyncIterator[list[RecoverableRow]]:
+    """`raw_recoverable` in parts of PART_ROWS."""
+    async for part in _parts(connection, _recoverable_in(ranges) if ranges else None):
+        yield [_recoverable_row(*row) for row in part]
+
+
+async def leg_parts(
+    connection: AsyncConnection, ranges: Sequence[Range]
+) -> AsyncIterator[list[LegRow]]:
+    """`raw_legs` in parts of PART_ROWS."""
+    async for part in _parts(connection, _legs_in(ranges) if ranges else None):
+        yield [LegRow(*row) for row in part]
+
+
+async def _parts(connection: AsyncConnection, statement: Any) -> AsyncIterator[Sequence[Any]]:
+    if statement is None:
+        return
+    result = await connection.stream(statement.execution_options(yield_per=PART_ROWS))
+    async for part in result.partitions():
+        yield part
 
 
 # -- rollup rows

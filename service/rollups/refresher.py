@@ -10,19 +10,24 @@ rows, so every mark deleted belongs to a write the recomputation saw; a call wri
 added a mark with another id, which stays: its slice is recomputed by a later pass, and until
 then reports read it raw. On PostgreSQL one refresher works at a time (a transaction-level
 advisory lock), so two never write the same slice from different snapshots.
+
+The raw rows come in parts (a quarter of a busy line holds tens of thousands of calls), and
+between two parts the refresher gives way to the processor, whose event loop it shares: a
+drain under way is waited for (at most MOST_GIVEN_WAY_S), so a recomputation never holds up
+the outcomes the dashboard waits for.
 """
 
 from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from service.background import BackgroundTask, Backoff
+from service.background import BackgroundTask, Backoff, Precedence
 from service.metrics import ProcessorMetrics, ProcessorReport
 from service.rollups import queries
 from service.rollups.fold import (
@@ -54,15 +59,23 @@ PENDING_PER_PASS = 4096
 QUARTERS_PER_BATCH = 32
 BACKOFF = Backoff(first_s=1.0, most_s=30.0)
 
+# The processor's drains go first: a part of raw rows waits at most this long for one to end.
+MOST_GIVEN_WAY_S = 0.5
+
 SliceTallies = dict[Slice, dict[tuple[str, str | None], Tally]]
+BetweenParts = Callable[[], Awaitable[None]]
 
 
 async def refresh_rollups(
-    connection: AsyncConnection, quarters: Sequence[int] | None = None
+    connection: AsyncConnection,
+    quarters: Sequence[int] | None = None,
+    *,
+    between_parts: BetweenParts | None = None,
 ) -> int:
     """One batch (see the module docstring): `quarters`, or by default the QUARTERS_PER_BATCH
     marked the longest; how many were recomputed (0: another refresher holds the lock, or no
-    quarter is marked). The caller owns the transaction."""
+    quarter is marked). The raw rows are read in parts, `between_parts` awaited after each.
+    The caller owns the transaction."""
     if not await queries.take_refresh_lock(connection):
         return 0
     if quarters is None:
@@ -72,7 +85,7 @@ async def refresh_rollups(
     if not quarters:
         return 0
     taken = await queries.marks_of(connection, quarters)
-    by_slice = await _recompute_quarters(connection, quarters)
+    by_slice = await _recompute_quarters(connection, quarters, between_parts)
     for level in (1, 2):  # hours from quarters, then days from hours
         parents = sorted({parent for piece in by_slice if (parent := _parent(piece, level))})
         await _rebuild(connection, parents, by_slice)
@@ -93,15 +106,25 @@ def _parent(piece: Slice, level: int) -> Slice | None:
     return parent_of(piece) if piece[0] == wanted else None
 
 
-async def _recompute_quarters(connection: AsyncConnection, quarters: list[int]) -> SliceTallies:
+async def _recompute_quarters(
+    connection: AsyncConnection, quarters: list[int], between_parts: BetweenParts | None
+) -> SliceTallies:
     ranges = Cover()
     for quarter in quarters:
         ranges.add_raw(instant(quarter), instant(quarter + QUARTER_S))
 
     tallies: dict[TallyKey[Slice], Tally] = {}
-    fold_calls(await queries.raw_calls(connection, ranges.raw), _quarter, DIMENSIONS, tallies)
-    fold_recoverable(await queries.raw_recoverable(connection, ranges.raw), _quarter, tallies)
-    fold_legs(await queries.raw_legs(connection, ranges.raw), _quarter, tallies)
+    async for calls in queries.call_parts(connection, ranges.raw):
+        fold_calls(calls, _quarter, DIMENSIONS, tallies)
+        if between_parts is not None:
+            await between_parts()
+    async for recoverable in queries.recoverable_parts(connection, ranges.raw):
+        fold_recoverable(recoverable, _quarter, tallies)
+    seen: set[tuple[str, str]] = set()
+    async for legs in queries.leg_parts(connection, ranges.raw):
+        fold_legs(legs, _quarter, tallies, seen)
+        if between_parts is not None:
+            await between_parts()
     by_slice: SliceTallies = {(QUARTER_S, quarter): {} for quarter in quarters}
     for (piece, dim, key), tally in settled(tallies).items():
         by_slice[piece][dim, key] = tally
@@ -145,9 +168,15 @@ class RollupRefresher:
     processor (`ProcessorWorker`)."""
 
     def __init__(
-        self, engine: AsyncEngine, *, interval_s: float, metrics: ProcessorMetrics | None = None
+        self,
+        engine: AsyncEngine,
+        *,
+        interval_s: float,
+        metrics: ProcessorMetrics | None = None,
+        precedence: Precedence | None = None,
     ) -> None:
         self._engine = engine
+        self._precedence = precedence
         self._interval_s = interval_s
         self._metrics = metrics
         self._background = BackgroundTask("callsift-rollups")
@@ -169,7 +198,11 @@ class RollupRefresher:
             if self._background.stopping:
                 break
             async with self._engine.begin() as connection:
-                done = await refresh_rollups(connection, ready[first : first + QUARTERS_PER_BATCH])
+                done = await refresh_rollups(
+                    connection,
+                    ready[first : first + QUARTERS_PER_BATCH],
+                    between_parts=self._give_way,
+                )
             if not done:  # another replica's refresher holds the lock
                 break
             total += done
@@ -180,6 +213,10 @@ class RollupRefresher:
                 )
             )
         return total
+
+    async def _give_way(self) -> None:
+        if self._precedence is not None:
+            await self._precedence.give_way(MOST_GIVEN_WAY_S)
 
     def _failed(self, exc: Exception, retry_in_s: float) -> None:
         log.warning("rollups.refresh_failed", error=repr(exc), retry_in_s=retry_in_s)

@@ -6,6 +6,7 @@ written while the refresher works is not lost."""
 from __future__ import annotations
 
 import random
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -230,20 +231,20 @@ async def test_a_call_written_while_the_refresher_works_is_not_lost(
         placed("answered-queue-account", at=utc("2026-03-10T09:01:00Z"), hex_id="b" * 32),
         now=utc("2026-03-10T12:00:00Z"),
     )
-    read_calls = rollup_queries.raw_calls
+    read_calls = rollup_queries.call_parts
     written: list[bool] = []
 
-    async def read_then_write(connection: Any, ranges: Any) -> Any:
-        found = await read_calls(connection, ranges)
+    async def read_then_write(connection: Any, ranges: Any) -> AsyncIterator[Any]:
+        async for part in read_calls(connection, ranges):
+            yield part
         if not written:  # another processor commits a call of the same quarter meanwhile
             written.append(True)
             later = placed(
                 "abandoned-queue-account", at=utc("2026-03-10T09:03:00Z"), hex_id="c" * 32
             )
             await api.load(later, now=utc("2026-03-10T12:00:00Z"))
-        return found
 
-    monkeypatch.setattr(rollup_queries, "raw_calls", read_then_write)
+    monkeypatch.setattr(rollup_queries, "call_parts", read_then_write)
     engine = create_engine(settings)
     try:
         async with engine.begin() as connection:
@@ -252,7 +253,8 @@ async def test_a_call_written_while_the_refresher_works_is_not_lost(
             assert await rollup_queries.count_marks(connection) == 1  # the later call's mark
     finally:
         await engine.dispose()
-    monkeypatch.setattr(rollup_queries, "raw_calls", read_calls)
+    assert written
+    monkeypatch.setattr(rollup_queries, "call_parts", read_calls)
     served, from_calls = await _served_and_raw(api, group_by="hour")
     assert served == from_calls
     assert served["totals"]["offered"] == 2
@@ -285,6 +287,32 @@ async def test_a_quarter_marked_by_many_writes_is_recomputed_once(
         )
     finally:
         await engine.dispose()
+
+
+async def test_a_recomputation_reads_its_rows_in_parts_and_waits_between_them(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outcomes, legs = outcome_rows(seed=19, count=300)
+    await store_rows(settings, outcomes, legs)
+    monkeypatch.setattr(rollup_queries, "PART_ROWS", 7)
+    waits: list[int] = []
+
+    async def between_parts() -> None:
+        waits.append(1)
+
+    engine = create_engine(settings)
+    try:
+        while True:
+            async with engine.begin() as connection:
+                if not await refresh_rollups(connection, between_parts=between_parts):
+                    break
+        month = {"start": START, "end": START + SPAN, "group_by": "day", "sla_s": 20.0}
+        assert await report(engine, rollups=True, **month) == await report(
+            engine, rollups=False, **month
+        )
+    finally:
+        await engine.dispose()
+    assert len(waits) >= 20  # a part of calls or legs at a time, not one read of each
 
 
 async def test_raw_reads_of_overlapping_ranges_count_each_call_once(settings: Settings) -> None:
