@@ -53,15 +53,13 @@ from bench.harness import (
     spread,
 )
 from bench.ingest_latency import notification_latencies
-from bench.processing import store_notifications
-from classifiers import Thresholds
+from bench.processing import shipped_processor, store_notifications
 from fixtures.builder import ACCOUNT_VIEW, ALICE, QUEUE, CallBuilder
 from fixtures.calls import queue_answered
 from service.calllog.store import DatabaseCallLogStore
 from service.db.engine import create_engine
 from service.db.migrate import upgrade
 from service.db.tables import call_log_pending, call_log_records, call_log_sync
-from service.processing.processor import ProcessingContext, process_new_events
 from service.ringcentral.registry import add_extension
 from service.ringcentral.runtime import build_runtime
 from service.settings import Settings
@@ -112,7 +110,7 @@ def _records_only(calls: int) -> list[dict[str, Any]]:
 
 
 async def _records_after_events(
-    engine: AsyncEngine, calls: int, now: datetime
+    engine: AsyncEngine, settings: Settings, calls: int, now: datetime
 ) -> list[dict[str, Any]]:
     """Answered queue calls whose ten events are stored and processed; the agent's and the
     queue's record of each."""
@@ -121,7 +119,7 @@ async def _records_after_events(
         queue_answered(call)
     notifications = [n for call in built for n in call.notifications(ACCOUNT_VIEW)]
     await store_notifications(engine, notifications, received_at=now)
-    await _drain(engine, now)
+    await _drain(engine, settings, now)
     return [
         _record(serial, call.session_id, owner)
         for serial, call in enumerate(built)
@@ -129,23 +127,20 @@ async def _records_after_events(
     ]
 
 
-async def _drain(engine: AsyncEngine, now: datetime) -> None:
-    context = ProcessingContext(now=now, thresholds=Thresholds(), directory={})
-    while True:
-        async with engine.begin() as connection:
-            stats = await process_new_events(connection, context=context, claim_size=PAGE)
-        if not stats.claimed:
-            return
+async def _drain(engine: AsyncEngine, settings: Settings, now: datetime) -> None:
+    """The processor as `callsift run` ships it on PostgreSQL, until nothing is queued."""
+    await shipped_processor(settings, engine, clock=lambda: now).drain()
 
 
 async def _one_run(admin_url: str, records: int, *, with_events: bool) -> dict[str, float]:
     url = await create_database(admin_url, "calllog")
-    engine = create_engine(Settings(_env_file=None, database_url=url))
+    settings = Settings(_env_file=None, database_url=url)
+    engine = create_engine(settings)
     try:
         await upgrade(engine)
         now = START + timedelta(days=3)
         if with_events:
-            batch = await _records_after_events(engine, records // 2, now)
+            batch = await _records_after_events(engine, settings, records // 2, now)
         else:
             batch = _records_only(records)
         store = DatabaseCallLogStore(engine, clock=lambda: now, next_due=lambda moment: moment)
@@ -154,7 +149,7 @@ async def _one_run(admin_url: str, records: int, *, with_events: bool) -> dict[s
             await store.save_records("300401016", batch[start : start + PAGE], fetched_at=now)
         stored_s = time.perf_counter() - started
         started = time.perf_counter()
-        await _drain(engine, now)
+        await _drain(engine, settings, now)
         reconciled_s = time.perf_counter() - started
         return {
             "records": len(batch),

@@ -27,7 +27,7 @@ import asyncio
 import subprocess
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -56,8 +56,13 @@ from bench.harness import (
     wait_for_quiet,
 )
 from bench.payloads import session_templates
+from classifiers import DirectoryEntry
+from service.calllog.expectation import NO_CALL_LOG, CallLogExpectation
 from service.db.engine import create_engine
 from service.db.migrate import upgrade
+from service.metrics import Metrics
+from service.processing.child import prepare_collector
+from service.processing.worker import ProcessorWorker, processor_of
 from service.settings import Settings
 from service.webhooks.envelope import read_envelope
 from service.webhooks.queries import insert_raw_events
@@ -171,23 +176,34 @@ def _drain_child(url: str) -> dict[str, Any]:
     return result
 
 
-async def drain(url: str) -> dict[str, Any]:
-    """Run the service's processor until no event is left; the child process of `backlog`."""
-    from service.calllog.expectation import NO_CALL_LOG
-    from service.metrics import Metrics
-    from service.processing.child import prepare_collector
-    from service.processing.worker import processor_of
+def shipped_processor(
+    settings: Settings, engine: AsyncEngine, clock: Callable[[], datetime] | None = None
+) -> ProcessorWorker:
+    """The processor `callsift run` runs with these settings, without a directory or call-log
+    sync (a process of its own on PostgreSQL: its claim size and claims in flight)."""
 
-    async def no_directory() -> dict[str, Any]:
+    async def no_directory() -> dict[str, DirectoryEntry]:
         return {}
 
-    async def no_call_log() -> Any:
+    async def no_call_log() -> CallLogExpectation:
         return NO_CALL_LOG
 
+    return processor_of(
+        settings,
+        engine,
+        Metrics(),
+        directory=no_directory,
+        call_log=no_call_log,
+        **({"clock": clock} if clock else {}),
+    )
+
+
+async def drain(url: str) -> dict[str, Any]:
+    """Run the service's processor until no event is left; the child process of `backlog`."""
     prepare_collector()  # as the processor's own process does
     settings = Settings(_env_file=None, database_url=url)
     engine = create_engine(settings)
-    worker = processor_of(settings, engine, Metrics(), directory=no_directory, call_log=no_call_log)
+    worker = shipped_processor(settings, engine)
     try:
         started = time.perf_counter()
         cpu_started = time.process_time()

@@ -299,6 +299,13 @@ class Settings(BaseSettings):
             return PROCESS_BATCH_SIZE
         return INLINE_BATCH_SIZE
 
+    def processor_records_per_claim(self) -> int | None:
+        """Call-log records a claim takes: as many as events in a process of its own; inline
+        (None) the processor's smaller share, which keeps each pause of the webhook short."""
+        if self.resolved_processor_mode() is ProcessorMode.PROCESS:
+            return self.resolved_processor_batch_size()
+        return None
+
     def processor_claims_in_flight(self) -> int:
         """How many claims the processor runs at once (see PROCESS_CLAIMS_IN_FLIGHT)."""
         if self.resolved_processor_mode() is ProcessorMode.PROCESS and not self.is_sqlite:

@@ -65,8 +65,9 @@ STORAGE_FIELDS = frozenset({"revision", "updated_at"})
 # and the API run, so a claim of hundreds of sessions never holds them up for its whole length.
 YIELD_EVERY_SESSIONS = 16
 YIELD_EVERY_RECORDS = 64
-# Call-log records taken per claim: a claim's writes run without a pause, so a smaller share of
-# records keeps each pause of the webhook short while a backfill is taken in.
+# Call-log records taken per claim by default: a claim's writes run without a pause, so a smaller
+# share of records keeps each pause of the webhook short while a backfill is taken in (inline; a
+# processor with a process of its own takes as many records as events).
 RECORDS_PER_CLAIM = 200
 
 

@@ -106,9 +106,11 @@ class ProcessorWorker:
         rollups: RollupRefresher | None = None,
         drain_gap_s: float = DRAIN_GAP_S,
         claims_in_flight: int = 1,
+        records_per_claim: int | None = None,
         precedence: Precedence | None = None,
     ) -> None:
         self._engine = engine
+        self._records_per_claim = records_per_claim
         self._precedence = precedence or Precedence()
         self._claims_in_flight = claims_in_flight
         self._drain_gap_s = drain_gap_s
@@ -161,6 +163,7 @@ class ProcessorWorker:
                 connection,
                 context=context,
                 claim_size=self._claim_size,
+                records_limit=self._records_per_claim,
                 leave_held=self._claims_in_flight > 1,
             )
         self._report_claim(stats, context.now)
@@ -306,6 +309,7 @@ def processor_of(
         metrics=metrics,
         claim_size=settings.resolved_processor_batch_size(),
         claims_in_flight=settings.processor_claims_in_flight(),
+        records_per_claim=settings.processor_records_per_claim(),
         poll_interval_s=settings.processor_poll_interval_s,
         directory=directory,
         call_log=call_log,

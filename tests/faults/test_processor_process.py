@@ -89,6 +89,20 @@ def test_auto_is_a_process_on_postgresql_and_inline_on_sqlite() -> None:
     assert mode("sqlite+aiosqlite:///x.db") is ProcessorMode.INLINE
 
 
+def test_a_processor_process_takes_larger_claims_and_two_at_once_on_postgresql() -> None:
+    def claims(url: str, mode: ProcessorMode = ProcessorMode.AUTO) -> tuple[int, int | None, int]:
+        settings = Settings(_env_file=None, database_url=url, processor_mode=mode)
+        return (
+            settings.resolved_processor_batch_size(),
+            settings.processor_records_per_claim(),
+            settings.processor_claims_in_flight(),
+        )
+
+    assert claims("postgresql+asyncpg://u@h/db") == (2000, 2000, 2)
+    assert claims("postgresql+asyncpg://u@h/db", ProcessorMode.INLINE) == (500, None, 1)
+    assert claims("sqlite+aiosqlite:///x.db") == (500, None, 1)
+
+
 async def test_events_posted_to_the_webhook_become_outcomes_in_the_processor_process(
     database_url: str, tmp_path: Path
 ) -> None:
