@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx
+import orjson
 import structlog
 from pydantic import ValidationError
 
@@ -391,10 +392,20 @@ def _parse(model: type[Model], response: httpx.Response) -> Model:
         raise TransportError(msg) from exc
 
 
+def _decoded(content: bytes) -> Any:
+    """JSON through orjson (a page of a thousand records in a few milliseconds of the event
+    loop, against tens with the standard library), which the standard library backs up for what
+    orjson refuses and JSON allows (integers beyond 64 bits)."""
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return json.loads(content)
+
+
 def _parse_call_log_page(response: httpx.Response) -> CallLogPage:
     """Check the page's shape; keep its well-formed records exactly as decoded."""
     try:
-        body = json.loads(response.content)
+        body = _decoded(response.content)
     except ValueError as exc:
         msg = "unexpected call-log page from RingCentral: the body is not JSON"
         raise TransportError(msg) from exc

@@ -230,6 +230,20 @@ async def test_a_page_that_is_not_a_call_log_page_is_a_transport_error(
 
 
 @respx.mock
+async def test_a_number_beyond_64_bits_is_read_as_json_reads_it(
+    client: RingCentralClient,
+) -> None:
+    huge = 2**70
+    log_route().respond(
+        200,
+        content=b'{"records": [{"id": "rec-1", "duration": %d}]}' % huge,
+        headers={"Content-Type": "application/json"},
+    )
+    result = await client.read_call_log(auth=Bearer(), rate_key="ext", account_level=False)
+    assert result.records == [{"id": "rec-1", "duration": huge}]
+
+
+@respx.mock
 async def test_unreadable_paging_is_left_out(client: RingCentralClient) -> None:
     body = {"records": [record(1)], "paging": {"page": "first"}}
     log_route().respond(200, json=body)
