@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import statistics
 import sys
@@ -60,6 +61,7 @@ from service.calllog.store import DatabaseCallLogStore
 from service.db.engine import create_engine
 from service.db.migrate import upgrade
 from service.db.tables import call_log_pending, call_log_records, call_log_sync
+from service.processing.child import prepare_collector
 from service.ringcentral.registry import add_extension
 from service.ringcentral.runtime import build_runtime
 from service.settings import Settings
@@ -128,8 +130,15 @@ async def _records_after_events(
 
 
 async def _drain(engine: AsyncEngine, settings: Settings, now: datetime) -> None:
-    """The processor as `callsift run` ships it on PostgreSQL, until nothing is queued."""
-    await shipped_processor(settings, engine, clock=lambda: now).drain()
+    """The processor as `callsift run` ships it on PostgreSQL (its process's collector
+    settings too, for the drain only), until nothing is queued."""
+    threshold = gc.get_threshold()
+    prepare_collector()
+    try:
+        await shipped_processor(settings, engine, clock=lambda: now).drain()
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()
 
 
 async def _one_run(admin_url: str, records: int, *, with_events: bool) -> dict[str, float]:
