@@ -62,7 +62,7 @@ from service.db.engine import create_engine
 from service.db.migrate import upgrade
 from service.metrics import Metrics
 from service.processing.child import prepare_collector
-from service.processing.worker import ProcessorWorker, processor_of
+from service.processing.worker import ProcessorWorker, processor_of, utc_now
 from service.settings import Settings
 from service.webhooks.envelope import read_envelope
 from service.webhooks.queries import insert_raw_events
@@ -194,7 +194,7 @@ def shipped_processor(
         Metrics(),
         directory=no_directory,
         call_log=no_call_log,
-        **({"clock": clock} if clock else {}),
+        clock=clock or utc_now,
     )
 
 

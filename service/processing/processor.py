@@ -147,7 +147,7 @@ async def process_new_events(
     held = await queries.lock_free_sessions(connection, sessions) if leave_held else set()
     if held:
         sessions -= held
-        claimed = [e for e in claimed if not sessions_of_event.get(e.id, set()) & held]
+        claimed = [e for e in claimed if held.isdisjoint(sessions_of_event.get(e.id, ()))]
         records = [r for r in records if session_of_record[r] not in held]
     recomputed = await recompute(connection, sessions, context=context, locked=leave_held)
     await _note_subscription_activity(connection, claimed, context.now)
@@ -161,7 +161,7 @@ async def process_new_events(
         corrections=recomputed.corrections,
         failures=recomputed.failures,
         oldest_received_at=min((event.received_at for event in claimed), default=None),
-        full=(bool(claimed) or bool(records))
+        full=bool(claimed or records)
         and (claimed_count >= claim_size or records_count >= records_limit),
         left_held=claimed_count - len(claimed) + records_count - len(records),
     )

@@ -178,9 +178,6 @@ class ProcessorWorker:
         drained = Drained()
         if self._background.stopping or not await self._claim(drained):
             return drained
-        if self._claims_in_flight == 1:
-            await self._claims(drained)
-            return drained
         try:
             async with asyncio.TaskGroup() as claims:
                 for _ in range(self._claims_in_flight):

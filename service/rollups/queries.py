@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -203,6 +203,7 @@ class LegRow:
 # Raw rows a part when a slice's rows are read in parts (`*_parts`): a recomputation takes
 # turns with the processor's claims between two parts, not after a quarter's whole read.
 PART_ROWS = 2000
+RawRow = TypeVar("RawRow")
 
 
 def _calls_in(ranges: Sequence[Range]) -> Any:
@@ -293,37 +294,34 @@ async def raw_legs(connection: AsyncConnection, ranges: Sequence[Range]) -> list
     return [LegRow(*row) for row in await connection.execute(_legs_in(ranges))]
 
 
-async def call_parts(
+def call_parts(
     connection: AsyncConnection, ranges: Sequence[Range]
 ) -> AsyncIterator[list[CallRow]]:
     """`raw_calls` in parts of PART_ROWS (a server-side cursor on PostgreSQL: in a
     transaction)."""
-    async for part in _parts(connection, _calls_in(ranges) if ranges else None):
-        yield [CallRow(*row) for row in part]
+    return _parts(connection, _calls_in(ranges) if ranges else None, CallRow)
 
 
-async def recoverable_parts(
+def recoverable_parts(
     connection: AsyncConnection, ranges: Sequence[Range]
 ) -> AsyncIterator[list[RecoverableRow]]:
     """`raw_recoverable` in parts of PART_ROWS."""
-    async for part in _parts(connection, _recoverable_in(ranges) if ranges else None):
-        yield [_recoverable_row(*row) for row in part]
+    return _parts(connection, _recoverable_in(ranges) if ranges else None, _recoverable_row)
 
 
-async def leg_parts(
-    connection: AsyncConnection, ranges: Sequence[Range]
-) -> AsyncIterator[list[LegRow]]:
+def leg_parts(connection: AsyncConnection, ranges: Sequence[Range]) -> AsyncIterator[list[LegRow]]:
     """`raw_legs` in parts of PART_ROWS."""
-    async for part in _parts(connection, _legs_in(ranges) if ranges else None):
-        yield [LegRow(*row) for row in part]
+    return _parts(connection, _legs_in(ranges) if ranges else None, LegRow)
 
 
-async def _parts(connection: AsyncConnection, statement: Any) -> AsyncIterator[Sequence[Any]]:
+async def _parts(
+    connection: AsyncConnection, statement: Any, row: Callable[..., RawRow]
+) -> AsyncIterator[list[RawRow]]:
     if statement is None:
         return
     result = await connection.stream(statement.execution_options(yield_per=PART_ROWS))
     async for part in result.partitions():
-        yield part
+        yield [row(*values) for values in part]
 
 
 # -- rollup rows

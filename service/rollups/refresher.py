@@ -85,7 +85,7 @@ async def refresh_rollups(
     if not quarters:
         return 0
     taken = await queries.marks_of(connection, quarters)
-    by_slice = await _recompute_quarters(connection, quarters, between_parts)
+    by_slice = await _recompute_quarters(connection, quarters, between_parts or _go_on)
     for level in (1, 2):  # hours from quarters, then days from hours
         parents = sorted({parent for piece in by_slice if (parent := _parent(piece, level))})
         await _rebuild(connection, parents, by_slice)
@@ -106,8 +106,12 @@ def _parent(piece: Slice, level: int) -> Slice | None:
     return parent_of(piece) if piece[0] == wanted else None
 
 
+async def _go_on() -> None:
+    """No pause between parts."""
+
+
 async def _recompute_quarters(
-    connection: AsyncConnection, quarters: list[int], between_parts: BetweenParts | None
+    connection: AsyncConnection, quarters: list[int], between_parts: BetweenParts
 ) -> SliceTallies:
     ranges = Cover()
     for quarter in quarters:
@@ -116,15 +120,14 @@ async def _recompute_quarters(
     tallies: dict[TallyKey[Slice], Tally] = {}
     async for calls in queries.call_parts(connection, ranges.raw):
         fold_calls(calls, _quarter, DIMENSIONS, tallies)
-        if between_parts is not None:
-            await between_parts()
+        await between_parts()
     async for recoverable in queries.recoverable_parts(connection, ranges.raw):
         fold_recoverable(recoverable, _quarter, tallies)
+        await between_parts()
     seen: set[tuple[str, str]] = set()
     async for legs in queries.leg_parts(connection, ranges.raw):
         fold_legs(legs, _quarter, tallies, seen)
-        if between_parts is not None:
-            await between_parts()
+        await between_parts()
     by_slice: SliceTallies = {(QUARTER_S, quarter): {} for quarter in quarters}
     for (piece, dim, key), tally in settled(tallies).items():
         by_slice[piece][dim, key] = tally
