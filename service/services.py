@@ -134,7 +134,12 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
         if report.inserted:
             wake()
 
-    writer = GroupCommitWriter(engine, max_batch=settings.ingest_max_batch, on_batch=after_batch)
+    writer = GroupCommitWriter(
+        engine,
+        max_batch=settings.ingest_max_batch,
+        commit_delay_s=settings.resolved_ingest_commit_delay_s(),
+        on_batch=after_batch,
+    )
     fallback = settings.webhook_verification_token
     verifier = TokenVerifier(
         DatabaseTokenHashes(engine, clock=clock),

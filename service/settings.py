@@ -41,6 +41,8 @@ INLINE_BATCH_SIZE = 500
 # the other waits for the database. Inline, the processor shares the webhook's event loop, and
 # SQLite has one writer: one claim at a time.
 PROCESS_CLAIMS_IN_FLIGHT = 2
+# Group commits on PostgreSQL start at least this far apart under load (service.webhooks.writer).
+POSTGRES_COMMIT_DELAY_MS = 2.0
 
 
 class ProcessorMode(StrEnum):
@@ -109,6 +111,14 @@ class Settings(BaseSettings):
     )
     ingest_max_batch: int = Field(
         default=1000, ge=1, description="Most webhook rows written by one group commit."
+    )
+    ingest_commit_delay_ms: float | None = Field(
+        default=None,
+        ge=0,
+        le=50,
+        description="Under load, the least time between the starts of two group commits "
+        "(0: none; by default 2 on PostgreSQL, 0 on SQLite); one with 32 rows waiting starts "
+        "at once.",
     )
 
     processor_enabled: bool = Field(
@@ -305,6 +315,13 @@ class Settings(BaseSettings):
         if self.resolved_processor_mode() is ProcessorMode.PROCESS:
             return self.resolved_processor_batch_size()
         return None
+
+    def resolved_ingest_commit_delay_s(self) -> float:
+        """`ingest_commit_delay_ms` in seconds, by default POSTGRES_COMMIT_DELAY_MS on PostgreSQL
+        and none on SQLite (one writer: the next batch already waits while one commits)."""
+        if self.ingest_commit_delay_ms is not None:
+            return self.ingest_commit_delay_ms / 1000
+        return 0.0 if self.is_sqlite else POSTGRES_COMMIT_DELAY_MS / 1000
 
     def processor_claims_in_flight(self) -> int:
         """How many claims the processor runs at once (see PROCESS_CLAIMS_IN_FLIGHT)."""

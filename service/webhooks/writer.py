@@ -4,7 +4,11 @@ after that transaction commits.
 A request hands its row to `GroupCommitWriter` and awaits a future. The flusher takes every row
 waiting (up to `max_batch`), inserts them in a single transaction and resolves the futures after
 COMMIT returns. While a batch commits, the next one accumulates, so batches grow with load and an
-idle service still answers a lone request with one round trip. On PostgreSQL up to two batches
+idle service still answers a lone request with one round trip. Under load, batches start at least
+`commit_delay_s` apart unless LINGER_ROWS rows already wait: a batch costs the service and the
+database about as much as seven rows (statement, round trip, commit), so at a steady few thousand
+requests a second, when batches would hold a handful of rows each, waiting a moment for more
+saves a quarter of a core (docs/scaling.md). On PostgreSQL up to two batches
 are in flight at once (the second is written while the first commits; the server flushes their
 commits together); on SQLite one. If a transaction fails because of what a row holds (a data or
 constraint error), the batch is written again row by row, each in its own transaction, so only
@@ -15,6 +19,7 @@ the batch gets `StoreUnavailable` and none is reported stored.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -54,6 +59,18 @@ class BatchReport:
 
 _Rows = list[dict[str, Any]]
 
+# Rows enough to spread a batch's fixed cost thin: a batch this large starts without waiting.
+LINGER_ROWS = 32
+
+
+def linger_s(waiting: int, since_previous_s: float, commit_delay_s: float) -> float:
+    """How long to wait before taking the next batch: until `commit_delay_s` after the previous
+    one started, unless LINGER_ROWS rows already wait. Batches further apart than that (a
+    lightly loaded service) start at once."""
+    if waiting >= LINGER_ROWS or since_previous_s >= commit_delay_s:
+        return 0.0
+    return commit_delay_s - since_previous_s
+
 
 @dataclass(slots=True)
 class _Batch:
@@ -82,9 +99,14 @@ class GroupCommitWriter:
         *,
         max_batch: int = 1000,
         max_in_flight: int | None = None,
+        commit_delay_s: float = 0.0,
         on_batch: Callable[[BatchReport], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._engine = engine
+        self._commit_delay_s = commit_delay_s
+        self._clock = clock
+        self._previous_taken = -float("inf")
         self._postgres = engine.dialect.name == "postgresql"
         self._max_batch = max_batch
         # PostgreSQL commits concurrent transactions together, so a second batch may be written
@@ -127,6 +149,11 @@ class GroupCommitWriter:
                     # the rows arriving meanwhile join the next batch
                     await asyncio.wait(set(in_flight), return_when=asyncio.FIRST_COMPLETED)
                     continue
+                since_previous_s = self._clock() - self._previous_taken
+                wait_s = linger_s(len(self._pending), since_previous_s, self._commit_delay_s)
+                if wait_s:
+                    await asyncio.sleep(wait_s)  # the rows arriving meanwhile join this batch
+                self._previous_taken = self._clock()
                 task = asyncio.create_task(self._flush(self._take_batch()))
                 in_flight.add(task)
                 task.add_done_callback(in_flight.discard)

@@ -20,7 +20,13 @@ from service.db.engine import create_engine
 from service.serving import serve
 from service.settings import Settings
 from service.webhooks.envelope import read_envelope
-from service.webhooks.writer import BatchReport, GroupCommitWriter, StoreUnavailable
+from service.webhooks.writer import (
+    LINGER_ROWS,
+    BatchReport,
+    GroupCommitWriter,
+    StoreUnavailable,
+    linger_s,
+)
 from tests.conftest import WEBHOOK_TOKEN, LiveService
 from tests.service.test_webhook_ingest import AUTHENTIC, stored_uuids
 from tests.support.notifications import encode, post_concurrently
@@ -151,6 +157,29 @@ class TestGroupCommitWriter:
             BatchReport(size=51, inserted=50, duplicates=1, quarantined=0, failed=False)
         ]
 
+    async def test_under_load_a_batch_waits_for_the_commit_delay(self, settings: Settings) -> None:
+        """Rows arriving one loop turn apart right after a batch started share the next one
+        (the clock stands still: every batch is "just after" the previous)."""
+        engine = create_engine(settings)
+        reports: list[BatchReport] = []
+        writer = GroupCommitWriter(
+            engine, commit_delay_s=0.2, on_batch=reports.append, clock=lambda: 100.0
+        )
+        await writer.start()
+        try:
+            first, *wave = [_row(telephony_notification(sequence=n)) for n in range(2, 8)]
+            assert await writer.store_event(first) is True  # the first batch never waits
+            requests = []
+            for row in wave:
+                requests.append(asyncio.create_task(writer.store_event(row)))
+                await asyncio.sleep(0)
+            assert await asyncio.gather(*requests) == [True] * len(wave)
+        finally:
+            await writer.stop()
+            await engine.dispose()
+        assert [report.size for report in reports] == [1, len(wave)]
+        assert await stored_uuids(settings) == sorted(row["uuid"] for row in [first, *wave])
+
     async def test_a_stopped_writer_refuses_instead_of_hanging(self, settings: Settings) -> None:
         engine = create_engine(settings)
         writer = GroupCommitWriter(engine)
@@ -212,3 +241,31 @@ async def test_database_down_gives_503_and_never_200(tmp_path: Path, unreachable
     assert responses[0].json()["error"]["code"] == "store_unavailable"
     assert ready.status_code == 503
     assert ready.json()["error"]["code"] == "database_unavailable"
+
+
+class TestLinger:
+    def test_a_batch_right_after_another_waits_out_the_delay(self) -> None:
+        assert linger_s(waiting=1, since_previous_s=0.0005, commit_delay_s=0.002) == pytest.approx(
+            0.0015
+        )
+
+    def test_batches_further_apart_than_the_delay_start_at_once(self) -> None:
+        assert linger_s(waiting=1, since_previous_s=0.002, commit_delay_s=0.002) == 0.0
+        assert linger_s(waiting=1, since_previous_s=5.0, commit_delay_s=0.002) == 0.0
+
+    def test_enough_rows_waiting_start_at_once(self) -> None:
+        assert linger_s(waiting=LINGER_ROWS, since_previous_s=0.0, commit_delay_s=0.002) == 0.0
+        assert linger_s(waiting=LINGER_ROWS - 1, since_previous_s=0.0, commit_delay_s=0.002) > 0
+
+    def test_no_delay_never_waits(self) -> None:
+        assert linger_s(waiting=1, since_previous_s=0.0, commit_delay_s=0.0) == 0.0
+
+
+def test_the_commit_delay_is_postgresqls_by_default_and_can_be_set() -> None:
+    def delay_s(url: str, **values: Any) -> float:
+        return Settings(_env_file=None, database_url=url, **values).resolved_ingest_commit_delay_s()
+
+    assert delay_s("postgresql+asyncpg://u@h/db") == 0.002
+    assert delay_s("sqlite+aiosqlite:///x.db") == 0.0
+    assert delay_s("sqlite+aiosqlite:///x.db", ingest_commit_delay_ms=1) == 0.001
+    assert delay_s("postgresql+asyncpg://u@h/db", ingest_commit_delay_ms=0) == 0.0
