@@ -97,6 +97,13 @@ class ProcessorProcess:
                 return
             steady = time.monotonic() - started >= STEADY_S
             delay_s = RESTART.first_s if steady else RESTART.after(delay_s)
+            if returncode == 0:
+                # It stopped as on SIGTERM, not sent by us: most often the signal that stops the
+                # service too (systemd, a process-group kill), whose shutdown then ends this.
+                await self._background.woken(delay_s)
+                if self._stopping():
+                    return
+                delay_s = 0.0
             self.restarts += 1
             self._metrics.processor_restarts.inc()
             log.warning("processor.process_exited", returncode=returncode, restart_in_s=delay_s)

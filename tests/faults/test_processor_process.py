@@ -197,3 +197,34 @@ async def test_ctrl_c_stops_the_service_and_its_processor_process(
         service.close()
     assert not process_alive(processor["pid"])
     assert "processor.process_stopped" in service.output()
+
+
+async def test_a_processor_process_stopped_alone_is_restarted(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    async with callsift_run(postgres_url, tmp_path, "stopped-alone") as service:
+        stopped = await running_processor(service.base_url)
+        os.kill(stopped["pid"], signal.SIGTERM)
+        await running_processor(service.base_url, other_than=stopped["pid"])
+        restarts = await metric(service.base_url, "callsift_processor_restarts_total")
+    assert restarts == 1
+    assert "processor.process_exited" in service.output()
+
+
+async def test_sigterm_to_the_service_and_its_processor_at_once_is_a_shutdown_not_a_crash(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """As systemd or a process-group kill sends it: both stop, and no restart is announced."""
+    service = CallsiftProcess(postgres_url, tmp_path, "group-terminated")
+    try:
+        service.start()
+        await service.wait_serving()
+        processor = await running_processor(service.base_url)
+        os.kill(processor["pid"], signal.SIGTERM)
+        service.process.send_signal(signal.SIGTERM)
+        assert service.process.wait(timeout=30) == 0
+    finally:
+        service.close()
+    assert not process_alive(processor["pid"])
+    assert "processor.process_stopped" in service.output()
+    assert "processor.process_exited" not in service.output()
