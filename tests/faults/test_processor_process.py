@@ -182,23 +182,6 @@ async def test_a_killed_processor_process_is_restarted_and_loses_nothing(
     report(f"processor process killed and restarted: {outcomes_total} outcomes, none lost")
 
 
-async def test_ctrl_c_stops_the_service_and_its_processor_process(
-    postgres_url: str, tmp_path: Path
-) -> None:
-    service = CallsiftProcess(postgres_url, tmp_path, "interrupted")
-    try:
-        service.start()
-        await service.wait_serving()
-        processor = await running_processor(service.base_url)
-        assert process_alive(processor["pid"])
-        service.process.send_signal(signal.SIGINT)
-        assert service.process.wait(timeout=30) == 0
-    finally:
-        service.close()
-    assert not process_alive(processor["pid"])
-    assert "processor.process_stopped" in service.output()
-
-
 async def test_a_processor_process_stopped_alone_is_restarted(
     postgres_url: str, tmp_path: Path
 ) -> None:
@@ -211,17 +194,23 @@ async def test_a_processor_process_stopped_alone_is_restarted(
     assert "processor.process_exited" in service.output()
 
 
-async def test_sigterm_to_the_service_and_its_processor_at_once_is_a_shutdown_not_a_crash(
-    postgres_url: str, tmp_path: Path
+@pytest.mark.parametrize("stop", ["ctrl-c", "sigterm-to-both"])
+async def test_a_signal_stops_the_service_and_its_processor_process(
+    stop: str, postgres_url: str, tmp_path: Path
 ) -> None:
-    """As systemd or a process-group kill sends it: both stop, and no restart is announced."""
-    service = CallsiftProcess(postgres_url, tmp_path, "group-terminated")
+    """Ctrl-C reaches the service (the child ignores SIGINT); a SIGTERM sent to both at once, as
+    systemd or a process-group kill sends it, is a shutdown too: no restart is announced."""
+    service = CallsiftProcess(postgres_url, tmp_path, stop)
     try:
         service.start()
         await service.wait_serving()
         processor = await running_processor(service.base_url)
-        os.kill(processor["pid"], signal.SIGTERM)
-        service.process.send_signal(signal.SIGTERM)
+        assert process_alive(processor["pid"])
+        if stop == "ctrl-c":
+            service.process.send_signal(signal.SIGINT)
+        else:
+            os.kill(processor["pid"], signal.SIGTERM)
+            service.process.send_signal(signal.SIGTERM)
         assert service.process.wait(timeout=30) == 0
     finally:
         service.close()
