@@ -106,6 +106,9 @@ class ForeignCpu:
     def __init__(self, *server_pids: int) -> None:
         self._server_pids = set(server_pids)
         self.cores = 0.0
+        # cores by process during the measurement: the server's own process(es), the processes
+        # they started, PostgreSQL, this process with the load generators it ran, and the rest
+        self.by_process: dict[str, float] = {}
 
     def __enter__(self) -> ForeignCpu:
         self._before = _process_times()
@@ -125,27 +128,45 @@ class ForeignCpu:
                 if parent in ours and pid not in ours:
                     ours.add(pid)
                     changed = True
+        per_core = os.sysconf("SC_CLK_TCK") * max(elapsed, 1e-9)
+        by_process: dict[str, float] = {}
         for pid, (command, _parent, used) in after.items():
+            spent = used - self._before.get(pid, (command, 0, 0))[2]
             if pid in ours or command.startswith(OURS):
-                ticks -= used - self._before.get(pid, (command, 0, 0))[2]
-        self.cores = max(0, ticks) / os.sysconf("SC_CLK_TCK") / max(elapsed, 1e-9)
+                ticks -= spent
+            role = _role(pid, command, self._server_pids, ours)
+            by_process[role] = by_process.get(role, 0.0) + spent / per_core
+        self.cores = max(0, ticks) / per_core
+        self.by_process = {role: round(cores, 3) for role, cores in by_process.items()}
+
+
+def _role(pid: int, command: str, servers: set[int], ours: set[int]) -> str:
+    if pid in servers:
+        return "server"
+    if command.startswith("postgres"):
+        return "postgresql"
+    if pid == os.getpid() or command.startswith(("wrk", "paced")):
+        return "load generator"  # this process holds the time of the wrk runs it reaped
+    if pid in ours:
+        return "server's children"
+    return "other"
 
 
 FOREIGN_LIMIT = 0.10  # cores
 RETRIES = 3
 
 
-def measured_quietly(measure: Any, *server_pids: int) -> tuple[Any, float]:
+def measured_quietly(measure: Any, *server_pids: int) -> tuple[Any, ForeignCpu]:
     """Run `measure()` until other processes used less than FOREIGN_LIMIT cores during it
     (at most RETRIES extra times, waiting for a quiet machine before each); returns the result
-    and the foreign CPU (cores) of the run kept."""
-    best: tuple[Any, float] | None = None
+    and the CPU accounting of the run kept (`cores`: the foreign CPU)."""
+    best: tuple[Any, ForeignCpu] | None = None
     for _ in range(RETRIES + 1):
         wait_for_quiet()
         with ForeignCpu(*server_pids) as foreign:
             result = measure()
-        if best is None or foreign.cores < best[1]:
-            best = (result, foreign.cores)
+        if best is None or foreign.cores < best[1].cores:
+            best = (result, foreign)
         if foreign.cores < FOREIGN_LIMIT:
             break
         log(f"  other processes used {foreign.cores:.2f} cores during the run: measuring again")

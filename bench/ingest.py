@@ -200,10 +200,12 @@ def measure_target(
         callsift = key in SERVER_NAMES
         lag_before = loop_lag(server) if callsift else {}
         saturation, paced, foreign = [], [], []
+        cpu: dict[str, list[dict[str, float]]] = {"saturation": [], "paced": []}
         for _ in range(runs):
-            figures, cores = measured_quietly(saturate, server.pid)
+            figures, accounted = measured_quietly(saturate, server.pid)
             saturation.append(figures)
-            foreign.append(cores)
+            foreign.append(accounted.cores)
+            cpu["saturation"].append(accounted.by_process)
             errors = figures["errors"]
             log(f"  saturation {figures['rps']:,.0f} rps (errors {errors}){_left(figures)}")
         lag = stalls_between(lag_before, loop_lag(server)) if callsift else {}
@@ -211,9 +213,10 @@ def measure_target(
         rps = spread([s["rps"] for s in saturation])
         rate = rps["median"] * LATENCY_LOAD
         for _ in range(runs):
-            figures, cores = measured_quietly(pace, server.pid)
+            figures, accounted = measured_quietly(pace, server.pid)
             paced.append(figures)
-            foreign.append(cores)
+            foreign.append(accounted.cores)
+            cpu["paced"].append(accounted.by_process)
             log(
                 f"  at {rate:,.0f} rps: p50 {figures['p50_ms']:.2f} ms, "
                 f"p99 {figures['p99_ms']:.2f} ms (achieved {figures['achieved_rps']:,.0f}, "
@@ -236,10 +239,17 @@ def measure_target(
         "paced": paced,
         "stored_rows": stored,
         "foreign_cpu_cores": foreign,
+        "cpu_by_process": {load: _cores_by_process(found) for load, found in cpu.items()},
         "acknowledged_in_measured_runs": completed,
         "loop_lag_saturation": lag,
         **(_processor_figures(saturation, paced) if processing else {}),
     }
+
+
+def _cores_by_process(runs: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Cores each kind of process used, median (min, max) over the runs."""
+    roles = sorted({role for found in runs for role in found})
+    return {role: spread([found.get(role, 0.0) for found in runs]) for role in roles}
 
 
 def _processor_figures(

@@ -257,6 +257,7 @@ def _ingest(ingest: dict[str, Any]) -> list[str]:
             f"{_spread(row['p999_ms'], 2, ' ms')} | {row['errors']} | {check} |"
         )
     lines += _processor_alongside(rows)
+    lines += _cpu_by_process(rows)
     lines += [
         "",
         "Largest event-loop stall (service/looplag.py: how late a probe due every 10 ms woke), "
@@ -311,6 +312,38 @@ def _processor_alongside(rows: dict[str, Any]) -> list[str]:
             f"{_spread(row['drained_after_paced_s'], 1, ' s')} | "
             f"{row['unprocessed_after_drain_limit']} |"
         )
+    return lines
+
+
+CPU_ROLES = (
+    ("server", "server's process"),
+    ("server's children", "its child processes"),
+    ("postgresql", "PostgreSQL"),
+    ("load generator", "load generator"),
+    ("other", "other processes"),
+)
+
+
+def _cpu_by_process(rows: dict[str, Any]) -> list[str]:
+    """Where the two cores went in each target's runs (bench.harness.ForeignCpu)."""
+    measured = [row for row in rows.values() if row.get("cpu_by_process")]
+    if not measured:
+        return []
+    lines = [
+        "",
+        "CPU by process, in cores (median of the runs, from /proc): the server's own process, "
+        "the processes it started ((f): the processor's), PostgreSQL (every backend: the "
+        "server's and its processor's), the load generator (with the harness), the rest of "
+        "the machine.",
+        "",
+        "| server | load | " + " | ".join(name for _, name in CPU_ROLES) + " |",
+        "|---|---|" + "---|" * len(CPU_ROLES),
+    ]
+    for row in measured:
+        for load, name in (("saturation", "saturation"), ("paced", "70%")):
+            found = row["cpu_by_process"].get(load, {})
+            cells = [_spread(found.get(role), 2) if role in found else "–" for role, _ in CPU_ROLES]
+            lines.append(f"| {row['label']} | {name} | " + " | ".join(cells) + " |")
     return lines
 
 
