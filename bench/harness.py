@@ -321,6 +321,17 @@ def loop_lag(server: Server) -> dict[str, dict[str, float]]:
     return found
 
 
+def metric_total(server: Server, name: str) -> float:
+    """The sum of a callsift server's samples named `name` on its /metrics (0 if none)."""
+    text = httpx.get(server.base_url + "/metrics", timeout=10).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    )
+
+
 LOOP_LAG_SAMPLES = {
     "callsift_event_loop_lag_max_seconds": "largest_ms",
     "callsift_event_loop_stalls_total": "stalls",
@@ -367,7 +378,7 @@ def callsift_env(database_url: str, *, processor: bool, **extra: str) -> dict[st
     return {
         "CALLSIFT_DATABASE_URL": database_url,
         "CALLSIFT_WEBHOOK_VERIFICATION_TOKEN": TOKEN,
-        "CALLSIFT_LOG_LEVEL": "warning",
+        "CALLSIFT_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "warning"),
         "CALLSIFT_PROCESSOR_ENABLED": "true" if processor else "false",
         "CALLSIFT_SUBSCRIPTION_LOOP_ENABLED": "false",
         **source,

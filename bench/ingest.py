@@ -42,6 +42,7 @@ from bench.harness import (
     log,
     loop_lag,
     measured_quietly,
+    metric_total,
     run_paced,
     run_wrk,
     running,
@@ -52,6 +53,7 @@ from bench.harness import (
 from bench.payloads import ingest_templates, session_templates
 
 LATENCY_LOAD = 0.70
+STOOD_BACK = "callsift_processor_stood_back_seconds_total"  # service.processing.standback
 PACED_WARMUP_S = 2.0
 # the targets that run the processor, and how (beside the settings of `callsift_env`)
 PROCESSOR_ON = {"f": {}, "g": {"CALLSIFT_PROCESSOR_MODE": "inline"}}
@@ -188,11 +190,22 @@ def measure_target(
                 server.webhook_url, templates, rate=rate, seconds=seconds, warmup=PACED_WARMUP_S
             )
 
+        def stood_back(run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+            """`run()` with the seconds the processor stood back for the webhook meanwhile."""
+            before = metric_total(server, STOOD_BACK)
+            figures = run()
+            figures["processor_stood_back_s"] = metric_total(server, STOOD_BACK) - before
+            return figures
+
         def saturate() -> dict[str, Any]:
-            return saturation_with_backlog(url, wrk) if processing else wrk()
+            if not processing:
+                return wrk()
+            return stood_back(lambda: saturation_with_backlog(url, wrk))
 
         def pace() -> dict[str, Any]:
-            return paced_with_lag(url, paced_run, PACED_WARMUP_S) if processing else paced_run()
+            if not processing:
+                return paced_run()
+            return stood_back(lambda: paced_with_lag(url, paced_run, PACED_WARMUP_S))
 
         run_wrk(server.webhook_url, templates, seconds=warmup)
         if processing:
@@ -257,6 +270,8 @@ def _processor_figures(
 ) -> dict[str, Any]:
     return {
         "unprocessed_after_saturation": spread([s["unprocessed_at_end"] for s in saturation]),
+        "stood_back_saturation_s": spread([s["processor_stood_back_s"] for s in saturation]),
+        "stood_back_paced_s": spread([p["processor_stood_back_s"] for p in paced]),
         "drained_after_paced_s": spread([p["drained_after_s"] for p in paced]),
         "unprocessed_after_drain_limit": sum(p["unprocessed_after_drain_limit"] for p in paced),
         "lag_p50_ms": spread([p["lag_p50_ms"] for p in paced]),
@@ -268,7 +283,10 @@ def _processor_figures(
 def _left(figures: dict[str, Any]) -> str:
     if "unprocessed_at_end" not in figures:
         return ""
-    return f", {figures['unprocessed_at_end']:,} left unprocessed"
+    return (
+        f", {figures['unprocessed_at_end']:,} left unprocessed, the processor stood back "
+        f"{figures['processor_stood_back_s']:.1f} s"
+    )
 
 
 def _lag(figures: dict[str, Any]) -> str:
@@ -276,6 +294,7 @@ def _lag(figures: dict[str, Any]) -> str:
         return ""
     return (
         f", lag p50 {figures['lag_p50_ms']:.0f} ms, p99 {figures['lag_p99_ms']:.0f} ms, "
+        f"stood back {figures['processor_stood_back_s']:.1f} s, "
         f"drained after {figures['drained_after_s']:.1f} s "
         f"({figures['unprocessed_after_drain_limit']:,} left then)"
     )

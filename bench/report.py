@@ -298,17 +298,22 @@ def _processor_alongside(rows: dict[str, Any]) -> list[str]:
         "calls are the processor's worst case; what a run left unprocessed is counted, then "
         "marked processed so the next starts clean. The paced runs (latency above) send "
         "ten-event calls; lag = time a poller (every 10 ms) first sees an event processed − its "
-        "`received_at`, for the events of their recorded part.",
+        "`received_at`, for the events of their recorded part. Stood back: the seconds the "
+        "processor in its own process held its claims back for the webhook "
+        "(service/processing/standback.py).",
         "",
-        "| server | left unprocessed by a 10 s saturation run | lag p50 at 70% | lag p99 at 70% "
-        "| lag max at 70% | drained after the paced run | left after 60 s |",
-        "|---|---|---|---|---|---|---|",
+        "| server | left unprocessed by a 10 s saturation run | stood back in it | lag p50 at 70% "
+        "| lag p99 at 70% | lag max at 70% | stood back in a paced run | drained after the paced "
+        "run | left after 60 s |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in running:
         lines.append(
             f"| {row['label']} | {_spread(row['unprocessed_after_saturation'])} | "
+            f"{_spread(row.get('stood_back_saturation_s', {}), 1, ' s')} | "
             f"{_spread(row['lag_p50_ms'], 0, ' ms')} | {_spread(row['lag_p99_ms'], 0, ' ms')} | "
             f"{_spread(row['lag_max_ms'], 0, ' ms')} | "
+            f"{_spread(row.get('stood_back_paced_s', {}), 1, ' s')} | "
             f"{_spread(row['drained_after_paced_s'], 1, ' s')} | "
             f"{row['unprocessed_after_drain_limit']} |"
         )

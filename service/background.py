@@ -57,6 +57,7 @@ class BackgroundTask:
         self._name = name
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopped = asyncio.Event()
         self.stopping = False
 
     @property
@@ -71,6 +72,7 @@ class BackgroundTask:
 
     async def stop(self) -> None:
         self.stopping = True
+        self._stopped.set()
         self._wakeup.set()
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):
@@ -80,6 +82,11 @@ class BackgroundTask:
         """Wait until woken (or, with `timeout_s`, until that long passed)."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wakeup.wait(), timeout=timeout_s)
+
+    async def pause(self, seconds: float) -> None:
+        """Wait `seconds`, or until stopped (wake-ups do not end it)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopped.wait(), timeout=seconds)
 
     def clear(self) -> None:
         """Forget the wake-ups so far (the work about to start takes in what they announced)."""

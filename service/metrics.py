@@ -80,6 +80,8 @@ class ProcessorReport:
     rollup_quarters_marked: int | None = None
     # the processor's own process only: its event loop's lags since its last report
     loop_lags_s: Sequence[float] = ()
+    # seconds the processor stood back for the webhook (service.processing.standback)
+    stood_back_s: float = 0.0
 
     @classmethod
     def of_claim(cls, stats: ProcessedClaim, now: datetime) -> ProcessorReport:
@@ -291,6 +293,12 @@ class Metrics:
             ["extension_id"],
             registry=self.registry,
         )
+        self.processor_stood_back = Counter(
+            "callsift_processor_stood_back_seconds",
+            "Seconds the processor held its claims back because its work slowed the storing of "
+            "webhook events (ingest first, CALLSIFT_PROCESSOR_STAND_BACK).",
+            registry=self.registry,
+        )
         self.processor_set_aside = Counter(
             "callsift_processor_set_aside",
             "Events or call-log records that failed processing even alone and were set aside "
@@ -387,6 +395,7 @@ class Metrics:
         self.classification_failures.inc(report.classification_failures)
         self.processor_failures.inc(report.failed_batches)
         self.processor_set_aside.inc(report.set_aside)
+        self.processor_stood_back.inc(report.stood_back_s)
         if report.lag_s is not None:
             self.processor_lag.observe(report.lag_s)
         self.rollup_quarters_recomputed.inc(report.rollup_quarters_recomputed)

@@ -8,6 +8,7 @@ their settings allow, the subscription loop and the call-log loop).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,6 +24,7 @@ from service.calllog.loop import CallLogLoop, ExpectationCache
 from service.db.engine import create_engine
 from service.looplag import LoopLagProbe
 from service.metrics import SERVICE_LOOP, Metrics
+from service.processing.standback import Received
 from service.processing.supervisor import ProcessorProcess
 from service.processing.worker import ProcessorWorker, processor_of, utc_now
 from service.ringcentral.directory import DirectoryCache
@@ -127,7 +129,12 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
         if settings.processor_mode is ProcessorMode.PROCESS
         else None
     )
-    wake = process.wake if process is not None else processor.wake
+
+    def wake() -> None:
+        if process is None:
+            processor.wake()
+        else:  # with what the webhook has received so far, for the processor's stand-back
+            process.wake(Received(time.monotonic(), writer.received))
 
     def after_batch(report: BatchReport) -> None:
         metrics.record_batch(report)

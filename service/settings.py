@@ -137,6 +137,12 @@ class Settings(BaseSettings):
         f"{PROCESS_BATCH_SIZE} when the processor has a process of its own, {INLINE_BATCH_SIZE} "
         "inline, where a batch shares the webhook's event loop.",
     )
+    processor_stand_back: bool = Field(
+        default=True,
+        description="Ingest first: a processor with a process of its own holds its claims back "
+        "while its work slows the webhook down (it finds out by trying, once it has fallen "
+        "behind), and catches up when the load falls. Off: it always works at full speed.",
+    )
     processor_poll_interval_s: float = Field(
         default=0.5, gt=0, description="How often the processor looks for events from others."
     )
@@ -322,6 +328,16 @@ class Settings(BaseSettings):
         if self.ingest_commit_delay_ms is not None:
             return self.ingest_commit_delay_ms / 1000
         return 0.0 if self.is_sqlite else POSTGRES_COMMIT_DELAY_MS / 1000
+
+    def processor_stands_back(self) -> bool:
+        """Whether the processor gives way to the webhook (`processor_stand_back`): only with a
+        process of its own on PostgreSQL; inline it shares the webhook's loop, and on SQLite
+        it runs inline."""
+        return (
+            self.processor_stand_back
+            and self.resolved_processor_mode() is ProcessorMode.PROCESS
+            and not self.is_sqlite
+        )
 
     def processor_claims_in_flight(self) -> int:
         """How many claims the processor runs at once (see PROCESS_CLAIMS_IN_FLIGHT)."""

@@ -2,8 +2,10 @@
 other over one socket pair, one line a message.
 
 Service -> processor: first the settings (one JSON object, without the secrets: the processor
-needs none), then one-letter lines: `w` (events or records were stored: look now), `c` (a
-call-log window was read: re-read what the call log covers), `d` (the directory was synced).
+needs none), then one-letter lines: `w <monotonic s> <count>` (events or records were stored:
+look now; the count is what the webhook has received so far, for service.processing.standback),
+`c` (a call-log window was read: re-read what the call log covers), `d` (the directory was
+synced).
 Processor -> service: one `ProcessorReport` a line, as JSON, for the service's /metrics; the
 first, an empty one, once its processor runs.
 """
@@ -16,6 +18,7 @@ import orjson
 from pydantic import SecretStr
 
 from service.metrics import ProcessorReport
+from service.processing.standback import Received
 from service.settings import Settings
 
 WAKE = b"w\n"
@@ -37,6 +40,18 @@ def settings_of(line: bytes) -> Settings:
     """The service's settings as sent (the secrets, unsent, come from the environment)."""
     values: dict[str, Any] = orjson.loads(line)
     return Settings(_env_file=None, **values)
+
+
+def wake_line(received: Received) -> bytes:
+    return b"w %.6f %d\n" % received
+
+
+def received_of(line: bytes) -> Received | None:
+    """The webhook's count in a wake-up line (None in a bare `w`)."""
+    fields = line.split()
+    if len(fields) != 3:
+        return None
+    return Received(float(fields[1]), int(fields[2]))
 
 
 def report_line(report: ProcessorReport) -> bytes:

@@ -30,9 +30,11 @@ from service.processing.channel import (
     CALL_LOG_READ,
     DIRECTORY_SYNCED,
     WAKE,
+    received_of,
     report_line,
     settings_of,
 )
+from service.processing.standback import LatestReceived
 from service.processing.worker import ProcessorWorker, processor_of, utc_now
 from service.ringcentral.directory import DirectoryCache
 
@@ -78,12 +80,14 @@ async def run_processor(channel: socket.socket) -> None:
     expectation = ExpectationCache(engine, clock=utc_now)
     metrics = ChannelMetrics(writer)
     loop_lag = LoopLagProbe(metrics.record_loop_lag, process=PROCESSOR_LOOP)
+    webhook = LatestReceived()
     worker = processor_of(
         settings,
         engine,
         metrics,
         directory=directory.current,
         call_log=expectation.current,
+        received=webhook,
     )
     terminated = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, terminated.set)
@@ -91,7 +95,7 @@ async def run_processor(channel: socket.socket) -> None:
     writer.write(report_line(ProcessorReport()))  # running: the service's /readyz says so
     await loop_lag.start()
     log.info("processor.process_ready", pid=os.getpid())
-    following = asyncio.create_task(_follow(reader, worker, directory, expectation))
+    following = asyncio.create_task(_follow(reader, worker, webhook, directory, expectation))
     waiting = asyncio.create_task(terminated.wait())
     try:
         await asyncio.wait({following, waiting}, return_when=asyncio.FIRST_COMPLETED)
@@ -108,12 +112,16 @@ async def run_processor(channel: socket.socket) -> None:
 async def _follow(
     reader: asyncio.StreamReader,
     worker: ProcessorWorker,
+    webhook: LatestReceived,
     directory: DirectoryCache,
     expectation: ExpectationCache,
 ) -> None:
     """Act on the service's messages until it closes its end."""
     while line := await reader.readline():
-        if line == WAKE:
+        if line.startswith(WAKE[:1]):
+            latest = received_of(line)
+            if latest is not None:
+                webhook.note(latest)
             worker.wake()
         elif line == CALL_LOG_READ:
             expectation.invalidate()

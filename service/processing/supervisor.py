@@ -27,7 +27,9 @@ from service.processing.channel import (
     WAKE,
     report_of,
     settings_line,
+    wake_line,
 )
+from service.processing.standback import Received
 from service.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -64,8 +66,9 @@ class ProcessorProcess:
             "restarts": self.restarts,
         }
 
-    def wake(self) -> None:
-        self._send(WAKE)
+    def wake(self, received: Received | None = None) -> None:
+        """Events or records were stored; `received` is the webhook's count so far."""
+        self._send(WAKE if received is None else wake_line(received))
 
     def call_log_read(self) -> None:
         self._send(CALL_LOG_READ)

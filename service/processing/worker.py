@@ -11,6 +11,7 @@ Failures are logged and retried with backoff; the loop never dies on a database 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from service.processing.processor import (
     set_aside_oldest,
     settle_awaiting_sessions,
 )
+from service.processing.standback import Received, StandBack, StandBackPolicy
 from service.rollups.refresher import RollupRefresher
 from service.settings import Settings
 
@@ -108,6 +110,8 @@ class ProcessorWorker:
         claims_in_flight: int = 1,
         records_per_claim: int | None = None,
         precedence: Precedence | None = None,
+        stand_back: StandBackPolicy | None = None,
+        received: Callable[[], Received] | None = None,
     ) -> None:
         self._engine = engine
         self._records_per_claim = records_per_claim
@@ -126,6 +130,13 @@ class ProcessorWorker:
         self._clock = clock
         self._background = BackgroundTask("callsift-processor")
         self._next_stale_sweep = 0.0
+        self._stand_back = (
+            StandBack(
+                received, self._background.pause, policy=stand_back, on_stood_back=self._stood_back
+            )
+            if stand_back is not None and received is not None
+            else None
+        )
 
     @property
     def running(self) -> bool:
@@ -194,8 +205,13 @@ class ProcessorWorker:
 
     async def _claim(self, drained: Drained) -> bool:
         """One claim (isolated when it failed for what it held); whether more may be waiting."""
+        if self._stand_back is not None:
+            await self._stand_back.turn()
+            if self._background.stopping:
+                return False
         try:
-            stats = await self.run_once()
+            with self._stand_back.claiming() if self._stand_back else contextlib.nullcontext():
+                stats = await self.run_once()
         except Exception as exc:
             if not is_poison(exc):
                 raise
@@ -203,7 +219,12 @@ class ProcessorWorker:
             self._metrics.record_processor(ProcessorReport(failed_batches=1))
             return True
         drained.add(stats)
+        if self._stand_back is not None:
+            self._stand_back.claimed(full=stats.full)
         return stats.full
+
+    def _stood_back(self, seconds: float) -> None:
+        self._metrics.record_processor(ProcessorReport(stood_back_s=seconds))
 
     async def isolate(self) -> Drained:
         """A claim failed for what it held: process the oldest event alone, then the oldest
@@ -297,8 +318,11 @@ def processor_of(
     directory: Callable[[], Awaitable[Mapping[str, DirectoryEntry]]],
     call_log: Callable[[], Awaitable[CallLogExpectation]],
     clock: Callable[[], datetime] = utc_now,
+    received: Callable[[], Received] | None = None,
 ) -> ProcessorWorker:
-    """The processor the settings describe (the same inline and in its own process)."""
+    """The processor the settings describe (the same inline and in its own process); in its
+    own process, `received` counts what its service's webhook received (it stands back for it,
+    service.processing.standback)."""
     precedence = Precedence()
     return ProcessorWorker(
         engine,
@@ -319,4 +343,6 @@ def processor_of(
             precedence=precedence,
         ),
         precedence=precedence,
+        stand_back=StandBackPolicy() if settings.processor_stands_back() else None,
+        received=received,
     )

@@ -113,6 +113,7 @@ class GroupCommitWriter:
         # while the first one commits; SQLite has one writer, so one batch at a time.
         self._max_in_flight = max_in_flight or (2 if self._postgres else 1)
         self._pending: deque[_Pending] = deque()
+        self.received = 0  # rows handed to the writer so far (the processor's stand-back reads it)
         self._background = BackgroundTask("callsift-group-commit")
         self._on_batch = on_batch
 
@@ -135,6 +136,7 @@ class GroupCommitWriter:
             msg = "the event writer is not running"
             raise StoreUnavailable(msg)
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self.received += 1
         self._pending.append(_Pending(row, quarantine, future))
         self._background.wake()
         return await future

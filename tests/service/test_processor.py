@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 import pytest
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from classifiers import Thresholds, classify_lines
 from service.app import create_app
@@ -26,7 +27,7 @@ from service.processing.processor import (
     process_new_events,
     recompute_sessions,
 )
-from service.processing.worker import ProcessorWorker, drain_wait_s
+from service.processing.worker import Drained, ProcessorWorker, drain_wait_s
 from service.serving import serve
 from service.settings import Settings
 from tests.conftest import WEBHOOK_TOKEN
@@ -276,18 +277,26 @@ async def test_claims_in_flight_drain_everything_to_the_same_outcomes(
         claims_in_flight=3,
         clock=lambda: LATER,
     )
-    try:
-        drained = await worker.drain()
-        async with engine.connect() as connection:
-            queued = (await connection.execute(select(event_queue.c.id))).all()
-    finally:
-        await engine.dispose()
+    drained, queued = await drain_then_dispose(worker, engine)
 
     assert queued == []
     assert drained.events == events
     assert drained.claims > events // 9  # more than one claim ran
     rows = await stored(manual_settings)
     assert {row.telephony_session_id: row.document for row in rows} == expected_documents(calls)
+
+
+async def drain_then_dispose(
+    worker: ProcessorWorker, engine: AsyncEngine
+) -> tuple[Drained, list[Any]]:
+    """Drain with `worker`, then dispose of its engine; what it drained and what is still queued."""
+    try:
+        drained = await worker.drain()
+        async with engine.connect() as connection:
+            queued = (await connection.execute(select(event_queue.c.id))).all()
+    finally:
+        await engine.dispose()
+    return drained, list(queued)
 
 
 def _renamed(notifications: list[dict[str, Any]], hex_id: str) -> list[dict[str, Any]]:
