@@ -5,6 +5,7 @@ median-of-runs arithmetic.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import shutil
@@ -13,7 +14,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -416,6 +417,40 @@ async def drop_database(admin_url: str, url: str) -> None:
         await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await connection.close()
+
+
+CHECKPOINTS = (
+    "SELECT checkpoints_timed + checkpoints_req, checkpoint_sync_time, buffers_backend "
+    "FROM pg_stat_bgwriter"
+)
+
+
+def checkpoint_figures(admin_url: str) -> tuple[int, float, int]:
+    """PostgreSQL's checkpoints started so far, the milliseconds their final syncs took, and
+    the buffers backends wrote themselves (pg_stat_bgwriter, the whole server)."""
+
+    async def read() -> tuple[int, float, int]:
+        connection = await asyncpg.connect(asyncpg_dsn(admin_url))
+        try:
+            row = await connection.fetchrow(CHECKPOINTS)
+        finally:
+            await connection.close()
+        return int(row[0]), float(row[1]), int(row[2])
+
+    return asyncio.run(read())
+
+
+def during_checkpoints(admin_url: str, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """`run()` with what PostgreSQL's checkpoints did meanwhile: how many started, and the
+    milliseconds spent in the final syncs of those that ended (a sync flushes every data file;
+    commits wait behind it)."""
+    started, synced, backend = checkpoint_figures(admin_url)
+    figures = run()
+    started_after, synced_after, backend_after = checkpoint_figures(admin_url)
+    figures["checkpoints_started"] = started_after - started
+    figures["checkpoint_sync_ms"] = synced_after - synced
+    figures["buffers_written_by_backends"] = backend_after - backend
+    return figures
 
 
 async def fetchval(url: str, query: str, *args: Any) -> Any:

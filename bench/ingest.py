@@ -38,6 +38,7 @@ from bench.harness import (
     callsift_env,
     create_database,
     drop_database,
+    during_checkpoints,
     fetchval,
     log,
     loop_lag,
@@ -202,10 +203,15 @@ def measure_target(
                 return wrk()
             return stood_back(lambda: saturation_with_backlog(url, wrk))
 
-        def pace() -> dict[str, Any]:
+        def paced_alone() -> dict[str, Any]:
             if not processing:
                 return paced_run()
             return stood_back(lambda: paced_with_lag(url, paced_run, PACED_WARMUP_S))
+
+        def pace() -> dict[str, Any]:
+            if not url.startswith("postgresql"):
+                return paced_alone()
+            return during_checkpoints(admin_url, paced_alone)
 
         run_wrk(server.webhook_url, templates, seconds=warmup)
         if processing:

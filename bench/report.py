@@ -256,6 +256,7 @@ def _ingest(ingest: dict[str, Any]) -> list[str]:
             f"{_spread(row['p50_ms'], 2, ' ms')} | {_spread(row['p99_ms'], 2, ' ms')} | "
             f"{_spread(row['p999_ms'], 2, ' ms')} | {row['errors']} | {check} |"
         )
+    lines += _checkpoints(rows)
     lines += _processor_alongside(rows)
     lines += _cpu_by_process(rows)
     lines += [
@@ -284,6 +285,32 @@ def _ingest(ingest: dict[str, Any]) -> list[str]:
         "database.",
         "",
     ]
+    return lines
+
+
+def _checkpoints(rows: dict[str, Any]) -> list[str]:
+    """Each paced run's p99 beside what PostgreSQL's checkpoints did during it."""
+    measured = [row for row in rows.values() if "checkpoint_sync_ms" in row.get("paced", [{}])[0]]
+    if not measured:
+        return []
+    runs = max(len(row["paced"]) for row in measured)
+    lines = [
+        "",
+        "PostgreSQL's checkpoints during the paced runs (pg_stat_bgwriter, the whole server): "
+        "each run's p99, then the checkpoints that started in it and the time the final syncs "
+        "of those that ended in it took (a sync flushes every data file, and the commits' WAL "
+        "flushes wait behind it on the same disk; docs/operations.md).",
+        "",
+        "| server | " + " | ".join(f"paced run {n}" for n in range(1, runs + 1)) + " |",
+        "|---|" + "---|" * runs,
+    ]
+    for row in measured:
+        cells = [
+            f"p99 {_n(run['p99_ms'], 1)} ms; started {run['checkpoints_started']}, "
+            f"sync {_n(run['checkpoint_sync_ms'])} ms"
+            for run in row["paced"]
+        ]
+        lines.append(f"| {row['label']} | " + " | ".join(cells) + " |")
     return lines
 
 
