@@ -46,6 +46,11 @@ def wake_line(received: Received) -> bytes:
     return b"w %.6f %d\n" % received
 
 
+def is_wake(line: bytes) -> bool:
+    """A `w` line, bare or with the webhook's count."""
+    return line == WAKE or line.startswith(WAKE[:1] + b" ")
+
+
 def received_of(line: bytes) -> Received | None:
     """The webhook's count in a wake-up line (None in a bare `w`)."""
     fields = line.split()

@@ -29,7 +29,7 @@ from service.metrics import LOOP_STALL_S, PROCESSOR_LOOP, ProcessorReport
 from service.processing.channel import (
     CALL_LOG_READ,
     DIRECTORY_SYNCED,
-    WAKE,
+    is_wake,
     received_of,
     report_line,
     settings_of,
@@ -118,7 +118,7 @@ async def _follow(
 ) -> None:
     """Act on the service's messages until it closes its end."""
     while line := await reader.readline():
-        if line.startswith(WAKE[:1]):
+        if is_wake(line):
             latest = received_of(line)
             if latest is not None:
                 webhook.note(latest)
