@@ -295,8 +295,8 @@ class Metrics:
         )
         self.processor_stood_back = Counter(
             "callsift_processor_stood_back_seconds",
-            "Seconds the processor held its claims back because its work slowed the storing of "
-            "webhook events (ingest first, CALLSIFT_PROCESSOR_STAND_BACK).",
+            "Seconds the processor held its claims back because its work slowed the webhook "
+            "(ingest first, CALLSIFT_PROCESSOR_STAND_BACK).",
             registry=self.registry,
         )
         self.processor_set_aside = Counter(
