@@ -29,11 +29,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import structlog
+
+from service.background import Precedence
 
 log = structlog.get_logger(__name__)
 
@@ -51,6 +53,7 @@ LONGEST_S = 8.0
 # a row up to QUIETEST_S (a misjudged try costs little, and trying costs a window each time)
 QUIET_S = 1.0
 QUIETEST_S = 16.0
+CLAIMS_END_WITHIN_S = 60.0  # a stand-back waits this long at most for the claims in flight
 LEAST_RECEIVED = 20  # fewer received in a window say nothing about the webhook's capacity
 
 
@@ -164,22 +167,12 @@ class StandBack:
         self._working: _Working | None = None
         self._busy_rate = 0.0  # the webhook's rate in the last window stood back
         self._seen: Received | None = None  # the count when a try was last due
-        self._claims = 0
-        self._no_claim = asyncio.Event()
-        self._no_claim.set()
+        self._claims = Precedence()  # a stand-back gives way to the claims in flight
 
-    @contextlib.contextmanager
-    def claiming(self) -> Iterator[None]:
+    def claiming(self) -> contextlib.AbstractContextManager[None]:
         """Around each claim, so that a stand-back waits for the claims in flight to end before
         it measures."""
-        self._claims += 1
-        self._no_claim.clear()
-        try:
-            yield
-        finally:
-            self._claims -= 1
-            if not self._claims:
-                self._no_claim.set()
+        return self._claims.within()
 
     def claimed(self, *, full: bool) -> None:
         was_yielding = self.policy.yielding
@@ -198,7 +191,7 @@ class StandBack:
             stand_back_s = self.policy.stand_back_s
             if not stand_back_s:
                 return
-            await self._no_claim.wait()
+            await self._claims.give_way(most_s=CLAIMS_END_WITHIN_S)
             started = self._clock()
             window_s = min(self.policy.window_s, stand_back_s)
             if stand_back_s > window_s and self.policy.yielding:
