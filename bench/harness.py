@@ -6,6 +6,7 @@ median-of-runs arithmetic.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import random
 import shutil
@@ -26,6 +27,7 @@ import orjson
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 
+from bench.disk import DiskWrites, device_of
 from bench.payloads import TOKEN, WEBHOOK_PATH
 
 BENCH = Path(__file__).resolve().parent
@@ -440,12 +442,36 @@ def checkpoint_figures(admin_url: str) -> tuple[int, float, int]:
     return asyncio.run(read())
 
 
+@functools.cache
+def postgres_disk(admin_url: str) -> str | None:
+    """The block device under PostgreSQL's data directory, when it is on this machine."""
+
+    async def read() -> str:
+        connection = await asyncpg.connect(asyncpg_dsn(admin_url))
+        try:
+            return str(await connection.fetchval("SHOW data_directory"))
+        finally:
+            await connection.close()
+
+    host = make_url(admin_url).host
+    if host not in (None, "", "localhost", "127.0.0.1", "::1"):
+        return None
+    return device_of(asyncio.run(read()))
+
+
 def during_checkpoints(admin_url: str, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """`run()` with what PostgreSQL's checkpoints did meanwhile: how many started, and the
     milliseconds spent in the final syncs of those that ended (a sync flushes every data file;
-    commits wait behind it)."""
+    commits wait behind it); and, where its disk is on this machine, what the disk wrote
+    (bench.disk: the largest second of the kernel's writeback)."""
     started, synced, backend = checkpoint_figures(admin_url)
-    figures = run()
+    device = postgres_disk(admin_url)
+    if device is None:
+        figures = run()
+    else:
+        with DiskWrites(device) as disk:
+            figures = run()
+        figures |= disk.figures()
     started_after, synced_after, backend_after = checkpoint_figures(admin_url)
     figures["checkpoints_started"] = started_after - started
     figures["checkpoint_sync_ms"] = synced_after - synced

@@ -296,10 +296,13 @@ def _checkpoints(rows: dict[str, Any]) -> list[str]:
     runs = max(len(row["paced"]) for row in measured)
     lines = [
         "",
-        "PostgreSQL's checkpoints during the paced runs (pg_stat_bgwriter, the whole server): "
-        "each run's p99, then the checkpoints that started in it and the time the final syncs "
-        "of those that ended in it took (a sync flushes every data file, and the commits' WAL "
-        "flushes wait behind it on the same disk; docs/operations.md).",
+        "PostgreSQL's checkpoints and its disk during the paced runs (pg_stat_bgwriter, the "
+        "whole server; /proc/diskstats, the whole device): each run's p99, then the "
+        "checkpoints that started in it and the time the final syncs of those that ended in it "
+        "took (a sync flushes every data file), then the disk's largest second of writes and "
+        "its average over the run (the kernel writes the data files' dirty pages back in "
+        "bursts; the commits' WAL flushes wait behind either on the same disk; "
+        "docs/operations.md).",
         "",
         "| server | " + " | ".join(f"paced run {n}" for n in range(1, runs + 1)) + " |",
         "|---|" + "---|" * runs,
@@ -307,11 +310,18 @@ def _checkpoints(rows: dict[str, Any]) -> list[str]:
     for row in measured:
         cells = [
             f"p99 {_n(run['p99_ms'], 1)} ms; started {run['checkpoints_started']}, "
-            f"sync {_n(run['checkpoint_sync_ms'])} ms"
+            f"sync {_n(run['checkpoint_sync_ms'])} ms{_disk(run)}"
             for run in row["paced"]
         ]
         lines.append(f"| {row['label']} | " + " | ".join(cells) + " |")
     return lines
+
+
+def _disk(run: dict[str, Any]) -> str:
+    if "disk_peak_mb_per_s" not in run:
+        return ""
+    peak, mean = _n(run["disk_peak_mb_per_s"]), _n(run["disk_mean_mb_per_s"])
+    return f"; disk {peak} MB in its largest second ({mean} MB/s on average)"
 
 
 def _processor_alongside(rows: dict[str, Any]) -> list[str]:
