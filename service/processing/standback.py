@@ -5,7 +5,9 @@ A notification the webhook does not acknowledge may be lost (RingCentral does no
 again); an outcome computed later loses nothing. So when the machine is too small for both, the
 processor gives way. Its own figures cannot tell it whether it slows the webhook (at 70% of the
 webhook's capacity the cores are as busy as at saturation), so it finds out by trying: once it
-has fallen behind (a claim came back full) it stands back for a window and compares how fast
+has fallen behind (two claims in a row came back full: below the webhook's capacity a commit
+that waited on the disk leaves a burst that one claim clears) it stands back for a window and
+compares how fast
 its service's webhook received notifications meanwhile with how fast it receives them in the
 window after, while the processor works. Received more than MARGIN faster without it: it
 yields, standing back for a while, then working for one window and comparing again; each
@@ -47,6 +49,10 @@ WINDOW_S = 0.25
 SETTLE_S = 0.25
 WORKING_S = 0.5
 MARGIN = 1.15  # received this much faster while standing back: the processor slows the webhook
+# full claims in a row before a try: at 70% of the webhook's capacity a commit held up a few
+# hundred milliseconds by the disk leaves a burst of at most a claim, and a try there would only
+# add its half second to the lag; at saturation the claims in flight all come back full at once
+FULL_IN_ROW = 2
 FIRST_S = 2.0  # the first stand-back once yielding; doubled with each confirmation
 LONGEST_S = 8.0
 # after a try that found no slowing, the next waits this long, doubled with each such try in
@@ -65,6 +71,7 @@ class StandBackPolicy:
     settle_s: float = SETTLE_S
     working_s: float = WORKING_S
     margin: float = MARGIN
+    full_in_row: int = FULL_IN_ROW
     first_s: float = FIRST_S
     longest_s: float = LONGEST_S
     quiet_s: float = QUIET_S
@@ -72,15 +79,25 @@ class StandBackPolicy:
     yielding: bool = False
     stand_back_s: float = 0.0  # before the next claim (0: none); the last window is measured
     _next_try_at: float = 0.0
+    _full: int = 0  # full claims in a row
     _yield_s: float = 0.0
     _quiet_s: float = 0.0  # the quiet time after the last try that found no slowing
 
     def claimed(self, now: float, *, full: bool) -> None:
-        """After each claim: a full claim (the processor is behind) may start a try; a claim
-        that is not full means the processor has caught up, and yields no longer."""
+        """After each claim: FULL_IN_ROW full claims in a row (the processor is behind) may
+        start a try; a claim that is not full means the processor has caught up, and yields no
+        longer."""
         if not full:
+            self._full = 0
             self._work(now, quiet=False)
-        elif not self.yielding and self.stand_back_s == 0.0 and now >= self._next_try_at:
+            return
+        self._full += 1
+        if (
+            self._full >= self.full_in_row
+            and not self.yielding
+            and self.stand_back_s == 0.0
+            and now >= self._next_try_at
+        ):
             self.stand_back_s = self.settle_s + self.window_s
 
     def judge(self, now: float, *, received_standing_back: float, received_working: float) -> None:
