@@ -8,8 +8,8 @@ import time
 from collections import Counter as Tally
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Protocol
+from datetime import UTC, datetime
+from typing import NamedTuple, Protocol
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -82,6 +82,12 @@ class ProcessorReport:
     loop_lags_s: Sequence[float] = ()
     # seconds the processor stood back for the webhook (service.processing.standback)
     stood_back_s: float = 0.0
+    # the call-log sync, where it runs in the processor's own process: records stored (new,
+    # changed, unchanged) and, after a pass, each credential's (extension id, failures, synced
+    # through as epoch seconds) at `call_log_synced_at` (epoch seconds)
+    call_log_saved: Sequence[int] = ()
+    call_log_syncs: Sequence[Sequence[str | int | float | None]] = ()
+    call_log_synced_at: float | None = None
 
     @classmethod
     def of_claim(cls, stats: ProcessedClaim, now: datetime) -> ProcessorReport:
@@ -122,6 +128,28 @@ class CallLogSyncState(Protocol):
     def failures(self) -> int: ...
     @property
     def synced_through(self) -> datetime | None: ...
+
+
+class SyncFigures(NamedTuple):
+    """A credential's call-log sync state as it crosses the processor's channel."""
+
+    extension_id: str
+    failures: int
+    synced_through: datetime | None
+
+    @classmethod
+    def of(cls, row: Sequence[str | int | float | None]) -> SyncFigures:
+        extension_id, failures, through = row
+        return cls(
+            str(extension_id),
+            int(failures or 0),
+            None if through is None else datetime.fromtimestamp(float(through), UTC),
+        )
+
+    @staticmethod
+    def row(state: CallLogSyncState) -> tuple[str, int, float | None]:
+        through = state.synced_through
+        return state.extension_id, state.failures, None if through is None else through.timestamp()
 
 
 class OutcomeCounts(Collector):
@@ -403,6 +431,13 @@ class Metrics:
             self.rollup_quarters_marked.set(report.rollup_quarters_marked)
         for lag_s in report.loop_lags_s:
             self.record_loop_lag(lag_s, PROCESSOR_LOOP)
+        if report.call_log_saved:
+            self.record_call_log_saved(SaveCounts(*report.call_log_saved))
+        if report.call_log_synced_at is not None:
+            self.record_call_log_syncs(
+                [SyncFigures.of(row) for row in report.call_log_syncs],
+                datetime.fromtimestamp(report.call_log_synced_at, UTC),
+            )
 
     def record_loop_lag(self, lag_s: float, process: str = SERVICE_LOOP) -> None:
         """One wake-up of a loop-lag probe (service.looplag) `lag_s` late."""

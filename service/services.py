@@ -9,7 +9,7 @@ their settings allow, the subscription loop and the call-log loop).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -79,10 +79,20 @@ class Services:
             await self.processor.start()
         if self.subscriptions is not None and self.settings.subscription_loop_enabled:
             await self.subscriptions.start()
-        if self.call_log is not None and self.settings.calllog_sync_enabled:
-            await self.call_log.start()
+        call_log = self.call_log
+        if (
+            call_log is not None
+            and self.settings.calllog_sync_enabled
+            and not self.syncs_in_processor_process()
+        ):
+            await call_log.start()
         if self.companion is not None:
             await self.companion.start(self)
+
+    def syncs_in_processor_process(self) -> bool:
+        """Whether the call-log sync runs in the processor's own process (beside the processor
+        that takes its records in, off the webhook's process), not in this one."""
+        return self.settings.processor_enabled and self.processor_process is not None
 
     async def stop(self) -> None:
         if self.companion is not None:
@@ -190,6 +200,12 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
             on_window_done=window_done,
             on_pass=metrics.record_call_log_syncs,
         )
+
+        async def sync_at_once(extension_ids: Collection[str]) -> None:
+            await call_log.request_sync(extension_ids)
+            if process is not None:
+                process.call_log_due()
+
         if settings.webhook_url:
             services.subscriptions = SubscriptionLoop(
                 engine,
@@ -200,7 +216,7 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
                 clock=clock,
                 on_directory_synced=directory_synced,
                 on_health=metrics.record_extension_health,
-                on_recreated=call_log.request_sync if settings.calllog_sync_enabled else None,
+                on_recreated=sync_at_once if settings.calllog_sync_enabled else None,
             )
         else:
             log.warning("subscriptions.disabled", reason="CALLSIFT_WEBHOOK_URL is not set")

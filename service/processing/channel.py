@@ -1,11 +1,13 @@
 """What the service and its processor process (CALLSIFT_PROCESSOR_MODE=process) say to each
 other over one socket pair, one line a message.
 
-Service -> processor: first the settings (one JSON object, without the secrets: the processor
-needs none), then one-letter lines: `w <monotonic s> <count>` (events or records were stored:
-look now; the count is what the webhook has received so far, for service.processing.standback),
-`c` (a call-log window was read: re-read what the call log covers), `d` (the directory was
-synced).
+Service -> processor: first the settings (one JSON object, the secrets with them: the processor's
+process runs the call-log sync, which needs the app's credentials and the keys of the stored
+tokens; the socket pair is the two processes' own), then one-letter lines: `w <monotonic s>
+<count>` (events or records were stored: look now; the count is what the webhook has received so
+far, for service.processing.standback), `c` (a call-log window was read: re-read what the call
+log covers), `d` (the directory was synced), `s` (credentials were made due for a call-log sync
+at once: a subscription was re-created).
 Processor -> service: one `ProcessorReport` a line, as JSON, for the service's /metrics; the
 first, an empty one, once its processor runs.
 """
@@ -24,6 +26,7 @@ from service.settings import Settings
 WAKE = b"w\n"
 CALL_LOG_READ = b"c\n"
 DIRECTORY_SYNCED = b"d\n"
+CALL_LOG_DUE = b"s\n"
 
 SECRETS = frozenset(
     name
@@ -33,11 +36,15 @@ SECRETS = frozenset(
 
 
 def settings_line(settings: Settings) -> bytes:
-    return orjson.dumps(settings.model_dump(mode="json", exclude=set(SECRETS))) + b"\n"
+    values: dict[str, Any] = settings.model_dump(mode="json", exclude=set(SECRETS))
+    for name in SECRETS:
+        secret: SecretStr | None = getattr(settings, name)
+        values[name] = None if secret is None else secret.get_secret_value()
+    return orjson.dumps(values) + b"\n"
 
 
 def settings_of(line: bytes) -> Settings:
-    """The service's settings as sent (the secrets, unsent, come from the environment)."""
+    """The service's settings as sent, its secrets among them."""
     values: dict[str, Any] = orjson.loads(line)
     return Settings(_env_file=None, **values)
 

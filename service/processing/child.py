@@ -3,8 +3,10 @@ service.processing.child`, started and supervised by `callsift run`
 (service.processing.supervisor) with one end of a socket pair as its stdin.
 
 It reads the service's settings from the socket, runs the same `ProcessorWorker` the service
-runs inline (woken by the service after each group commit, polling otherwise) and sends each
-step's figures back for the service's /metrics (service.processing.channel). It stops after its
+runs inline (woken by the service after each group commit, polling otherwise) and, when it is
+on, the call-log sync (`CallLogLoop`: its pages are read, validated and stored here, beside the
+processor that takes them in, not in the webhook's process), and sends the figures of both back
+for the service's /metrics (service.processing.channel). It stops after its
 current claim on SIGTERM, or when the socket closes because the service ended however it ended:
 no orphan. It ignores SIGINT: Ctrl-C reaches the whole process group, and stopping the processor
 is the service's part of its own shutdown.
@@ -17,16 +19,27 @@ import gc
 import os
 import signal
 import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
 import structlog
 import uvloop
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.calllog.loop import ExpectationCache
+from service.calllog.loop import CallLogLoop, ExpectationCache
 from service.db.engine import create_engine
 from service.logging import configure_logging
 from service.looplag import LoopLagProbe
-from service.metrics import LOOP_STALL_S, PROCESSOR_LOOP, ProcessorReport
+from service.metrics import (
+    LOOP_STALL_S,
+    PROCESSOR_LOOP,
+    CallLogSyncState,
+    ProcessorReport,
+    SyncFigures,
+)
 from service.processing.channel import (
+    CALL_LOG_DUE,
     CALL_LOG_READ,
     DIRECTORY_SYNCED,
     is_wake,
@@ -37,6 +50,9 @@ from service.processing.channel import (
 from service.processing.standback import LatestReceived
 from service.processing.worker import ProcessorWorker, processor_of, utc_now
 from service.ringcentral.directory import DirectoryCache
+from service.ringcentral.runtime import RingCentralRuntime, build_runtime, call_log_policy
+from service.settings import Settings
+from subscriptions.calllog import SaveCounts
 
 log = structlog.get_logger(__name__)
 
@@ -52,8 +68,9 @@ YOUNG_COLLECTION_THRESHOLD = 50_000
 
 
 class ChannelMetrics:
-    """The processor's metrics, sent to the service (which owns /metrics). The loop-lag probe's
-    wake-ups go in batches of LAGS_PER_REPORT (about a second's), a stall at once."""
+    """The processor's and the call-log sync's metrics, sent to the service (which owns
+    /metrics). The loop-lag probe's wake-ups go in batches of LAGS_PER_REPORT (about a
+    second's), a stall at once."""
 
     def __init__(self, writer: asyncio.StreamWriter) -> None:
         self._writer = writer
@@ -68,6 +85,16 @@ class ChannelMetrics:
         if len(self._lags) >= LAGS_PER_REPORT or lag_s > LOOP_STALL_S:
             self.record_processor(ProcessorReport(loop_lags_s=self._lags))
             self._lags = []
+
+    def record_call_log_saved(self, counts: SaveCounts) -> None:
+        saved = (counts.new, counts.changed, counts.unchanged)
+        self.record_processor(ProcessorReport(call_log_saved=saved))
+
+    def record_call_log_syncs(self, rows: Sequence[CallLogSyncState], now: datetime) -> None:
+        syncs = [SyncFigures.row(row) for row in rows]
+        self.record_processor(
+            ProcessorReport(call_log_syncs=syncs, call_log_synced_at=now.timestamp())
+        )
 
 
 async def run_processor(channel: socket.socket) -> None:
@@ -89,24 +116,76 @@ async def run_processor(channel: socket.socket) -> None:
         call_log=expectation.current,
         received=webhook,
     )
+    call_log = _call_log_sync(settings, engine, metrics, worker, expectation)
     terminated = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, terminated.set)
     await worker.start()
     writer.write(report_line(ProcessorReport()))  # running: the service's /readyz says so
     await loop_lag.start()
-    log.info("processor.process_ready", pid=os.getpid())
-    following = asyncio.create_task(_follow(reader, worker, webhook, directory, expectation))
+    if call_log is not None:
+        await call_log.loop.start()
+    log.info("processor.process_ready", pid=os.getpid(), call_log_sync=call_log is not None)
+    following = asyncio.create_task(
+        _follow(reader, worker, webhook, directory, expectation, call_log)
+    )
     waiting = asyncio.create_task(terminated.wait())
     try:
         await asyncio.wait({following, waiting}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         following.cancel()
         waiting.cancel()
+        if call_log is not None:
+            await call_log.loop.stop()
+            await call_log.runtime.aclose()
         await worker.stop()
         await loop_lag.stop()
         writer.close()
         await engine.dispose()
     log.info("processor.process_stopped", pid=os.getpid())
+
+
+@dataclass(frozen=True, slots=True)
+class _CallLogSync:
+    loop: CallLogLoop
+    runtime: RingCentralRuntime
+
+
+def _call_log_sync(
+    settings: Settings,
+    engine: AsyncEngine,
+    metrics: ChannelMetrics,
+    worker: ProcessorWorker,
+    expectation: ExpectationCache,
+) -> _CallLogSync | None:
+    """The call-log sync, when it is on and a RingCentral app is configured: what it stores
+    wakes the processor beside it, and each window it reads makes it re-read what the call log
+    covers."""
+    if not settings.calllog_sync_enabled or not settings.rc_client_id:
+        return None
+    if settings.rc_client_secret is None:
+        return None
+    runtime = build_runtime(settings, engine, clock=utc_now)
+
+    def records_saved(counts: SaveCounts) -> None:
+        metrics.record_call_log_saved(counts)
+        if counts.new or counts.changed:
+            worker.wake()
+
+    def window_done() -> None:
+        expectation.invalidate()
+        worker.wake()
+
+    loop = CallLogLoop(
+        engine,
+        runtime,
+        policy=call_log_policy(settings),
+        interval_s=settings.calllog_sync_interval_s,
+        clock=utc_now,
+        on_records=records_saved,
+        on_window_done=window_done,
+        on_pass=metrics.record_call_log_syncs,
+    )
+    return _CallLogSync(loop, runtime)
 
 
 async def _follow(
@@ -115,6 +194,7 @@ async def _follow(
     webhook: LatestReceived,
     directory: DirectoryCache,
     expectation: ExpectationCache,
+    call_log: _CallLogSync | None,
 ) -> None:
     """Act on the service's messages until it closes its end."""
     while line := await reader.readline():
@@ -128,6 +208,8 @@ async def _follow(
             worker.wake()
         elif line == DIRECTORY_SYNCED:
             directory.invalidate()
+        elif line == CALL_LOG_DUE and call_log is not None:
+            call_log.loop.wake()
 
 
 def prepare_collector() -> None:

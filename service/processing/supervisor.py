@@ -22,6 +22,7 @@ import structlog
 from service.background import BackgroundTask, Backoff
 from service.metrics import Metrics
 from service.processing.channel import (
+    CALL_LOG_DUE,
     CALL_LOG_READ,
     DIRECTORY_SYNCED,
     WAKE,
@@ -75,6 +76,10 @@ class ProcessorProcess:
 
     def directory_synced(self) -> None:
         self._send(DIRECTORY_SYNCED)
+
+    def call_log_due(self) -> None:
+        """Credentials were made due for a call-log sync at once: the child's sync looks now."""
+        self._send(CALL_LOG_DUE)
 
     def _send(self, message: bytes) -> None:
         writer = self._writer

@@ -16,6 +16,8 @@ the KILL_AT_ACKNOWLEDGED-th acknowledgement, and restarted on its address at the
 RESTART_AT_ACKNOWLEDGED-th; calls go on until the restarted process has taken its share.
 
 Then:
+- each replica reads the call log in its processor's own process (its log says so), and the
+  four credentials' backfills finish between them;
 - every notification a replica acknowledged (200) is stored exactly once in raw_events, and
   nothing is stored that was not sent;
 - every session's stored outcome equals what one process computes from the same stored
@@ -240,6 +242,19 @@ async def test_three_replicas_share_the_load_survive_a_kill_and_renew_each_subsc
             return await call_log_backfilled(cluster.engine, cluster.extension_ids)
 
         await eventually(backfilled, within_s=START_WITHIN_S, what="the call-log backfill done")
+
+        async def syncing_beside_their_processors() -> bool:  # off the webhook's process
+            outputs = [
+                r.log_path(r.incarnation).read_text(errors="replace") for r in cluster.replicas
+            ]
+            ready = [
+                line for out in outputs for line in out.splitlines() if "process_ready" in line
+            ]
+            return len(ready) == REPLICAS and all("call_log_sync=True" in line for line in ready)
+
+        await eventually(
+            syncing_beside_their_processors, within_s=START_WITHIN_S, what="syncs in processors"
+        )
         log.info("replicas up, subscriptions active after %.1f s", time.monotonic() - began)
 
         await share_the_load_and_kill_one(cluster)
