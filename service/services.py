@@ -32,7 +32,6 @@ from service.ringcentral.loop import SubscriptionLoop
 from service.ringcentral.runtime import (
     RingCentralRuntime,
     build_runtime,
-    call_log_policy,
     policy,
 )
 from service.ringcentral.stores import DatabaseTokenHashes
@@ -190,11 +189,10 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
                 process.directory_synced()
 
         # built even when the sync is off: it then runs only when called (the finite demo)
-        call_log = services.call_log = CallLogLoop(
+        call_log = services.call_log = CallLogLoop.of_settings(
+            settings,
             engine,
             services.ringcentral,
-            policy=call_log_policy(settings),
-            interval_s=settings.calllog_sync_interval_s,
             clock=clock,
             on_records=records_saved,
             on_window_done=window_done,

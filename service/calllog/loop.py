@@ -22,7 +22,8 @@ from service.background import BackgroundTask
 from service.calllog import queries
 from service.calllog.expectation import NO_CALL_LOG, CallLogExpectation
 from service.calllog.store import DatabaseCallLogStore
-from service.ringcentral.runtime import RingCentralRuntime
+from service.ringcentral.runtime import RingCentralRuntime, call_log_policy
+from service.settings import Settings
 from subscriptions.calllog import (
     CallLogPolicy,
     CallLogState,
@@ -125,6 +126,30 @@ class CallLogLoop:
             runtime.client, runtime.tokens, self.store, policy=policy, clock=clock
         )
         self._background = BackgroundTask("callsift-calllog")
+
+    @classmethod
+    def of_settings(
+        cls,
+        settings: Settings,
+        engine: AsyncEngine,
+        runtime: RingCentralRuntime,
+        *,
+        clock: Callable[[], datetime],
+        on_records: Callable[[SaveCounts], None] = lambda _counts: None,
+        on_window_done: Callable[[], None] = lambda: None,
+        on_pass: Callable[[list[queries.SyncOverview], datetime], None] | None = None,
+    ) -> CallLogLoop:
+        """The loop as the settings configure it (backfill, overlap, interval)."""
+        return cls(
+            engine,
+            runtime,
+            policy=call_log_policy(settings),
+            interval_s=settings.calllog_sync_interval_s,
+            clock=clock,
+            on_records=on_records,
+            on_window_done=on_window_done,
+            on_pass=on_pass,
+        )
 
     def wake(self) -> None:
         self._background.wake()

@@ -20,7 +20,7 @@ from service.metrics import Metrics
 from service.processing.worker import Drained, ProcessorWorker, utc_now
 from service.ringcentral import queries
 from service.ringcentral.directory import DirectoryCache
-from service.ringcentral.runtime import RingCentralRuntime, call_log_policy
+from service.ringcentral.runtime import RingCentralRuntime
 from service.settings import Settings
 from subscriptions.calllog import CallLogSyncReport, PageProgress
 
@@ -56,13 +56,7 @@ def sync(
         if extension is not None and extension not in known:
             fail(f"extension {extension} is not registered (see callsift extensions list)")
         wanted = [extension] if extension is not None else known
-        loop = CallLogLoop(
-            engine,
-            runtime,
-            policy=call_log_policy(settings),
-            interval_s=settings.calllog_sync_interval_s,
-            clock=utc_now,
-        )
+        loop = CallLogLoop.of_settings(settings, engine, runtime, clock=utc_now)
         with _progress(console) as on_page:
             reports = await loop.run_pass(extension_ids=wanted, since=start, on_page=on_page)
         return reports, await _process(settings, engine)

@@ -50,7 +50,7 @@ from service.processing.channel import (
 from service.processing.standback import LatestReceived
 from service.processing.worker import ProcessorWorker, processor_of, utc_now
 from service.ringcentral.directory import DirectoryCache
-from service.ringcentral.runtime import RingCentralRuntime, build_runtime, call_log_policy
+from service.ringcentral.runtime import RingCentralRuntime, build_runtime
 from service.settings import Settings
 from subscriptions.calllog import SaveCounts
 
@@ -175,11 +175,10 @@ def _call_log_sync(
         expectation.invalidate()
         worker.wake()
 
-    loop = CallLogLoop(
+    loop = CallLogLoop.of_settings(
+        settings,
         engine,
         runtime,
-        policy=call_log_policy(settings),
-        interval_s=settings.calllog_sync_interval_s,
         clock=utc_now,
         on_records=records_saved,
         on_window_done=window_done,
