@@ -170,18 +170,13 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
         settings, engine, metrics, writer, verifier, processor, directory, clock, api, loop_lag
     )
     services.processor_process = process
-    if settings.rc_client_id and settings.rc_client_secret is not None:
+    if settings.ringcentral_app_configured():
         services.ringcentral = build_runtime(settings, engine, clock=clock)
 
         def records_saved(counts: SaveCounts) -> None:
             metrics.record_call_log_saved(counts)
             if counts.new or counts.changed:
                 wake()
-
-        def window_done() -> None:
-            expectation.invalidate()
-            if process is not None:
-                process.call_log_read()
 
         def directory_synced() -> None:
             directory.invalidate()
@@ -195,7 +190,7 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
             services.ringcentral,
             clock=clock,
             on_records=records_saved,
-            on_window_done=window_done,
+            on_window_done=expectation.invalidate,
             on_pass=metrics.record_call_log_syncs,
         )
 

@@ -329,6 +329,10 @@ class Settings(BaseSettings):
             return self.ingest_commit_delay_ms / 1000
         return 0.0 if self.is_sqlite else POSTGRES_COMMIT_DELAY_MS / 1000
 
+    def ringcentral_app_configured(self) -> bool:
+        """Whether a RingCentral app is configured (its client id and secret)."""
+        return bool(self.rc_client_id) and self.rc_client_secret is not None
+
     def processor_stands_back(self) -> bool:
         """Whether the processor gives way to the webhook (`processor_stand_back`): only with a
         process of its own on PostgreSQL; inline it shares the webhook's loop, and on SQLite

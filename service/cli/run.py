@@ -100,14 +100,13 @@ def _refuse_incomplete_production(settings: Settings) -> None:
     """Production never starts without what it needs (demo mode is refused further on)."""
     if settings.env is not Environment.PRODUCTION:
         return
-    app_configured = settings.rc_client_id and settings.rc_client_secret is not None
-    if app_configured and settings.secret_keys is None:
+    if settings.ringcentral_app_configured() and settings.secret_keys is None:
         fail(
             "CALLSIFT_SECRET_KEYS must be set in production: it encrypts the stored credentials "
             '(make one with: python -c "from cryptography.fernet import Fernet; '
             'print(Fernet.generate_key().decode())")'
         )
-    if not app_configured and settings.webhook_verification_token is None:
+    if not settings.ringcentral_app_configured() and settings.webhook_verification_token is None:
         fail(
             "nothing to receive: set CALLSIFT_RC_CLIENT_ID and CALLSIFT_RC_CLIENT_SECRET (your "
             "RingCentral app), or CALLSIFT_WEBHOOK_VERIFICATION_TOKEN for ingest only"
@@ -136,7 +135,7 @@ LIVE_DEMO_CALL_LOG_INTERVAL_S = 60.0
 
 
 def _demo_if_unconfigured(settings: Settings) -> tuple[Settings, Companion | None]:
-    configured = settings.rc_client_id and settings.rc_client_secret is not None
+    configured = settings.ringcentral_app_configured()
     ingest_only = settings.webhook_verification_token is not None
     if configured or ingest_only or settings.demo is DemoSwitch.OFF:
         return settings, None

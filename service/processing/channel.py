@@ -5,9 +5,9 @@ Service -> processor: first the settings (one JSON object, the secrets with them
 process runs the call-log sync, which needs the app's credentials and the keys of the stored
 tokens; the socket pair is the two processes' own), then one-letter lines: `w <monotonic s>
 <count>` (events or records were stored: look now; the count is what the webhook has received so
-far, for service.processing.standback), `c` (a call-log window was read: re-read what the call
-log covers), `d` (the directory was synced), `s` (credentials were made due for a call-log sync
-at once: a subscription was re-created).
+far, for service.processing.standback), `d` (the directory was synced), `s` (credentials were
+made due for a call-log sync at once: a subscription was re-created; the sync runs in the
+processor's process, which re-reads what the call log covers after each window it reads).
 Processor -> service: one `ProcessorReport` a line, as JSON, for the service's /metrics; the
 first, an empty one, once its processor runs.
 """
@@ -24,7 +24,6 @@ from service.processing.standback import Received
 from service.settings import Settings
 
 WAKE = b"w\n"
-CALL_LOG_READ = b"c\n"
 DIRECTORY_SYNCED = b"d\n"
 CALL_LOG_DUE = b"s\n"
 

@@ -40,7 +40,6 @@ from service.metrics import (
 )
 from service.processing.channel import (
     CALL_LOG_DUE,
-    CALL_LOG_READ,
     DIRECTORY_SYNCED,
     is_wake,
     received_of,
@@ -125,9 +124,7 @@ async def run_processor(channel: socket.socket) -> None:
     if call_log is not None:
         await call_log.loop.start()
     log.info("processor.process_ready", pid=os.getpid(), call_log_sync=call_log is not None)
-    following = asyncio.create_task(
-        _follow(reader, worker, webhook, directory, expectation, call_log)
-    )
+    following = asyncio.create_task(_follow(reader, worker, webhook, directory, call_log))
     waiting = asyncio.create_task(terminated.wait())
     try:
         await asyncio.wait({following, waiting}, return_when=asyncio.FIRST_COMPLETED)
@@ -160,9 +157,7 @@ def _call_log_sync(
     """The call-log sync, when it is on and a RingCentral app is configured: what it stores
     wakes the processor beside it, and each window it reads makes it re-read what the call log
     covers."""
-    if not settings.calllog_sync_enabled or not settings.rc_client_id:
-        return None
-    if settings.rc_client_secret is None:
+    if not settings.calllog_sync_enabled or not settings.ringcentral_app_configured():
         return None
     runtime = build_runtime(settings, engine, clock=utc_now)
 
@@ -192,7 +187,6 @@ async def _follow(
     worker: ProcessorWorker,
     webhook: LatestReceived,
     directory: DirectoryCache,
-    expectation: ExpectationCache,
     call_log: _CallLogSync | None,
 ) -> None:
     """Act on the service's messages until it closes its end."""
@@ -201,9 +195,6 @@ async def _follow(
             latest = received_of(line)
             if latest is not None:
                 webhook.note(latest)
-            worker.wake()
-        elif line == CALL_LOG_READ:
-            expectation.invalidate()
             worker.wake()
         elif line == DIRECTORY_SYNCED:
             directory.invalidate()

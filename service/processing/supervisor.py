@@ -23,7 +23,6 @@ from service.background import BackgroundTask, Backoff
 from service.metrics import Metrics
 from service.processing.channel import (
     CALL_LOG_DUE,
-    CALL_LOG_READ,
     DIRECTORY_SYNCED,
     WAKE,
     report_of,
@@ -70,9 +69,6 @@ class ProcessorProcess:
     def wake(self, received: Received | None = None) -> None:
         """Events or records were stored; `received` is the webhook's count so far."""
         self._send(WAKE if received is None else wake_line(received))
-
-    def call_log_read(self) -> None:
-        self._send(CALL_LOG_READ)
 
     def directory_synced(self) -> None:
         self._send(DIRECTORY_SYNCED)

@@ -1,6 +1,6 @@
 """The processor's channel (service.processing.channel) as the call-log sync in the processor's
 own process uses it: the settings reach the child with the secrets the sync needs, the sync's
-figures reach the service's /metrics, and a sync requested at once reaches the child."""
+figures reach the service's /metrics."""
 
 from __future__ import annotations
 
@@ -11,13 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pydantic import SecretStr
 
 from service.metrics import Metrics, SyncFigures
-from service.processing.channel import (
-    CALL_LOG_DUE,
-    is_wake,
-    report_of,
-    settings_line,
-    settings_of,
-)
+from service.processing.channel import report_of, settings_line, settings_of
 from service.processing.child import ChannelMetrics
 from service.settings import ProcessorMode, Settings
 from subscriptions.calllog import SaveCounts
@@ -42,11 +36,6 @@ def test_the_settings_reach_the_child_with_their_secrets() -> None:
     assert received.webhook_verification_token is None
     assert received.calllog_sync_interval_s == 120
     assert received.processor_mode is ProcessorMode.PROCESS
-
-
-def test_a_sync_requested_at_once_is_a_message_of_its_own() -> None:
-    assert CALL_LOG_DUE.endswith(b"\n")
-    assert not is_wake(CALL_LOG_DUE)
 
 
 async def test_the_sync_figures_of_the_child_reach_the_service_metrics() -> None:

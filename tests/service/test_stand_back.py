@@ -13,7 +13,7 @@ import pytest
 from classifiers import Thresholds
 from service.db.engine import create_engine
 from service.metrics import Metrics
-from service.processing.channel import CALL_LOG_READ, WAKE, is_wake, received_of, wake_line
+from service.processing.channel import CALL_LOG_DUE, WAKE, is_wake, received_of, wake_line
 from service.processing.standback import Received, StandBack, StandBackPolicy
 from service.processing.worker import ProcessorWorker
 from service.settings import ProcessorMode, Settings
@@ -300,7 +300,7 @@ def test_the_webhooks_count_crosses_the_channel() -> None:
     assert received_of(WAKE) is None
     assert is_wake(line)
     assert is_wake(WAKE)
-    assert not is_wake(CALL_LOG_READ)
+    assert not is_wake(CALL_LOG_DUE)
 
 
 def test_only_a_processor_with_a_process_of_its_own_on_postgresql_stands_back() -> None:
