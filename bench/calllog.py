@@ -129,16 +129,24 @@ async def _records_after_events(
     ]
 
 
-async def _drain(engine: AsyncEngine, settings: Settings, now: datetime) -> None:
-    """The processor as `callsift run` ships it on PostgreSQL (its process's collector
-    settings too, for the drain only), until nothing is queued."""
+@contextmanager
+def _shipped_collector() -> Iterator[None]:
+    """The collector settings of the processor's process, for the drains only: that process
+    prepares them once when it starts (`prepare_collector`: a full collection, then a freeze),
+    so they are set before a drain is timed, not within it."""
     threshold = gc.get_threshold()
     prepare_collector()
     try:
-        await shipped_processor(settings, engine, clock=lambda: now).drain()
+        yield
     finally:
         gc.set_threshold(*threshold)
         gc.unfreeze()
+
+
+async def _drain(engine: AsyncEngine, settings: Settings, now: datetime) -> None:
+    """The processor as `callsift run` ships it on PostgreSQL, until nothing is queued."""
+    with _shipped_collector():
+        await shipped_processor(settings, engine, clock=lambda: now).drain()
 
 
 async def _one_run(admin_url: str, records: int, *, with_events: bool) -> dict[str, float]:
@@ -157,9 +165,10 @@ async def _one_run(admin_url: str, records: int, *, with_events: bool) -> dict[s
         for start in range(0, len(batch), PAGE):
             await store.save_records("300401016", batch[start : start + PAGE], fetched_at=now)
         stored_s = time.perf_counter() - started
-        started = time.perf_counter()
-        await _drain(engine, settings, now)
-        reconciled_s = time.perf_counter() - started
+        with _shipped_collector():
+            started = time.perf_counter()
+            await shipped_processor(settings, engine, clock=lambda: now).drain()
+            reconciled_s = time.perf_counter() - started
         return {
             "records": len(batch),
             "stored_per_s": len(batch) / stored_s,

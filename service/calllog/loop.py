@@ -11,6 +11,7 @@ the same time. Stored records wake the processor.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from service.background import BackgroundTask
 from service.calllog import queries
 from service.calllog.expectation import NO_CALL_LOG, CallLogExpectation
+from service.calllog.leases import LEASE, RENEW_EVERY_S, HeldLeases
 from service.calllog.store import DatabaseCallLogStore
 from service.ringcentral.runtime import RingCentralRuntime, call_log_policy
 from service.settings import Settings
@@ -36,7 +38,6 @@ from subscriptions.lifecycle import Mode
 
 log = structlog.get_logger(__name__)
 
-LEASE = timedelta(minutes=30)
 PASS_LIMIT = 100
 CONCURRENT_SYNCS = 4  # credentials read at once (each is paced on its own Heavy budget)
 # A record still In Progress pulls the next read back to its start, but never further than this:
@@ -110,8 +111,10 @@ class CallLogLoop:
         on_records: Callable[[SaveCounts], None] = lambda _counts: None,
         on_window_done: Callable[[], None] = lambda: None,
         on_pass: Callable[[list[queries.SyncOverview], datetime], None] | None = None,
+        lease_renewal_s: float = RENEW_EVERY_S,
     ) -> None:
         self._engine = engine
+        self._lease_renewal_s = lease_renewal_s
         self._clock = clock
         self._interval = timedelta(seconds=interval_s)
         self._on_pass = on_pass
@@ -186,12 +189,27 @@ class CallLogLoop:
                 extension_ids=extension_ids,
             )
         limit = asyncio.Semaphore(CONCURRENT_SYNCS)
+        leases = HeldLeases(
+            self._engine,
+            (row.extension_id for row in rows),
+            leased_until=now + LEASE,
+            clock=self._clock,
+        )
 
         async def sync(row: queries.SyncRow) -> CallLogSyncReport:
-            async with limit:
-                return await self._sync_one(row, since=since, on_page=on_page)
+            try:
+                async with limit:
+                    return await self._sync_one(row, since=since, on_page=on_page)
+            finally:
+                leases.release(row.extension_id)
 
-        reports = list(await asyncio.gather(*(sync(row) for row in rows)))
+        renewing = asyncio.create_task(leases.keep(self._lease_renewal_s))
+        try:
+            reports = list(await asyncio.gather(*(sync(row) for row in rows)))
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
         if self._on_pass is not None:
             async with self._engine.connect() as connection:
                 overview = await queries.sync_overview(connection)

@@ -3,7 +3,7 @@ each credential's sync state and lease."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -274,6 +274,26 @@ async def claim_due(
             .values(lease_until=lease_until, last_attempt_at=now, updated_at=now)
         )
     return rows
+
+
+async def renew_leases(
+    connection: AsyncConnection, held: Mapping[str, datetime], *, until: datetime
+) -> set[str]:
+    """Extend each lease still as its holder last wrote it (compare-and-set on `lease_until`:
+    a lease that expired and another replica took is left to it); the credentials renewed."""
+    renewed: set[str] = set()
+    for extension_id, lease_until in held.items():
+        result = await connection.execute(
+            update(call_log_sync)
+            .where(
+                call_log_sync.c.extension_id == extension_id,
+                call_log_sync.c.lease_until == lease_until,
+            )
+            .values(lease_until=until)
+        )
+        if result.rowcount:
+            renewed.add(extension_id)
+    return renewed
 
 
 async def open_since(connection: AsyncConnection, extension_id: str) -> datetime | None:
