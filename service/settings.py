@@ -78,6 +78,15 @@ class Settings(BaseSettings):
     )
     db_connect_timeout_s: float = Field(default=5.0, gt=0)
     db_statement_timeout_s: float = Field(default=30.0, gt=0)
+    db_backend_flush_after_kb: int = Field(
+        default=256,
+        ge=0,
+        le=2048,
+        description="PostgreSQL's `backend_flush_after` on callsift's own connections: the "
+        "data pages they write out are handed to the disk every this many kB instead of "
+        "piling up in the kernel's cache until a checkpoint's final fsync writes them all at "
+        "once, holding up every commit behind it (0: PostgreSQL's default, off).",
+    )
     api_statement_timeout_s: float = Field(
         default=10.0,
         gt=0,

@@ -72,6 +72,7 @@ def _postgres_engine(settings: Settings, url: str, application_name: str) -> Asy
             "server_settings": {
                 "application_name": application_name,
                 "statement_timeout": str(int(settings.db_statement_timeout_s * 1000)),
+                "backend_flush_after": f"{settings.db_backend_flush_after_kb}kB",
             },
         },
     )

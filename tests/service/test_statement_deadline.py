@@ -1,6 +1,6 @@
 """The time limit on each statement of an API request (service/db/deadline.py): a statement past
 it fails as a statement timeout, on both databases, and the pooled connection carries no limit
-once the request is over."""
+once the request is over; and the PostgreSQL connections carry `backend_flush_after`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from sqlalchemy import text
 from service.db.deadline import is_statement_timeout, statement_time_limit
 from service.db.engine import create_engine
 from service.settings import Settings
+from tests.support.databases import PostgresTestDatabase
 
 SQLITE_LONG = (  # well over the progress handler's 10,000 steps between checks
     "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200000) "
@@ -39,3 +40,21 @@ async def test_a_statement_past_the_limit_fails_and_the_connection_goes_back_unl
             assert not is_statement_timeout(other.value)
     finally:
         await engine.dispose()
+
+
+@pytest.mark.parametrize("flush_after_kb", [256, 0])
+async def test_postgres_connections_carry_the_backend_flush_after_setting(
+    postgres_database: PostgresTestDatabase, flush_after_kb: int
+) -> None:
+    settings = Settings(
+        _env_file=None,
+        database_url=postgres_database.url,
+        db_backend_flush_after_kb=flush_after_kb,
+    )
+    engine = create_engine(settings)
+    try:
+        async with engine.connect() as connection:
+            shown = await connection.scalar(text("SHOW backend_flush_after"))
+    finally:
+        await engine.dispose()
+    assert shown == ("256kB" if flush_after_kb else "0")
