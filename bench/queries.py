@@ -309,8 +309,14 @@ class Client:
     """One keep-alive HTTP/1.1 connection (stdlib http.client: little client overhead)."""
 
     def __init__(self, port: int, key: str) -> None:
+        self._port = port
         self._connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         self._headers = {"Authorization": f"Bearer {key}"}
+
+    def reconnect(self) -> None:
+        """A new connection (the server closes one idle past its keep-alive timeout)."""
+        self._connection.close()
+        self._connection = http.client.HTTPConnection("127.0.0.1", self._port, timeout=120)
 
     def get(
         self, path: str, params: dict[str, Any] | None = None, headers: dict[str, str] | None = None
@@ -365,11 +371,12 @@ SUMMARY_PERIOD_S = Settings.model_fields["summary_max_age_s"].default
 LEAST_LEFT_S = 10.0
 
 
-def _start_of_summary_period() -> None:
+def _start_of_summary_period(client: Client) -> None:
     """Wait for the summary's next period when less than LEAST_LEFT_S of this one is left."""
     left = SUMMARY_PERIOD_S - time.time() % SUMMARY_PERIOD_S
     if left < LEAST_LEFT_S:
         time.sleep(left + 0.1)
+        client.reconnect()
 
 
 def measure(
@@ -388,7 +395,7 @@ def measure(
             if not answer["has_more"]:
                 break
         cursor = answer["cursor"]
-        _start_of_summary_period()
+        _start_of_summary_period(client)
         status, headers, body, _ = client.get("/v1/abandoned", {"since": cursor})
         assert status == 200, body[:300]
         etag = headers.get("etag") or headers["ETag"]
