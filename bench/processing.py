@@ -273,17 +273,14 @@ async def _count(url: str, query: str) -> int:
 # --- lag under load --------------------------------------------------------------------------
 
 
-# The events processed since the last poll: those below the oldest still queued. An event
-# processed ahead of an older one still queued is seen when the queue has moved past it (its lag
-# counted up to then, never less than it was); one committed after a later id was seen is not
-# counted. Reading every stored event above `low` and
-# probing the queue for each instead took about 50 ms a poll with a few thousand queued: the
-# poller took most of a core from the machine it measured.
 # The events processed since the last poll: those above the last id seen processed and below
-# the oldest still queued above it. The queue's index keeps the entries of the events processed
-# since its last vacuum (up to a minute of them: autovacuum's nap), all below that id: a plain
-# `min(id)` walked them at every poll (2-4 ms and some 600 pages under load, 100 times a second:
-# a third of a core of the machine the run measures).
+# the oldest still queued above it. An event processed ahead of an older one still queued is
+# seen when the queue has moved past it (its lag counted up to then, never less than it was);
+# one committed after a later id was seen is not counted. Reading every stored event above
+# `low` and probing the queue for each instead took about 50 ms a poll with a few thousand
+# queued. The queue's index keeps the entries of the events processed since its last vacuum (up
+# to a minute of them: autovacuum's nap), all below `low`: a `min(id)` not bounded by it walked
+# them at every poll (2-4 ms and some 600 pages under load, 100 times a second).
 POLL_PROCESSED = (
     "SELECT id, received_at FROM raw_events WHERE id > $1 AND id < "
     "COALESCE((SELECT min(id) FROM event_queue WHERE id > $1), 9223372036854775807) ORDER BY id"

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from service.background import BackgroundTask
 from service.calllog import queries
 from service.calllog.expectation import NO_CALL_LOG, CallLogExpectation
-from service.calllog.leases import LEASE, RENEW_EVERY_S, HeldLeases
+from service.calllog.leases import LEASE, HeldLeases
 from service.calllog.store import DatabaseCallLogStore
 from service.ringcentral.runtime import RingCentralRuntime, call_log_policy
 from service.settings import Settings
@@ -111,10 +111,8 @@ class CallLogLoop:
         on_records: Callable[[SaveCounts], None] = lambda _counts: None,
         on_window_done: Callable[[], None] = lambda: None,
         on_pass: Callable[[list[queries.SyncOverview], datetime], None] | None = None,
-        lease_renewal_s: float = RENEW_EVERY_S,
     ) -> None:
         self._engine = engine
-        self._lease_renewal_s = lease_renewal_s
         self._clock = clock
         self._interval = timedelta(seconds=interval_s)
         self._on_pass = on_pass
@@ -203,7 +201,7 @@ class CallLogLoop:
             finally:
                 leases.release(row.extension_id)
 
-        renewing = asyncio.create_task(leases.keep(self._lease_renewal_s))
+        renewing = asyncio.create_task(leases.keep())
         try:
             reports = list(await asyncio.gather(*(sync(row) for row in rows)))
         finally:
