@@ -11,8 +11,21 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, ColumnElement, FromClause, Select, String, Table, any_, literal
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ColumnElement,
+    FromClause,
+    Select,
+    String,
+    Table,
+    TextClause,
+    any_,
+    literal,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import TypeEngine
 
@@ -83,3 +96,25 @@ def keys_in(
     connection: AsyncConnection, column: ColumnElement[Any], keys: Collection[str]
 ) -> ColumnElement[bool]:
     return one_of(connection, column, keys, String())
+
+
+def postgres_unnest_insert(
+    table: Table, columns: Sequence[Column[Any]], suffix: str = ""
+) -> TextClause:
+    """PostgreSQL's `INSERT ... SELECT FROM unnest(...)` of `columns`: one array per column, bound
+    by the column's name, so a batch is one statement with one parameter per column instead of a
+    statement per row (SQLAlchemy does no per-row work, PostgreSQL plans once). `suffix` follows
+    the SELECT (an `ON CONFLICT` clause)."""
+    dialect: Dialect = postgresql.asyncpg.dialect()  # type: ignore[no-untyped-call]
+    quote = dialect.identifier_preparer.quote
+    names = ", ".join(quote(column.name) for column in columns)
+    arrays = ", ".join(
+        f"CAST(:{column.name} AS {column.type.compile(dialect=dialect)}[])" for column in columns
+    )
+    into = f"INSERT INTO {quote(table.name)} ({names})"
+    return text(f"{into} SELECT * FROM unnest({arrays}) {suffix}")  # noqa: S608 (our names)
+
+
+def as_arrays(columns: Sequence[Column[Any]], rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The parameters of `postgres_unnest_insert`: each column's values in row order."""
+    return {column.name: [row[column.name] for row in rows] for column in columns}

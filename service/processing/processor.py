@@ -149,10 +149,12 @@ async def process_new_events(
         sessions -= held
         claimed = [e for e in claimed if held.isdisjoint(sessions_of_event.get(e.id, ()))]
         records = [r for r in records if session_of_record[r] not in held]
-    recomputed = await recompute(connection, sessions, context=context, locked=leave_held)
-    await _note_subscription_activity(connection, claimed, context.now)
+    # Before the recomputation, which takes the change numbers' lock (held until commit). The
+    # extensions' rows are shared by claims, so they are touched under that lock, not before it.
     await queries.mark_processed(connection, [event.id for event in claimed])
     await calllog_queries.mark_processed(connection, records)
+    recomputed = await recompute(connection, sessions, context=context, locked=leave_held)
+    await _note_subscription_activity(connection, claimed, context.now)
     return ClaimStats(
         events=len(claimed),
         records=len(records),
@@ -549,23 +551,17 @@ class _Change:
 async def _write_changes(
     connection: AsyncConnection, changes: list[_Change], now: datetime
 ) -> None:
-    first_seq = await queries.take_change_seqs(connection, len(changes))
-    rows: list[dict[str, Any]] = []
-    legs: list[dict[str, Any]] = []
-    for offset, change in enumerate(changes):
-        outcome = change.outcome
-        rows.append(_outcome_row(change, now, first_seq + offset))
-        legs.extend(
-            {
-                "telephony_session_id": outcome.telephony_session_id,
-                "party_id": _column(leg.party_id, 128),
-                "extension_id": _column(leg.extension_id, 32),
-                "outcome": leg.outcome.value,
-                "started_at": outcome.started_at,
-            }
-            for leg in outcome.legs
-        )
-    await queries.upsert_outcomes(connection, rows)
+    legs = [
+        {
+            "telephony_session_id": change.outcome.telephony_session_id,
+            "party_id": _column(leg.party_id, 128),
+            "extension_id": _column(leg.extension_id, 32),
+            "outcome": leg.outcome.value,
+            "started_at": change.outcome.started_at,
+        }
+        for change in changes
+        for leg in change.outcome.legs
+    ]
     await queries.replace_legs(
         connection,
         [change.outcome.telephony_session_id for change in changes if change.previous is not None],
@@ -577,9 +573,16 @@ async def _write_changes(
         [change.outcome.started_at for change in changes]
         + [change.previous.started_at for change in changes if change.previous is not None],
     )
+    rows = [_outcome_row(change, now) for change in changes]
+    # Last: the change numbers' row stays locked until commit, and other claims wait for it.
+    first_seq = await queries.take_change_seqs(connection, len(changes))
+    for offset, row in enumerate(rows):
+        row["change_seq"] = first_seq + offset
+    await queries.upsert_outcomes(connection, rows)
 
 
-def _outcome_row(change: _Change, now: datetime, change_seq: int) -> dict[str, Any]:
+def _outcome_row(change: _Change, now: datetime) -> dict[str, Any]:
+    """The outcome's row, but for its `change_seq` (taken last: see `_write_changes`)."""
     outcome, previous = change.outcome, change.previous
     return {
         "telephony_session_id": outcome.telephony_session_id,
@@ -608,7 +611,6 @@ def _outcome_row(change: _Change, now: datetime, change_seq: int) -> dict[str, A
         "revision": previous.revision + 1 if previous else 1,
         "created_at": previous.created_at if previous else now,
         "updated_at": now,
-        "change_seq": change_seq,
         "last_event_at": change.last_event_at,
         "sources": ",".join(source.value for source in outcome.sources),
         "reconciliation": outcome.reconciliation.value,

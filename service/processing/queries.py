@@ -25,7 +25,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from classifiers.outcome import Category, Reconciliation, Source, Stage
 from classifiers.timing import shifted
-from service.db.sql import claiming, ids_in, insert_on_conflict, is_postgres, keys_in
+from service.db.sql import (
+    as_arrays,
+    claiming,
+    ids_in,
+    insert_on_conflict,
+    is_postgres,
+    keys_in,
+    postgres_unnest_insert,
+)
 from service.db.tables import (
     REACHING,
     RECOVERED,
@@ -247,10 +255,31 @@ WRITE_CHUNK = 100
 SPANS_PER_STATEMENT = 50
 
 
+# What an outcome's own write sets (its recovery is `set_recoveries`'s), in its rows' key order.
+OUTCOME_COLUMNS = [c for c in call_outcomes.columns if c.name not in RECOVERY_COLUMNS]
+KEPT_ON_REWRITE = ("telephony_session_id", "created_at")
+POSTGRES_UPSERT_OUTCOMES = postgres_unnest_insert(
+    call_outcomes,
+    OUTCOME_COLUMNS,
+    "ON CONFLICT (telephony_session_id) DO UPDATE SET "
+    + ", ".join(
+        f"{c.name} = excluded.{c.name}" for c in OUTCOME_COLUMNS if c.name not in KEPT_ON_REWRITE
+    ),
+)
+LEG_COLUMNS = list(call_legs.columns)
+POSTGRES_INSERT_LEGS = postgres_unnest_insert(call_legs, LEG_COLUMNS)
+
+
 async def upsert_outcomes(connection: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    statement = _upsert(connection)
+    """Insert or rewrite outcomes (rows with every column of OUTCOME_COLUMNS; one row a session)."""
+    postgres = is_postgres(connection)
+    statement = POSTGRES_UPSERT_OUTCOMES if postgres else _upsert(connection)
     for start in range(0, len(rows), WRITE_CHUNK):
-        await connection.execute(statement, list(rows[start : start + WRITE_CHUNK]))
+        chunk = rows[start : start + WRITE_CHUNK]
+        if postgres:
+            await connection.execute(statement, as_arrays(OUTCOME_COLUMNS, chunk))
+        else:
+            await connection.execute(statement, list(chunk))
 
 
 async def replace_legs(
@@ -264,7 +293,11 @@ async def replace_legs(
             delete(call_legs).where(keys_in(connection, call_legs.c.telephony_session_id, stored))
         )
     for start in range(0, len(rows), WRITE_CHUNK * 2):
-        await connection.execute(insert(call_legs), list(rows[start : start + WRITE_CHUNK * 2]))
+        chunk = rows[start : start + WRITE_CHUNK * 2]
+        if is_postgres(connection):
+            await connection.execute(POSTGRES_INSERT_LEGS, as_arrays(LEG_COLUMNS, chunk))
+        else:
+            await connection.execute(insert(call_legs), list(chunk))
 
 
 async def delete_outcomes(connection: AsyncConnection, session_ids: Collection[str]) -> None:
