@@ -11,8 +11,8 @@ from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from classifiers import Thresholds, classify_lines
 from service.app import create_app
@@ -284,6 +284,55 @@ async def test_claims_in_flight_drain_everything_to_the_same_outcomes(
     assert drained.claims > events // 9  # more than one claim ran
     rows = await stored(manual_settings)
     assert {row.telephony_session_id: row.document for row in rows} == expected_documents(calls)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_a_claim_commits_no_change_number_before_one_taken_earlier(
+    ingest_only: str, manual_settings: Settings
+) -> None:
+    """Another transaction holds change numbers it has not committed: a claim waits for it to
+    commit, and its outcomes get the numbers after them (so a poller that read the counter never
+    misses a change committed late, whatever the claim writes before taking its numbers)."""
+    calls = await post_renamed_calls(ingest_only, 3, seed=9)
+    engine = create_engine(manual_settings)
+    try:
+        async with engine.connect() as holder:
+            await holder.begin()
+            held = await queries.take_change_seqs(holder, 5)
+            claim = asyncio.create_task(process_and_commit(engine, claim_size=100, now=LATER))
+            async with engine.connect() as watcher:
+                await until_a_backend_waits_for_a_lock(watcher, claim)
+            assert not claim.done()
+            await holder.commit()
+        stats = await claim
+    finally:
+        await engine.dispose()
+
+    assert stats.events == sum(len(call) for call in calls)
+    rows = await stored(manual_settings)
+    assert len(rows) == len(calls)
+    assert min(row.change_seq for row in rows) == held + 5
+
+
+async def process_and_commit(engine: AsyncEngine, *, claim_size: int, now: datetime) -> Any:
+    async with engine.begin() as connection:
+        return await process_new_events(connection, context=context(now), claim_size=claim_size)
+
+
+async def until_a_backend_waits_for_a_lock(
+    watcher: AsyncConnection, task: asyncio.Task[Any]
+) -> None:
+    """Return once a backend waits for a lock (the claim, blocked); fail if `task` ends first."""
+    for _ in range(2000):
+        waiting = await watcher.scalar(
+            text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+        )
+        await watcher.rollback()  # the next read takes a new snapshot of the activity
+        if waiting:
+            return
+        assert not task.done(), "the claim committed while earlier change numbers were held"
+        await asyncio.sleep(0.005)
+    pytest.fail("the claim never waited for the held change numbers")
 
 
 async def drain_then_dispose(
