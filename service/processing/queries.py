@@ -232,20 +232,21 @@ async def take_change_seqs(connection: AsyncConnection, count: int) -> int:
     return int(last) - count + 1
 
 
+# Written by `set_recoveries`, never by the outcome's own upsert.
+RECOVERY_COLUMNS = ("recovered_at", "recovered_by", "time_to_recovery_s")
+# What an outcome's own write sets, and of those what a rewrite changes.
+OUTCOME_COLUMNS = [c for c in call_outcomes.columns if c.name not in RECOVERY_COLUMNS]
+REWRITTEN = [
+    c.name for c in OUTCOME_COLUMNS if c.name not in ("telephony_session_id", "created_at")
+]
+
+
 def _upsert(connection: AsyncConnection) -> Insert:
     statement = insert_on_conflict(connection, call_outcomes)
     return statement.on_conflict_do_update(
-        index_elements=["telephony_session_id"], set_=_updatable(statement.excluded)
+        index_elements=["telephony_session_id"],
+        set_={name: statement.excluded[name] for name in REWRITTEN},
     )
-
-
-# Written by `set_recoveries`, never by the outcome's own upsert.
-RECOVERY_COLUMNS = ("recovered_at", "recovered_by", "time_to_recovery_s")
-
-
-def _updatable(excluded: Any) -> dict[str, Any]:
-    kept = ("telephony_session_id", "created_at", *RECOVERY_COLUMNS)
-    return {c.name: excluded[c.name] for c in call_outcomes.columns if c.name not in kept}
 
 
 # Rows per statement when writing outcomes and legs: a statement's rows are encoded in one go,
@@ -254,17 +255,11 @@ WRITE_CHUNK = 100
 # Numbers per statement when looking for the abandoned calls that reaching calls may recover.
 SPANS_PER_STATEMENT = 50
 
-
-# What an outcome's own write sets (its recovery is `set_recoveries`'s), in its rows' key order.
-OUTCOME_COLUMNS = [c for c in call_outcomes.columns if c.name not in RECOVERY_COLUMNS]
-KEPT_ON_REWRITE = ("telephony_session_id", "created_at")
 POSTGRES_UPSERT_OUTCOMES = postgres_unnest_insert(
     call_outcomes,
     OUTCOME_COLUMNS,
     "ON CONFLICT (telephony_session_id) DO UPDATE SET "
-    + ", ".join(
-        f"{c.name} = excluded.{c.name}" for c in OUTCOME_COLUMNS if c.name not in KEPT_ON_REWRITE
-    ),
+    + ", ".join(f"{name} = excluded.{name}" for name in REWRITTEN),
 )
 LEG_COLUMNS = list(call_legs.columns)
 POSTGRES_INSERT_LEGS = postgres_unnest_insert(call_legs, LEG_COLUMNS)

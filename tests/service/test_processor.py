@@ -325,7 +325,10 @@ async def until_a_backend_waits_for_a_lock(
     """Return once a backend waits for a lock (the claim, blocked); fail if `task` ends first."""
     for _ in range(2000):
         waiting = await watcher.scalar(
-            text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+            text(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
         )
         await watcher.rollback()  # the next read takes a new snapshot of the activity
         if waiting:
