@@ -16,12 +16,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from classifiers.outcome import CATEGORY_LABELS, Category
+from classifiers.outcome import CATEGORY_LABELS
 from service.api import queries
 from service.api.documents import iso
 from service.api.queries import UnrecoveredRow
 
-CATEGORIES = {category.value: category for category in Category}
+LABELS: dict[str, str] = {category.value: label for category, label in CATEGORY_LABELS.items()}
 
 
 def callbacks_etag(last_seq: int, as_of: datetime, include_short: bool) -> str:
@@ -29,11 +29,15 @@ def callbacks_etag(last_seq: int, as_of: datetime, include_short: bool) -> str:
 
 
 def callback_rows(abandons: Iterable[UnrecoveredRow], window: timedelta) -> list[dict[str, Any]]:
-    """The abandons grouped by caller number, in order of each number's first attempt (then
-    of the number)."""
+    """The abandons (in order of start, then session id) grouped by caller number, in order of
+    each number's first attempt (then of the number)."""
     numbers: dict[str, list[UnrecoveredRow]] = {}
-    for abandon in sorted(abandons, key=lambda a: (a.started_at, a.telephony_session_id)):
-        numbers.setdefault(abandon.caller_key, []).append(abandon)
+    for abandon in abandons:
+        attempts = numbers.get(abandon.caller_key)
+        if attempts is None:
+            numbers[abandon.caller_key] = [abandon]
+        else:
+            attempts.append(abandon)
     ordered = sorted(numbers.values(), key=lambda calls: (calls[0].started_at, calls[0].caller_key))
     return [_row(attempts, window) for attempts in ordered]
 
@@ -48,20 +52,18 @@ def _row(attempts: list[UnrecoveredRow], window: timedelta) -> dict[str, Any]:
         "first_abandoned_at": first.started_at,
         "last_abandoned_at": last.started_at,
         "call_back_before": last.started_at + window,
-        "calls": [_attempt(attempt) for attempt in attempts],
-    }
-
-
-def _attempt(abandon: UnrecoveredRow) -> dict[str, Any]:
-    category = CATEGORIES.get(abandon.category)
-    return {
-        "telephony_session_id": abandon.telephony_session_id,
-        "started_at": abandon.started_at,
-        "ended_at": abandon.ended_at,
-        "category": abandon.category,
-        "category_label": CATEGORY_LABELS[category] if category else None,
-        "queue": abandon.queue,
-        "time_to_abandon_s": abandon.time_to_abandon_s,
+        "calls": [
+            {
+                "telephony_session_id": attempt.telephony_session_id,
+                "started_at": attempt.started_at,
+                "ended_at": attempt.ended_at,
+                "category": attempt.category,
+                "category_label": LABELS.get(attempt.category),
+                "queue": attempt.queue,
+                "time_to_abandon_s": attempt.time_to_abandon_s,
+            }
+            for attempt in attempts
+        ],
     }
 
 

@@ -8,15 +8,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Select, and_, exists, false, func, or_, select, true
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    exists,
+    false,
+    func,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from classifiers.outcome import Category
 from service.api.cursors import CallsCursor
 from service.api.documents import StorageFields
-from service.db.driver import asyncpg_connection
+from service.db.driver import DriverQuery, asyncpg_connection
 from service.db.sql import is_postgres
 from service.db.tables import (
     call_legs,
@@ -317,8 +330,7 @@ async def outcome_counts(connection: AsyncConnection) -> list[tuple[str, str, in
     return [(direction, category, int(count)) for direction, category, count in result]
 
 
-@dataclass(frozen=True, slots=True)
-class UnrecoveredRow:
+class UnrecoveredRow(NamedTuple):  # a tuple: hundreds are built for each callback list
     telephony_session_id: str
     caller_key: str
     from_number: str | None
@@ -335,52 +347,80 @@ class UnrecoveredNumbers:
     abandons: list[UnrecoveredRow]  # every such abandon of the first numbers asked for
 
 
-async def unrecovered_abandons(
-    connection: AsyncConnection, *, since: datetime, include_short: bool, numbers: int
-) -> UnrecoveredNumbers:
-    """Abandoned calls with a number to call back, started at or after `since`, that no later
-    call has reached: how many numbers have one, and every such call of the first `numbers`
-    numbers (by their first such call, then number), oldest first. The numbers are counted and
-    chosen from the partial index `ix_call_outcomes_abandoned_callers` alone (it carries the
-    key, category and recovery), so only the calls listed are read from the table."""
+# The first N numbers by first attempt are the first N distinct numbers of the calls in order of
+# start (then number), so they are looked for among the first HEAD_CALLS_PER_NUMBER * N calls
+# only; when those hold fewer numbers than wanted (a number that called hundreds of times), every
+# number of the window is grouped instead.
+HEAD_CALLS_PER_NUMBER = 2
+
+
+def _unrecovered_statement(*, include_short: bool, from_head: bool) -> DriverQuery:
+    """Every unrecovered abandon with a number to call back, started at or after `since`, of the
+    first `numbers` numbers (by their first such call, then number), oldest first, each with how
+    many numbers have one (last column). The numbers are chosen and counted from the partial
+    index `ix_call_outcomes_abandoned_callers` alone (it carries the key, category and
+    recovery): `from_head`, among the first `head` calls; else among all. Only the calls listed
+    are read from the table."""
     outcome = call_outcomes.c
     unrecovered = [
         outcome.is_abandoned == true(),
         outcome.caller_key.is_not(None),
         outcome.recovered_at.is_(None),
-        outcome.started_at >= since,
+        outcome.started_at >= bindparam("since", type_=call_outcomes.c.started_at.type),
     ]
     if not include_short:
         unrecovered.append(outcome.category != SHORT_ABANDON)
-    first_at = func.min(outcome.started_at)
+    calls = select(outcome.caller_key, outcome.started_at).where(*unrecovered)
+    if from_head:
+        calls = calls.order_by(outcome.started_at, outcome.caller_key).limit(
+            bindparam("head", type_=Integer)
+        )
+    candidates = calls.subquery("candidates")
     firsts = (
-        select(outcome.caller_key, func.count().over().label("numbers"))
-        .where(*unrecovered)
-        .group_by(outcome.caller_key)
-        .order_by(first_at, outcome.caller_key)
-        .limit(numbers)
+        select(candidates.c.caller_key)
+        .group_by(candidates.c.caller_key)
+        .order_by(func.min(candidates.c.started_at), candidates.c.caller_key)
+        .limit(bindparam("numbers", type_=Integer))
         .subquery("firsts")
     )
-    result = await connection.execute(
+    numbers = select(func.count()).select_from(
+        select(outcome.caller_key).where(*unrecovered).group_by(outcome.caller_key).subquery()
+    )
+    return DriverQuery(
         select(
-            outcome.telephony_session_id,
-            outcome.caller_key,
-            outcome.from_number,
-            outcome.started_at,
-            outcome.ended_at,
-            outcome.category,
-            outcome.queue,
-            outcome.time_to_abandon_s,
-            firsts.c.numbers,
+            *(outcome[name] for name in UnrecoveredRow._fields),
+            numbers.scalar_subquery().label("numbers"),
         )
         .join(firsts, firsts.c.caller_key == outcome.caller_key)
         .where(*unrecovered)
         .order_by(outcome.started_at, outcome.telephony_session_id)
     )
-    rows = result.all()
-    return UnrecoveredNumbers(
-        int(rows[0].numbers) if rows else 0, [UnrecoveredRow(*row[:-1]) for row in rows]
+
+
+UNRECOVERED_ABANDONS = {
+    (short, from_head): _unrecovered_statement(include_short=short, from_head=from_head)
+    for short in (True, False)
+    for from_head in (True, False)
+}
+
+
+async def unrecovered_abandons(
+    connection: AsyncConnection, *, since: datetime, include_short: bool, numbers: int
+) -> UnrecoveredNumbers:
+    """Abandoned calls with a number to call back, started at or after `since`, that no later
+    call has reached: how many numbers have one, and every such call of the first `numbers`
+    numbers (by their first such call, then number), oldest first."""
+    rows = await UNRECOVERED_ABANDONS[include_short, True].fetch(
+        connection, since=since, numbers=numbers, head=HEAD_CALLS_PER_NUMBER * numbers
     )
+    counted = int(rows[0][-1]) if rows else 0  # no calls listed: none in the window at all
+    abandons = [UnrecoveredRow(*row[:-1]) for row in rows]
+    if len({abandon.caller_key for abandon in abandons}) < min(numbers, counted):
+        rows = await UNRECOVERED_ABANDONS[include_short, False].fetch(
+            connection, since=since, numbers=numbers
+        )
+        abandons = [UnrecoveredRow(*row[:-1]) for row in rows]
+    return UnrecoveredNumbers(counted, abandons)
 
 
 @dataclass(frozen=True, slots=True)
@@ -390,13 +430,13 @@ class RecoveryCounts:
     median_time_to_recovery_s: float | None
 
 
-async def recovery_counts(
-    connection: AsyncConnection, *, start: datetime, end: datetime, include_short: bool
-) -> RecoveryCounts:
-    """How many abandoned calls that started in `[start, end)` had a number to call back, how
-    many of them a later call reached, and the median time to that call (interpolated between
-    the two middle values, as PostgreSQL's `percentile_cont(0.5)`): one statement on PostgreSQL,
-    two on SQLite, each reading the partial index `ix_call_outcomes_abandoned_callers` alone."""
+def _callable_abandons(
+    start: datetime | BindParameter[datetime],
+    end: datetime | BindParameter[datetime],
+    *,
+    include_short: bool,
+) -> list[ColumnElement[bool]]:
+    """Abandoned calls with a number to call back that started in `[start, end)`."""
     outcome = call_outcomes.c
     conditions = [
         outcome.is_abandoned == true(),
@@ -406,19 +446,47 @@ async def recovery_counts(
     ]
     if not include_short:
         conditions.append(outcome.category != SHORT_ABANDON)
-    if is_postgres(connection):  # one pass: percentile_cont skips the unrecovered (NULL) times
-        abandoned, recovered, median = (
-            await connection.execute(
-                select(
-                    func.count(),
-                    func.count(outcome.recovered_at),
-                    func.percentile_cont(0.5).within_group(outcome.time_to_recovery_s),
-                ).where(*conditions)
+    return conditions
+
+
+def _postgres_recovery_counts(*, include_short: bool) -> DriverQuery:
+    outcome = call_outcomes.c
+    started = outcome.started_at.type
+    return DriverQuery(
+        select(
+            func.count(),
+            func.count(outcome.recovered_at),
+            func.percentile_cont(0.5).within_group(outcome.time_to_recovery_s),
+        ).where(
+            *_callable_abandons(
+                bindparam("start", type_=started),
+                bindparam("end", type_=started),
+                include_short=include_short,
             )
-        ).one()
+        )
+    )
+
+
+POSTGRES_RECOVERY_COUNTS = {
+    short: _postgres_recovery_counts(include_short=short) for short in (True, False)
+}
+
+
+async def recovery_counts(
+    connection: AsyncConnection, *, start: datetime, end: datetime, include_short: bool
+) -> RecoveryCounts:
+    """How many abandoned calls that started in `[start, end)` had a number to call back, how
+    many of them a later call reached, and the median time to that call (interpolated between
+    the two middle values, as PostgreSQL's `percentile_cont(0.5)`): one statement on PostgreSQL,
+    two on SQLite, each reading the partial index `ix_call_outcomes_abandoned_callers` alone."""
+    if is_postgres(connection):  # one pass: percentile_cont skips the unrecovered (NULL) times
+        rows = await POSTGRES_RECOVERY_COUNTS[include_short].fetch(connection, start=start, end=end)
+        abandoned, recovered, median = rows[0]
         return RecoveryCounts(
             int(abandoned), int(recovered), None if median is None else float(median)
         )
+    outcome = call_outcomes.c
+    conditions = _callable_abandons(start, end, include_short=include_short)
     abandoned, recovered = (
         await connection.execute(
             select(func.count(), func.count(outcome.recovered_at)).where(*conditions)

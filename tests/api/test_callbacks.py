@@ -150,6 +150,33 @@ async def test_a_cut_list_shows_every_attempt_of_the_numbers_it_keeps(day_api: A
     assert [row["number"] for row in whole["callbacks"]] == [REPEAT, ALICE_NUMBER]
 
 
+async def test_a_number_that_called_again_and_again_leaves_room_for_the_next(
+    day_api: Api,
+) -> None:
+    """The numbers are looked for among the first calls of the window (twice as many as numbers
+    asked for); five attempts from one number before Alice's fill that head, and the list still
+    reaches her number."""
+    await day_api.load(
+        [
+            *(
+                call
+                for minute, digit in zip(range(20, 25), "abcde", strict=True)
+                for call in from_repeat("abandoned-ringing-account", 12, minute, digit)
+            )
+        ],
+        now=PROCESSED_AT + timedelta(minutes=15),
+    )
+    two = (await callbacks(day_api, limit=2)).json()
+    assert [(row["number"], row["attempts"]) for row in two["callbacks"]] == [
+        (REPEAT, 5),
+        (ALICE_NUMBER, 1),
+    ]
+    assert (two["has_more"], two["numbers"]) == (False, 2)
+    one = (await callbacks(day_api, limit=1)).json()
+    assert [(row["number"], row["attempts"]) for row in one["callbacks"]] == [(REPEAT, 5)]
+    assert (one["has_more"], one["numbers"]) == (True, 2)
+
+
 async def test_the_list_is_whole_each_time_and_bad_words_are_refused(day_api: Api) -> None:
     whole = await callbacks(day_api)
     with_since = await callbacks(day_api, since="2026-03-10T12:45:00Z")
