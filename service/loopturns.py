@@ -10,7 +10,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from typing import TypeVar
 
-SLICE_S = 0.01
+SLICE_S = 0.005
 CHUNK = 1000  # items handed out between two looks at the clock (`LoopTurns.chunks`)
 
 T = TypeVar("T")
