@@ -21,6 +21,7 @@ from starlette.requests import HTTPConnection
 from service.api import queries as api_queries
 from service.api.running_service import ApiCaches
 from service.calllog.loop import CallLogLoop, ExpectationCache
+from service.calllog.pacing import busy_since
 from service.db.engine import create_engine
 from service.looplag import LoopLagProbe
 from service.metrics import SERVICE_LOOP, Metrics
@@ -145,9 +146,12 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
         else:  # with what the webhook has received so far, for the processor's stand-back
             process.wake(Received(time.monotonic(), writer.received))
 
+    last_stored_at = [float("-inf")]  # when the webhook last stored a notification
+
     def after_batch(report: BatchReport) -> None:
         metrics.record_batch(report)
         if report.inserted:
+            last_stored_at[0] = time.monotonic()
             wake()
 
     writer = GroupCommitWriter(
@@ -192,6 +196,7 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
             on_records=records_saved,
             on_window_done=expectation.invalidate,
             on_pass=metrics.record_call_log_syncs,
+            webhook_busy=busy_since(lambda: last_stored_at[0]),
         )
 
         async def sync_at_once(extension_ids: Collection[str]) -> None:

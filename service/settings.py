@@ -213,6 +213,12 @@ class Settings(BaseSettings):
         description="Each read starts this long before where the last one ended (records appear "
         "late and change: In Progress first, final after the call).",
     )
+    calllog_busy_records_per_s: float = Field(
+        default=100.0,
+        ge=0,
+        description="While webhooks arrive, the call-log sync stores at most this many records "
+        "a second (a backfill gives way to live traffic); 0: no limit.",
+    )
 
     short_abandon_s: float = Field(default=5.0, ge=0)
     vm_min_message_s: float = Field(default=10.0, ge=0)

@@ -23,6 +23,7 @@ from service.background import BackgroundTask
 from service.calllog import queries
 from service.calllog.expectation import NO_CALL_LOG, CallLogExpectation
 from service.calllog.leases import LEASE, HeldLeases
+from service.calllog.pacing import SyncPacing, never_busy
 from service.calllog.store import DatabaseCallLogStore
 from service.ringcentral.runtime import RingCentralRuntime, call_log_policy
 from service.settings import Settings
@@ -111,6 +112,7 @@ class CallLogLoop:
         on_records: Callable[[SaveCounts], None] = lambda _counts: None,
         on_window_done: Callable[[], None] = lambda: None,
         on_pass: Callable[[list[queries.SyncOverview], datetime], None] | None = None,
+        pacing: SyncPacing | None = None,
     ) -> None:
         self._engine = engine
         self._clock = clock
@@ -122,6 +124,7 @@ class CallLogLoop:
             next_due=lambda now: now + self._interval,
             on_saved=on_records,
             on_window_done=on_window_done,
+            pacing=pacing,
         )
         self._syncer = CallLogSyncer(
             runtime.client, runtime.tokens, self.store, policy=policy, clock=clock
@@ -139,8 +142,10 @@ class CallLogLoop:
         on_records: Callable[[SaveCounts], None] = lambda _counts: None,
         on_window_done: Callable[[], None] = lambda: None,
         on_pass: Callable[[list[queries.SyncOverview], datetime], None] | None = None,
+        webhook_busy: Callable[[], bool] = never_busy,
     ) -> CallLogLoop:
-        """The loop as the settings configure it (backfill, overlap, interval)."""
+        """The loop as the settings configure it (backfill, overlap, interval, pace while the
+        webhook is busy)."""
         return cls(
             engine,
             runtime,
@@ -150,6 +155,7 @@ class CallLogLoop:
             on_records=on_records,
             on_window_done=on_window_done,
             on_pass=on_pass,
+            pacing=SyncPacing(settings.calllog_busy_records_per_s, webhook_busy=webhook_busy),
         )
 
     def wake(self) -> None:

@@ -28,6 +28,7 @@ import uvloop
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.calllog.loop import CallLogLoop, ExpectationCache
+from service.calllog.pacing import busy_since
 from service.db.engine import create_engine
 from service.logging import configure_logging
 from service.looplag import LoopLagProbe
@@ -115,7 +116,7 @@ async def run_processor(channel: socket.socket) -> None:
         call_log=expectation.current,
         received=webhook,
     )
-    call_log = _call_log_sync(settings, engine, metrics, worker, expectation)
+    call_log = _call_log_sync(settings, engine, metrics, worker, expectation, webhook)
     terminated = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, terminated.set)
     await worker.start()
@@ -153,10 +154,11 @@ def _call_log_sync(
     metrics: ChannelMetrics,
     worker: ProcessorWorker,
     expectation: ExpectationCache,
+    webhook: LatestReceived,
 ) -> _CallLogSync | None:
     """The call-log sync, when it is on and a RingCentral app is configured: what it stores
-    wakes the processor beside it, and each window it reads makes it re-read what the call log
-    covers."""
+    wakes the processor beside it, each window it reads makes it re-read what the call log
+    covers, and it gives way while the service's webhook stores notifications."""
     if not settings.calllog_sync_enabled or not settings.ringcentral_app_configured():
         return None
     runtime = build_runtime(settings, engine, clock=utc_now)
@@ -178,6 +180,7 @@ def _call_log_sync(
         on_records=records_saved,
         on_window_done=window_done,
         on_pass=metrics.record_call_log_syncs,
+        webhook_busy=busy_since(lambda: webhook().at),
     )
     return _CallLogSync(loop, runtime)
 
