@@ -7,7 +7,8 @@ backfill at full speed (its pages validated and stored, the processor reconcilin
 about half a millisecond of CPU a record between the processes) keeps both cores busy, and the
 webhook waits for one now and then: its p99 over sequential notifications was 2.4 x the one
 without a backfill (bench/notes.md). So each page reserves its slot in a shared schedule (`n`
-records take `n / rate` seconds) and waits for it, while the webhook is busy; when it falls
+records come `n / rate` seconds after the slot before, the first page too: no burst to begin
+with) and waits for it, while the webhook is busy; when it falls
 quiet, the waiting ends within `RECHECK_S` and the sync runs at full speed again. The webhook
 counts as busy while it stored a notification within `BUSY_WITHIN_S`.
 """
@@ -38,14 +39,13 @@ class SyncPacing:
         self._free_at = float("-inf")  # when the schedule has room for the next page
 
     def slot(self, records: int) -> float:
-        """When a page of `records` may be stored (now or later), its time reserved; now when
-        the webhook is not busy or there is no limit."""
+        """When a page of `records` may be stored, its time reserved: `records / rate` after the
+        slot before it (or after now); now when the webhook is not busy or there is no limit."""
         now = self._clock()
         if not self._seconds_a_record or not self._webhook_busy():
             return now
-        start = max(self._free_at, now)
-        self._free_at = start + records * self._seconds_a_record
-        return start
+        self._free_at = max(self._free_at, now) + records * self._seconds_a_record
+        return self._free_at
 
     async def before_page(self, records: int) -> None:
         """Wait for the page's slot, or until the webhook is no longer busy."""

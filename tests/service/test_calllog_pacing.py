@@ -31,14 +31,13 @@ class Clock:
 def test_pages_keep_to_the_rate_while_the_webhook_is_busy_and_not_otherwise() -> None:
     clock, busy = Clock(), [True]
     pacing = SyncPacing(100, webhook_busy=lambda: busy[0], clock=clock)
-    assert pacing.slot(500) == 1000.0  # the first page goes at once
-    assert pacing.slot(1000) == 1005.0  # 500 records at 100 a second: 5 s
-    assert pacing.slot(200) == 1015.0  # reserved in turn, whichever credential asks
+    assert pacing.slot(500) == 1005.0  # 500 records at 100 a second: 5 s, the first page too
+    assert pacing.slot(1000) == 1015.0  # reserved in turn, whichever credential asks
     busy[0] = False
     assert pacing.slot(1000) == 1000.0  # quiet: at once, whatever was reserved
-    clock.now = 1020.0
+    clock.now = 1030.0
     busy[0] = True
-    assert pacing.slot(100) == 1020.0  # the schedule does not owe the time that went by
+    assert pacing.slot(100) == 1031.0  # the schedule does not owe the time that went by
 
 
 def test_no_limit_never_waits() -> None:
@@ -50,8 +49,7 @@ async def test_a_waiting_page_goes_on_when_the_webhook_falls_quiet() -> None:
     busy = asyncio.Event()
     busy.set()
     pacing = SyncPacing(1, webhook_busy=busy.is_set, recheck_s=0.001)
-    await pacing.before_page(10_000)  # the first page: at once; the next one's slot is hours away
-    waiting = asyncio.create_task(pacing.before_page(10))
+    waiting = asyncio.create_task(pacing.before_page(10_000))  # its slot is hours away
     await asyncio.sleep(0.01)
     assert not waiting.done()
     busy.clear()
@@ -80,7 +78,7 @@ async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
 async def test_the_store_waits_for_its_slot_while_the_webhook_is_busy(engine: AsyncEngine) -> None:
     polls = []
 
-    def busy() -> bool:  # busy for the first two looks, then quiet
+    def busy() -> bool:  # busy for the first three looks, then quiet
         polls.append(True)
         return len(polls) <= 3
 
@@ -99,7 +97,7 @@ async def test_the_store_waits_for_its_slot_while_the_webhook_is_busy(engine: As
     ]
     for page in pages:
         await store.save_records(ALICE, page, fetched_at=LATER)
-    assert len(polls) > 3  # the second page waited until the webhook was quiet
+    assert len(polls) > 3  # a page waited until the webhook was quiet
     async with engine.connect() as connection:
         stored = await connection.scalar(select(func.count()).select_from(call_log_records))
     assert stored == 4
