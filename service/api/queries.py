@@ -6,6 +6,7 @@ Every statement here is a read. Lists are keyset-paginated on indexed columns:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -413,14 +414,20 @@ async def unrecovered_abandons(
     rows = await UNRECOVERED_ABANDONS[include_short, True].fetch(
         connection, since=since, numbers=numbers, head=HEAD_CALLS_PER_NUMBER * numbers
     )
-    counted = int(rows[0][-1]) if rows else 0  # no calls listed: none in the window at all
-    abandons = [UnrecoveredRow(*row[:-1]) for row in rows]
-    if len({abandon.caller_key for abandon in abandons}) < min(numbers, counted):
+    found = _unrecovered_numbers(rows)
+    if len({abandon.caller_key for abandon in found.abandons}) < min(numbers, found.numbers):
         rows = await UNRECOVERED_ABANDONS[include_short, False].fetch(
             connection, since=since, numbers=numbers
         )
-        abandons = [UnrecoveredRow(*row[:-1]) for row in rows]
-    return UnrecoveredNumbers(counted, abandons)
+        found = _unrecovered_numbers(rows)  # its own count: a statement may see newer rows
+    return found
+
+
+def _unrecovered_numbers(rows: Sequence[Sequence[Any]]) -> UnrecoveredNumbers:
+    """The calls listed and the count they carry (no call listed: none in the window at all)."""
+    return UnrecoveredNumbers(
+        int(rows[0][-1]) if rows else 0, [UnrecoveredRow(*row[:-1]) for row in rows]
+    )
 
 
 @dataclass(frozen=True, slots=True)
