@@ -25,7 +25,7 @@ from service.calllog.pacing import busy_since
 from service.db.engine import create_engine
 from service.looplag import LoopLagProbe
 from service.metrics import SERVICE_LOOP, Metrics
-from service.processing.standback import Received
+from service.processing.standback import LatestReceived, Received
 from service.processing.supervisor import ProcessorProcess
 from service.processing.worker import ProcessorWorker, processor_of, utc_now
 from service.ringcentral.directory import DirectoryCache
@@ -140,18 +140,18 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
         else None
     )
 
+    stored = LatestReceived()  # when the webhook last stored notifications, and how many so far
+
     def wake() -> None:
+        stored.note(Received(time.monotonic(), writer.received))
         if process is None:
             processor.wake()
         else:  # with what the webhook has received so far, for the processor's stand-back
-            process.wake(Received(time.monotonic(), writer.received))
-
-    last_stored_at = [float("-inf")]  # when the webhook last stored a notification
+            process.wake(stored())
 
     def after_batch(report: BatchReport) -> None:
         metrics.record_batch(report)
         if report.inserted:
-            last_stored_at[0] = time.monotonic()
             wake()
 
     writer = GroupCommitWriter(
@@ -196,7 +196,7 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
             on_records=records_saved,
             on_window_done=expectation.invalidate,
             on_pass=metrics.record_call_log_syncs,
-            webhook_busy=busy_since(lambda: last_stored_at[0]),
+            webhook_busy=busy_since(lambda: stored().at),
         )
 
         async def sync_at_once(extension_ids: Collection[str]) -> None:

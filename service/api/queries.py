@@ -348,6 +348,27 @@ class UnrecoveredNumbers:
     abandons: list[UnrecoveredRow]  # every such abandon of the first numbers asked for
 
 
+def _callable_abandons(
+    start: datetime | BindParameter[datetime],
+    end: datetime | BindParameter[datetime] | None,
+    *,
+    include_short: bool,
+) -> list[ColumnElement[bool]]:
+    """Abandoned calls with a number to call back that started in `[start, end)` (no end: at
+    or after `start`)."""
+    outcome = call_outcomes.c
+    conditions = [
+        outcome.is_abandoned == true(),
+        outcome.caller_key.is_not(None),
+        outcome.started_at >= start,
+    ]
+    if end is not None:
+        conditions.append(outcome.started_at < end)
+    if not include_short:
+        conditions.append(outcome.category != SHORT_ABANDON)
+    return conditions
+
+
 # The first N numbers by first attempt are the first N distinct numbers of the calls in order of
 # start (then number), so they are looked for among the first HEAD_CALLS_PER_NUMBER * N calls
 # only; when those hold fewer numbers than wanted (a number that called hundreds of times), every
@@ -363,14 +384,11 @@ def _unrecovered_statement(*, include_short: bool, from_head: bool) -> DriverQue
     recovery): `from_head`, among the first `head` calls; else among all. Only the calls listed
     are read from the table."""
     outcome = call_outcomes.c
+    since = bindparam("since", type_=outcome.started_at.type)
     unrecovered = [
-        outcome.is_abandoned == true(),
-        outcome.caller_key.is_not(None),
+        *_callable_abandons(since, None, include_short=include_short),
         outcome.recovered_at.is_(None),
-        outcome.started_at >= bindparam("since", type_=call_outcomes.c.started_at.type),
     ]
-    if not include_short:
-        unrecovered.append(outcome.category != SHORT_ABANDON)
     calls = select(outcome.caller_key, outcome.started_at).where(*unrecovered)
     if from_head:
         calls = calls.order_by(outcome.started_at, outcome.caller_key).limit(
@@ -435,25 +453,6 @@ class RecoveryCounts:
     abandoned: int  # abandoned calls with a number to call back
     recovered: int
     median_time_to_recovery_s: float | None
-
-
-def _callable_abandons(
-    start: datetime | BindParameter[datetime],
-    end: datetime | BindParameter[datetime],
-    *,
-    include_short: bool,
-) -> list[ColumnElement[bool]]:
-    """Abandoned calls with a number to call back that started in `[start, end)`."""
-    outcome = call_outcomes.c
-    conditions = [
-        outcome.is_abandoned == true(),
-        outcome.caller_key.is_not(None),
-        outcome.started_at >= start,
-        outcome.started_at < end,
-    ]
-    if not include_short:
-        conditions.append(outcome.category != SHORT_ABANDON)
-    return conditions
 
 
 def _postgres_recovery_counts(*, include_short: bool) -> DriverQuery:
