@@ -13,7 +13,10 @@ The first sync of a credential reads `backfill` of history. The call log is a He
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import contextlib
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -89,6 +92,34 @@ class CallLogStore(Protocol):
     async def sync_failed(self, extension_id: str, error: str, retry_at: datetime) -> None: ...
 
 
+class PacedPage(Protocol):
+    async def before_store(self, records: int) -> None:
+        """The page read holds `records`: return when it may be stored."""
+        ...
+
+
+class ReadPace(Protocol):
+    """When pages may be read and stored (the service slows its sync down while webhooks
+    arrive)."""
+
+    def page(self, most: int) -> AbstractAsyncContextManager[PacedPage]:
+        """Entered when a page of up to `most` records may be read."""
+        ...
+
+
+class _AtOnce:
+    async def before_store(self, records: int) -> None:
+        return None
+
+
+class FullSpeed:
+    """Every page read and stored at once."""
+
+    @contextlib.asynccontextmanager
+    async def page(self, most: int) -> AsyncIterator[PacedPage]:
+        yield _AtOnce()
+
+
 @dataclass(frozen=True, slots=True)
 class PageProgress:
     """Passed to the `on_page` callback after each stored page; `pages` and `records` count the
@@ -129,12 +160,14 @@ class CallLogSyncer:
         *,
         policy: CallLogPolicy,
         clock: Callable[[], datetime],
+        pace: ReadPace | None = None,
     ) -> None:
         self._client = client
         self._tokens = tokens
         self._store = store
         self._policy = policy
         self._clock = clock
+        self._pace = pace or FullSpeed()
 
     async def sync(
         self,
@@ -197,9 +230,13 @@ class CallLogSyncer:
             "perPage": str(self._policy.per_page),
             "page": "1",
         }
-        page = await self._client.read_call_log(
-            auth=auth, rate_key=state.extension_id, account_level=account_level, params=params
+        read = functools.partial(
+            self._client.read_call_log,
+            auth=auth,
+            rate_key=state.extension_id,
+            account_level=account_level,
         )
+        page = await self._paced(functools.partial(read, params=params))
         followed: set[str] = set()
         while True:
             await self._store_page(state.extension_id, page, report)
@@ -216,12 +253,14 @@ class CallLogSyncer:
                 msg = "RingCentral's call-log paging returned to a page already read"
                 raise TransportError(msg)
             followed.add(next_uri)
-            page = await self._client.read_call_log(
-                auth=auth,
-                rate_key=state.extension_id,
-                account_level=account_level,
-                page_uri=next_uri,
-            )
+            page = await self._paced(functools.partial(read, page_uri=next_uri))
+
+    async def _paced(self, read: Callable[[], Awaitable[CallLogPage]]) -> CallLogPage:
+        """One page, read when the pace lets it be read and handed back when it may be stored."""
+        async with self._pace.page(self._policy.per_page) as paced:
+            page = await read()
+            await paced.before_store(len(page.records))
+        return page
 
     async def _store_page(
         self, extension_id: str, page: CallLogPage, report: CallLogSyncReport

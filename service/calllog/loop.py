@@ -124,10 +124,9 @@ class CallLogLoop:
             next_due=lambda now: now + self._interval,
             on_saved=on_records,
             on_window_done=on_window_done,
-            pacing=pacing,
         )
         self._syncer = CallLogSyncer(
-            runtime.client, runtime.tokens, self.store, policy=policy, clock=clock
+            runtime.client, runtime.tokens, self.store, policy=policy, clock=clock, pace=pacing
         )
         self._background = BackgroundTask("callsift-calllog")
 

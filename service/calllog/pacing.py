@@ -1,29 +1,42 @@
-"""The call-log sync gives way to live webhooks: while notifications arrive, it stores at most
-`calllog_busy_records_per_s` records a second, on all credentials together.
+"""The call-log sync gives way to live webhooks: while notifications arrive, it reads and stores
+at most `calllog_busy_records_per_s` records a second, on all credentials together.
 
 A backfill (seven days of every extension's history when it first connects) is history: it can
 wait. A notification the webhook does not acknowledge in time may be lost. On a small machine a
-backfill at full speed (its pages validated and stored, the processor reconciling each record,
-about half a millisecond of CPU a record between the processes) keeps both cores busy, and the
-webhook waits for one now and then: its p99 over sequential notifications was 2.4 x the one
-without a backfill (bench/notes.md). So each page reserves its slot in a shared schedule (`n`
-records come `n / rate` seconds after the slot before, the first page too: no burst to begin
-with) and waits for it, while the webhook is busy; when it falls
-quiet, the waiting ends within `RECHECK_S` and the sync runs at full speed again. The webhook
-counts as busy while it stored a notification within `BUSY_WITHIN_S`.
+backfill at full speed (its pages read, validated and stored, the processor reconciling each
+record, about half a millisecond of CPU a record between the processes) keeps both cores busy,
+and the webhook waits for one now and then: its p99 over sequential notifications was 2.4 x the
+one without a backfill (bench/notes.md). So, while the webhook is busy, the pages share one
+schedule: a page is read only when the schedule has room, reserving a full page's time
+(`most / rate`); once read it gives back what it did not hold and is stored at the end of its own
+time (`n / rate` after its start: the first page waits too, so a backfill starting under live
+traffic does not begin with a burst). Reading waits as well as storing: twenty credentials reading
+their first pages at once cost both cores a second of work (parsing, and the peer's answering).
+When the webhook falls quiet, the waiting ends within `RECHECK_S` and the sync runs at full speed
+again. The webhook counts as busy while it stored a notification within `BUSY_WITHIN_S`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 
 BUSY_WITHIN_S = 2.0
 RECHECK_S = 0.25  # a waiting page looks again this often whether the webhook is still busy
 
 
+@dataclass(slots=True)
+class Reservation:
+    start: float  # when the page was read
+    records: int  # reserved for: the most a page holds, then what it held
+
+
 class SyncPacing:
+    """The schedule the pages of every credential share (`subscriptions.calllog.ReadPace`)."""
+
     def __init__(
         self,
         records_per_s: float,
@@ -38,23 +51,70 @@ class SyncPacing:
         self._recheck_s = recheck_s
         self._free_at = float("-inf")  # when the schedule has room for the next page
 
-    def slot(self, records: int) -> float:
-        """When a page of `records` may be stored, its time reserved: `records / rate` after the
-        slot before it (or after now); now when the webhook is not busy or there is no limit."""
-        now = self._clock()
-        if not self._seconds_a_record or not self._webhook_busy():
-            return now
-        self._free_at = max(self._free_at, now) + records * self._seconds_a_record
-        return self._free_at
+    def _paced(self) -> bool:
+        return bool(self._seconds_a_record) and self._webhook_busy()
 
-    async def before_page(self, records: int) -> None:
-        """Wait for the page's slot, or until the webhook is no longer busy."""
-        start = self.slot(records)
-        while True:  # the webhook's load is polled: it ends in another process
-            wait = start - self._clock()
-            if wait <= 0 or not self._webhook_busy():
+    def wait_to_read(self) -> float:
+        """Seconds until a page may be read (0: now; always now when the webhook is quiet)."""
+        return max(0.0, self._free_at - self._clock()) if self._paced() else 0.0
+
+    def reserve(self, most: int) -> Reservation | None:
+        """Reserve the time of a page of up to `most` records read now (None: not paced)."""
+        if not self._paced():
+            return None
+        start = max(self._free_at, self._clock())
+        self._free_at = start + most * self._seconds_a_record
+        return Reservation(start, most)
+
+    def fill(self, reservation: Reservation, records: int) -> float:
+        """The page held `records`: the rest of its time goes back to the schedule. Returns when
+        the page may be stored."""
+        self._free_at -= (reservation.records - records) * self._seconds_a_record
+        reservation.records = records
+        return reservation.start + records * self._seconds_a_record
+
+    @contextlib.asynccontextmanager
+    async def page(self, most: int) -> AsyncIterator[PageSlot]:
+        """Wait until a page of up to `most` records may be read and reserve its time; a read
+        that fails gives all of it back."""
+        await self.wait(self.wait_to_read)
+        slot = PageSlot(self, self.reserve(most))
+        try:
+            yield slot
+        finally:
+            if slot.reservation is not None and not slot.filled:
+                self.fill(slot.reservation, 0)
+
+    def wait_to_store(self, store_at: float) -> float:
+        """Seconds until a page read may be stored at `store_at` (0 when the webhook is quiet)."""
+        return max(0.0, store_at - self._clock()) if self._paced() else 0.0
+
+    async def wait(self, remaining: Callable[[], float]) -> None:
+        """Poll `remaining` (seconds; the webhook's load ends in another process) until it is 0."""
+        while True:
+            wait = remaining()
+            if wait <= 0:
                 return
             await asyncio.sleep(min(wait, self._recheck_s))
+
+
+class PageSlot:
+    """One page's place in the schedule, from its read to its store (a
+    `subscriptions.calllog.PacedPage`)."""
+
+    def __init__(self, pacing: SyncPacing, reservation: Reservation | None) -> None:
+        self._pacing = pacing
+        self.reservation = reservation
+        self.filled = False
+
+    async def before_store(self, records: int) -> None:
+        """The page read holds `records`: wait for the end of its time, or until the webhook is
+        no longer busy."""
+        if self.reservation is None:
+            return
+        store_at = self._pacing.fill(self.reservation, records)
+        self.filled = True
+        await self._pacing.wait(lambda: self._pacing.wait_to_store(store_at))
 
 
 def busy_since(

@@ -25,7 +25,6 @@ from classifiers.calllog import session_key
 from classifiers.events import to_utc
 from classifiers.payloads import CallLogRecord
 from service.calllog import queries
-from service.calllog.pacing import SyncPacing
 from subscriptions.calllog import SaveCounts
 
 IN_PROGRESS = "in progress"
@@ -95,20 +94,16 @@ class DatabaseCallLogStore:
         next_due: Callable[[datetime], datetime],
         on_saved: Callable[[SaveCounts], None] = lambda _counts: None,
         on_window_done: Callable[[], None] = lambda: None,
-        pacing: SyncPacing | None = None,
     ) -> None:
         self._engine = engine
         self._clock = clock
         self._next_due = next_due
         self._on_saved = on_saved
         self._on_window_done = on_window_done
-        self._pacing = pacing
 
     async def save_records(
         self, extension_id: str, records: Sequence[Mapping[str, Any]], *, fetched_at: datetime
     ) -> SaveCounts:
-        if self._pacing is not None:
-            await self._pacing.before_page(len(records))
         # reading a page of up to a thousand records takes tens of milliseconds: off the event
         # loop, so the webhook is not held up meanwhile
         prepared = await asyncio.to_thread(_prepare_page, records, extension_id, fetched_at)

@@ -35,6 +35,7 @@ from subscriptions.calllog import (
     CallLogPolicy,
     CallLogState,
     CallLogSyncer,
+    ReadPace,
     SaveCounts,
 )
 from subscriptions.client import RetryPolicy, RingCentralClient
@@ -281,6 +282,7 @@ class CallLogPlatform:
         *,
         policy: CallLogPolicy | None = None,
         client: RingCentralClient | None = None,
+        pace: ReadPace | None = None,
     ) -> CallLogSyncer:
         client = client or self.client()
         token_store = MemoryTokenStore(
@@ -288,7 +290,12 @@ class CallLogPlatform:
         )
         tokens = TokenManager(client, token_store, clock=self.emulator.now)
         return CallLogSyncer(
-            client, tokens, store, policy=policy or CallLogPolicy(), clock=self.emulator.now
+            client,
+            tokens,
+            store,
+            policy=policy or CallLogPolicy(),
+            clock=self.emulator.now,
+            pace=pace,
         )
 
     def log_calls(

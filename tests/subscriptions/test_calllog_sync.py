@@ -5,8 +5,9 @@ backfill under RingCentral's rate limits on the simulated clock."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from datetime import datetime, timedelta
 
 import pytest
@@ -14,10 +15,15 @@ import pytest
 from emulator.clock import iso, parse_iso
 from emulator.config import RateGroup, RateLimit
 from emulator.scenarios.model import CallLogEntry
-from subscriptions.calllog import CallLogPolicy, PageProgress
+from subscriptions.calllog import CallLogPolicy, PacedPage, PageProgress
 from subscriptions.client import RetryPolicy
 from subscriptions.lifecycle import Mode
-from tests.subscriptions.calllog_support import IN_PROGRESS, MemoryCallLogStore, call_log_platform
+from tests.subscriptions.calllog_support import (
+    IN_PROGRESS,
+    CallLogPlatform,
+    MemoryCallLogStore,
+    call_log_platform,
+)
 
 DAY = timedelta(days=1)
 HOUR = timedelta(hours=1)
@@ -243,6 +249,57 @@ async def test_a_rate_limited_sync_retries_when_ringcentral_said() -> None:
         [failure] = store.failures
         retry_after = timedelta(seconds=60)  # the emulator's penalty, sent as Retry-After
         assert before + retry_after <= failure.retry_at <= after + retry_after
+
+
+class RecordingPace:
+    """A `ReadPace` that lets every page through at once and notes, at each step, how many
+    call-log requests the emulator had answered and how many records the store held."""
+
+    def __init__(self, platform: CallLogPlatform, store: MemoryCallLogStore, user: str) -> None:
+        self.steps: list[tuple[str, int, int, int]] = []  # step, records, requests, stored
+        self._platform, self._store, self._user = platform, store, user
+
+    def _seen(self) -> tuple[int, int]:
+        return len(self._platform.tap.call_log), len(self._store.ids(self._user))
+
+    @contextlib.asynccontextmanager
+    async def page(self, most: int) -> AsyncIterator[PacedPage]:
+        self.steps.append(("read", most, *self._seen()))
+        try:
+            yield self
+        except BaseException:
+            self.steps.append(("failed", 0, *self._seen()))
+            raise
+
+    async def before_store(self, records: int) -> None:
+        self.steps.append(("store", records, *self._seen()))
+
+
+async def test_each_page_is_read_and_then_stored_when_the_pace_lets_it() -> None:
+    async with call_log_platform(users=1) as platform:
+        [user] = platform.users
+        now = platform.now()
+        platform.log_calls(user, every(now - 3 * DAY + HOUR, now - 2 * DAY, 30 * MINUTE))
+        platform.tap.fail_call_log_from = 15  # after 4 empty windows and 10 pages: the sixth
+        store = MemoryCallLogStore()
+        pace = RecordingPace(platform, store, user)
+        client = platform.client(retry=RetryPolicy(attempts=1, sleep=platform.sleep))
+        syncer = platform.syncer(store, client=client, pace=pace, policy=CallLogPolicy(per_page=5))
+
+        report = await syncer.sync(store.state(user))
+
+        assert report.error is not None
+        # the fifth window (the third day back) holds 46 calls: ten pages of at most 5
+        pages = [(records, stored) for step, records, _, stored in pace.steps if step == "store"]
+        assert sum(records for records, _ in pages) == len(store.ids(user)) == 46
+        stored_before = list(itertools.accumulate(records for records, _ in pages[:-1]))
+        assert [stored for _, stored in pages] == [0, *stored_before]  # before it was stored
+        for (step, most, requests, _), (after, _, answered, _) in itertools.pairwise(pace.steps):
+            if step == "read":  # entered before its request went out; nothing more asked for
+                assert most == 5
+                assert after in {"store", "failed"}
+                assert answered == requests + 1
+        assert pace.steps[-1][0] == "failed"  # the failed read left the pace too
 
 
 @pytest.mark.slow
