@@ -502,7 +502,7 @@ def _calllog(calllog: dict[str, Any]) -> list[str]:
             f"{backfill['records_expected']:,} records and reconciled them in "
             f"{_n(backfill['backfill_s'])} s ({backfill['records_pending']} left queued); sync "
             f"failures (429s and others): {backfill['sync_failures']}. Records stored while the "
-            f"webhook was measured: {backfill.get('records_stored_while_measuring', 'not counted')} "
+            f"webhook was measured: {backfill.get('records_stored_while_measuring', 'unknown')} "
             "(while notifications arrive the sync keeps to CALLSIFT_CALLLOG_BUSY_RECORDS_PER_S, "
             "a page of n records stored n / rate after it was read; the backfill goes on at full "
             "speed once they stop).",
