@@ -9,7 +9,7 @@ while a backfill runs.
    Reported per second: stored, reconciled, and stored + reconciled one after the other.
 2. backfill (`callsift run` as shipped, in its own process, against the emulator in another,
    RingCentral's rate limits on): 20 extensions x 7 days x 500 calls wait in the call log. The
-   webhook's latency over 2,000 sequential notifications is measured once with the call-log sync
+   webhook's latency over 6,000 sequential notifications is measured once with the call-log sync
    off (baseline) and once right after start with it on, while the backfill runs; then the run
    waits for every record to be stored and reconciled and reads the credentials' sync state
    (failures, 429s).
@@ -350,7 +350,9 @@ def run(*, admin_url: str, quick: bool) -> dict[str, Any]:
             users=4 if quick else 20,
             days=7,
             calls_per_day=100 if quick else 500,
-            requests=500 if quick else 2_000,
+            # about 15 s of requests: long enough that the sync, paced while the webhook is busy
+            # (a page of 1,000 records stored 10 s after its read), stores some of its records
+            requests=500 if quick else 6_000,
         ),
     }
 
