@@ -54,9 +54,14 @@ class SyncPacing:
     def _paced(self) -> bool:
         return bool(self._seconds_a_record) and self._webhook_busy()
 
+    def seconds_until(self, moment: float) -> float:
+        """How long a page waits for `moment` (monotonic seconds): none when the webhook is
+        quiet."""
+        return max(0.0, moment - self._clock()) if self._paced() else 0.0
+
     def wait_to_read(self) -> float:
-        """Seconds until a page may be read (0: now; always now when the webhook is quiet)."""
-        return max(0.0, self._free_at - self._clock()) if self._paced() else 0.0
+        """Seconds until a page may be read (0: now)."""
+        return self.seconds_until(self._free_at)
 
     def reserve(self, most: int) -> Reservation | None:
         """Reserve the time of a page of up to `most` records read now (None: not paced)."""
@@ -82,12 +87,8 @@ class SyncPacing:
         try:
             yield slot
         finally:
-            if slot.reservation is not None and not slot.filled:
+            if slot.reservation is not None:  # not filled: the read failed
                 self.fill(slot.reservation, 0)
-
-    def wait_to_store(self, store_at: float) -> float:
-        """Seconds until a page read may be stored at `store_at` (0 when the webhook is quiet)."""
-        return max(0.0, store_at - self._clock()) if self._paced() else 0.0
 
     async def wait(self, remaining: Callable[[], float]) -> None:
         """Poll `remaining` (seconds; the webhook's load ends in another process) until it is 0."""
@@ -104,17 +105,16 @@ class PageSlot:
 
     def __init__(self, pacing: SyncPacing, reservation: Reservation | None) -> None:
         self._pacing = pacing
-        self.reservation = reservation
-        self.filled = False
+        self.reservation = reservation  # until it is filled
 
     async def before_store(self, records: int) -> None:
         """The page read holds `records`: wait for the end of its time, or until the webhook is
         no longer busy."""
-        if self.reservation is None:
+        reservation, self.reservation = self.reservation, None
+        if reservation is None:
             return
-        store_at = self._pacing.fill(self.reservation, records)
-        self.filled = True
-        await self._pacing.wait(lambda: self._pacing.wait_to_store(store_at))
+        store_at = self._pacing.fill(reservation, records)
+        await self._pacing.wait(lambda: self._pacing.seconds_until(store_at))
 
 
 def busy_since(

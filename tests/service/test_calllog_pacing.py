@@ -36,7 +36,7 @@ def test_pages_share_one_schedule_while_the_webhook_is_busy_and_not_otherwise() 
     busy[0] = False
     assert pacing.wait_to_read() == 0.0  # quiet: at once, whatever was reserved
     assert pacing.reserve(1000) is None
-    assert pacing.wait_to_store(pacing.fill(second, 1000)) == 0.0
+    assert pacing.seconds_until(pacing.fill(second, 1000)) == 0.0
     clock.now = 1030.0
     busy[0] = True
     assert pacing.wait_to_read() == 0.0  # the schedule does not owe the time that went by
