@@ -48,7 +48,7 @@ async def _claim(harness: Harness, extension_ids: list[str], now: datetime) -> l
 async def test_renewal_extends_held_leases_and_leaves_one_another_replica_took(
     database_url: str,
 ) -> None:
-    async with running(database_url, users=2, calllog_sync_enabled=False) as harness:
+    async with running(database_url, users=2) as harness:
         first, second = harness.user_ids()
         for extension_id in (first, second):
             await harness.register(extension_id)
@@ -83,7 +83,7 @@ async def test_renewal_extends_held_leases_and_leaves_one_another_replica_took(
 async def test_a_sync_killed_mid_pass_is_taken_up_once_its_lease_ran_out(
     database_url: str,
 ) -> None:
-    async with running(database_url, users=1, calllog_sync_enabled=False) as harness:
+    async with running(database_url, users=1) as harness:
         (user,) = harness.user_ids()
         await harness.register(user)
         await harness.emulator.play(None, count=3, seed=5)
@@ -117,7 +117,7 @@ class _CountedLeases(HeldLeases):
 
 
 async def test_keep_renews_until_cancelled(database_url: str) -> None:
-    async with running(database_url, users=1, calllog_sync_enabled=False) as harness:
+    async with running(database_url, users=1) as harness:
         (user,) = harness.user_ids()
         await harness.register(user)
         start = harness.emulator.now()

@@ -51,7 +51,7 @@ async def _settle_records(harness: Harness) -> None:
 async def test_replicas_share_the_credentials_and_lost_calls_come_back_true(
     database_url: str,
 ) -> None:
-    async with running(database_url, users=3, calllog_sync_enabled=False) as harness:
+    async with running(database_url, users=3) as harness:
         users = harness.user_ids()
         for extension_id in users:
             await harness.register(extension_id)
@@ -89,7 +89,7 @@ async def test_replicas_share_the_credentials_and_lost_calls_come_back_true(
 
 
 async def test_a_second_pass_reads_the_overlap_and_stores_nothing_new(database_url: str) -> None:
-    async with running(database_url, users=1, calllog_sync_enabled=False) as harness:
+    async with running(database_url, users=1) as harness:
         (user,) = harness.user_ids()
         await harness.register(user)
         await harness.emulator.play(None, count=5, seed=4)
@@ -106,7 +106,7 @@ async def test_a_second_pass_reads_the_overlap_and_stores_nothing_new(database_u
 
 
 async def test_a_recreated_subscription_makes_its_call_log_due_at_once(database_url: str) -> None:
-    async with running(database_url, users=2, calllog_sync_enabled=False) as harness:
+    async with running(database_url, users=2) as harness:
         users = harness.user_ids()
         for extension_id in users:
             await harness.register(extension_id)
@@ -132,7 +132,7 @@ async def test_a_recreated_subscription_makes_its_call_log_due_at_once(database_
 
 
 async def test_the_api_and_metrics_show_the_call_log(database_url: str) -> None:
-    async with running(database_url, users=1, calllog_sync_enabled=False) as harness:
+    async with running(database_url, users=1) as harness:
         (user,) = harness.user_ids()
         await harness.register(user)
         await harness.emulator.play(None, count=6, seed=5, chaos=ChaosConfig(lose_calls=1.0))
@@ -174,7 +174,7 @@ async def test_the_api_and_metrics_show_the_call_log(database_url: str) -> None:
 async def test_the_processor_reads_the_expectation_again_once_a_sync_window_is_done(
     database_url: str,
 ) -> None:
-    async with running(database_url, users=1, calllog_sync_enabled=False) as harness:
+    async with running(database_url, users=1) as harness:
         (user,) = harness.user_ids()
         await harness.register(user)
         services = harness.services

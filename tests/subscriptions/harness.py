@@ -35,6 +35,13 @@ from subscriptions.lifecycle import Mode, SyncResult
 
 CLIENT_ID = "callsift-test-client"
 CLIENT_SECRET = "callsift-test-secret-7f3a"
+# the background loops a test drives itself (run_pass, a CallLogLoop of its own): left running,
+# they would race the test for the same extensions (a call-log sync finding a revoked credential
+# before the lifecycle pass the test awaits)
+DRIVEN_BY_THE_TEST: dict[str, Any] = {
+    "subscription_loop_enabled": False,
+    "calllog_sync_enabled": False,
+}
 
 
 class GrantRecorder:
@@ -154,9 +161,8 @@ async def running(
             rc_client_secret=SecretStr(CLIENT_SECRET),
             secret_keys=SecretStr(Fernet.generate_key().decode()),
             webhook_url=f"{service_url}/webhooks/ringcentral",
-            subscription_loop_enabled=False,
             processor_poll_interval_s=0.05,
-            **settings_overrides,
+            **{**DRIVEN_BY_THE_TEST, **settings_overrides},
         )
         app = create_app(settings, clock=emulator.now)
         await stack.enter_async_context(serve(app, sock=service_socket))
