@@ -168,7 +168,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         None if reconciled is None else reconciled >= 5000,
         "/s",
     )
-    ratio = calllog.get("backfill", {}).get("p99_ratio")
+    ratio = calllog.get("backfill", {}).get("p99_ratio", {}).get("median")
     add(
         "webhook p99 during a backfill / without",
         ratio,
@@ -489,21 +489,31 @@ def _calllog(calllog: dict[str, Any]) -> list[str]:
             f"Backfill: `callsift run` as shipped, {backfill['extensions']} extensions x "
             f"{backfill['days']} days x {backfill['calls_per_day']} calls waiting in the "
             "emulator (its own process, RingCentral's rate limits on). "
-            f"{backfill['requests']:,} sequential webhook notifications, once with the call-log "
-            "sync off and once right after start with it on.",
+            f"{backfill['requests']:,} sequential webhook notifications with the call-log sync "
+            "off, then right after a start with it on, while the backfill runs: "
+            f"{backfill['pairs']} such pairs, each on a fresh database (median, min–max).",
             "",
             "| figure | without | during the backfill |",
             "|---|---|---|",
-            f"| webhook p50 | {_n(base['p50_ms'], 2)} ms | {_n(during['p50_ms'], 2)} ms |",
-            f"| webhook p99 | {_n(base['p99_ms'], 2)} ms | {_n(during['p99_ms'], 2)} ms |",
-            f"| webhook max | {_n(base['max_ms'], 1)} ms | {_n(during['max_ms'], 1)} ms |",
+            *(
+                f"| webhook {label} | {_spread(base[figure], digits, ' ms')} | "
+                f"{_spread(during[figure], digits, ' ms')} |"
+                for label, figure, digits in (
+                    ("p50", "p50_ms", 2),
+                    ("p99", "p99_ms", 2),
+                    ("max", "max_ms", 1),
+                )
+            ),
             "",
-            f"The backfill stored {backfill['records_stored']:,} of "
+            "p99 during / without, pair by pair: "
+            + ", ".join(_n(ratio, 2) for ratio in backfill["p99_ratio"]["runs"])
+            + f". The last pair's backfill stored {backfill['records_stored']:,} of "
             f"{backfill['records_expected']:,} records and reconciled them in "
             f"{_n(backfill['backfill_s'])} s ({backfill['records_pending']} left queued); sync "
             f"failures (429s and others): {backfill['sync_failures']}. Records stored while the "
-            f"webhook was measured: {backfill.get('records_stored_while_measuring', 'unknown')} "
-            "(while notifications arrive the sync keeps to CALLSIFT_CALLLOG_BUSY_RECORDS_PER_S, "
+            "webhook was measured, pair by pair: "
+            + ", ".join(f"{n:,}" for n in backfill["records_stored_while_measuring"]["runs"])
+            + " (while notifications arrive the sync keeps to CALLSIFT_CALLLOG_BUSY_RECORDS_PER_S, "
             "a page of n records stored n / rate after it was read; the backfill goes on at full "
             "speed once they stop).",
             "",
