@@ -11,8 +11,8 @@ while a backfill runs.
    RingCentral's rate limits on): 20 extensions x 7 days x 500 calls wait in the call log. The
    webhook's latency over 6,000 sequential notifications is measured with the call-log sync off
    (baseline), then right after a start with it on, while the backfill runs: three such pairs,
-   each on a fresh database; the last waits for every record to be stored and reconciled and
-   reads the credentials' sync state (failures, 429s).
+   each against a fresh peer and database; the last waits for every record to be stored and
+   reconciled and reads the credentials' sync state (failures, 429s).
 
     python -m bench.calllog [--quick]
 """
@@ -307,19 +307,19 @@ def _wait_for_backfill(
 def backfill(
     *, admin_url: str, users: int, days: int, calls_per_day: int, requests: int, pairs: int
 ) -> dict[str, Any]:
-    """`pairs` interleaved pairs of runs, each on a fresh database: the webhook without the sync,
-    then right after a start with it on. The ratio of two p99s moves by ~0.15 between runs with
-    nothing changed, so the ratio judged is the median of the pairs'. The last pair's backfill is
-    waited for to its end (the earlier ones stop once measured, leaving the peer's rate limits
-    to the next)."""
+    """`pairs` interleaved pairs of runs, each against a fresh peer and database: the webhook
+    without the sync, then right after a start with it on. The ratio of two p99s moves by ~0.15
+    between runs with nothing changed, so the ratio judged is the median of the pairs'. A fresh
+    peer per pair, because one peer's rate limits (10 call-log reads a minute per user) carry
+    the earlier pairs' reads into the next. The last pair's backfill is waited for to its end."""
     expected = users * days * calls_per_day
     baselines: list[dict[str, float]] = []
     durings: list[dict[str, float]] = []
     stored_while_measuring: list[int] = []
     finished: tuple[int, int, int, list[str]] | None = None
     elapsed = 0.0
-    with _peer(users, days, calls_per_day) as (peer, found):
-        for pair in range(pairs):
+    for pair in range(pairs):
+        with _peer(users, days, calls_per_day) as (peer, found):
             database_url = asyncio.run(create_database(admin_url, "backfill"))
             try:
                 asyncio.run(_register(database_url, peer, found))
@@ -334,11 +334,11 @@ def backfill(
                         elapsed = time.monotonic() - started
             finally:
                 asyncio.run(drop_database(admin_url, database_url))
-            log(
-                f"calllog: webhook p99 without / during a backfill {baselines[-1]['p99_ms']:.2f}"
-                f" / {durings[-1]['p99_ms']:.2f} ms ({stored_while_measuring[-1]:,} records "
-                "stored while measured)"
-            )
+        log(
+            f"calllog: webhook p99 without / during a backfill {baselines[-1]['p99_ms']:.2f}"
+            f" / {durings[-1]['p99_ms']:.2f} ms ({stored_while_measuring[-1]:,} records "
+            "stored while measured)"
+        )
     assert finished is not None
     stored, pending, failures, errors = finished
     log(f"calllog: the backfill stored {stored:,} records in {elapsed:.0f} s")

@@ -491,7 +491,8 @@ def _calllog(calllog: dict[str, Any]) -> list[str]:
             "emulator (its own process, RingCentral's rate limits on). "
             f"{backfill['requests']:,} sequential webhook notifications with the call-log sync "
             "off, then right after a start with it on, while the backfill runs: "
-            f"{backfill['pairs']} such pairs, each on a fresh database (median, min–max).",
+            f"{backfill['pairs']} such pairs, each against a fresh emulator and database "
+            "(median, min–max).",
             "",
             "| figure | without | during the backfill |",
             "|---|---|---|",
