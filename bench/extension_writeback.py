@@ -26,14 +26,14 @@ from dataclasses import dataclass
 import asyncpg
 
 from bench.harness import DEFAULT_POSTGRES_URL, asyncpg_dsn, create_database, drop_database
+from bench.machine import meminfo_kib
 
 
 def dirty_mib() -> int:
-    with open("/proc/meminfo") as meminfo:
-        for line in meminfo:
-            if line.startswith("Dirty:"):
-                return int(line.split()[1]) // 1024
-    raise RuntimeError("no Dirty line in /proc/meminfo")
+    dirty = meminfo_kib("Dirty")
+    if dirty is None:
+        raise RuntimeError("no Dirty line in /proc/meminfo")
+    return dirty // 1024
 
 
 @dataclass(frozen=True)

@@ -47,11 +47,17 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def memory_gib() -> float:
+def meminfo_kib(field: str) -> int | None:
+    """One /proc/meminfo figure (MemTotal, Dirty, ...) in KiB; None where there is none."""
     for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemTotal:"):
-            return int(line.split()[1]) / 1024 / 1024
-    return float("nan")
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    return None
+
+
+def memory_gib() -> float:
+    total = meminfo_kib("MemTotal")
+    return float("nan") if total is None else total / 1024 / 1024
 
 
 async def postgres_facts(url: str) -> dict[str, Any]:
